@@ -1,0 +1,2 @@
+"""Numba kernels (CPU ``@njit`` and CUDA ``@cuda.jit``) over NumPy/Arrow buffers, with checked
+wrappers."""

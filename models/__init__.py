@@ -1,0 +1,1 @@
+"""TensorFlow models for churn and upsell: training, evaluation, registry, batched scoring."""

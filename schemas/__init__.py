@@ -1,0 +1,1 @@
+"""Data contracts: FlatBuffers output schemas, input event schemas, Arrow schemas."""

@@ -1,0 +1,1 @@
+"""The Faust application, topics, CLI, settings and local-Kafka tooling of streamscore."""

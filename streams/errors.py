@@ -1,0 +1,25 @@
+"""The project's exception hierarchy.
+
+Every error streamscore raises on purpose derives from :class:`StreamscoreError` and, where one
+fits, from the builtin it resembles, so callers can catch either.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "KafkaSetupError",
+    "StreamscoreError",
+]
+
+
+class StreamscoreError(Exception):
+    """Root of every error streamscore raises deliberately."""
+
+
+class ConfigError(StreamscoreError, ValueError):
+    """A setting is unknown, malformed or out of range."""
+
+
+class KafkaSetupError(StreamscoreError, RuntimeError):
+    """The local Kafka broker cannot be fetched, started, reached or stopped."""

@@ -1,0 +1,151 @@
+"""One frozen, validated settings object, built once.
+
+Every environment variable streamscore reads is listed in :data:`ENVIRONMENT`, next to the
+setting it feeds. Values given explicitly to :func:`load_settings` win over the environment, and
+the environment wins over the defaults. An unknown ``STREAMSCORE_*`` variable is an error, not a
+silently ignored typo.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from streams.errors import ConfigError
+
+__all__ = ["ENVIRONMENT", "Settings", "load_settings"]
+
+KAFKA_VERSION = "4.1.1"
+"""The Apache Kafka release that ``streamscore kafka up`` fetches and runs (KRaft, Java 17+)."""
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "streamscore"
+
+
+class Settings(BaseModel):
+    """streamscore's configuration. Immutable; build it with :func:`load_settings`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    state_dir: Path = Field(
+        Path("var"),
+        description="Where broker data, models, logs and caches live (git-ignored).",
+    )
+    cache_dir: Path = Field(
+        default_factory=_default_cache_dir,
+        description="Downloads shared by every checkout: the Kafka broker's jars.",
+    )
+    kafka_bootstrap_servers: str | None = Field(
+        None,
+        description="An existing Kafka cluster (host:port,...). When set, nothing local starts.",
+    )
+    kafka_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="Port of the local broker's client listener; 0 picks a free one.",
+    )
+    kafka_heap_mb: int = Field(512, ge=128, le=65536, description="Local broker JVM heap (MiB).")
+    kafka_version: str = Field(KAFKA_VERSION, description="Apache Kafka release to run locally.")
+    kafka_start_timeout_s: float = Field(
+        120.0, gt=0, description="How long `kafka up` waits for the broker to answer."
+    )
+    topic_prefix: str = Field(
+        "streamscore.",
+        pattern=r"^[A-Za-z0-9._-]*$",
+        description="Prepended to every topic name (lets several deployments share a cluster).",
+    )
+    kernel_target: Literal["cpu", "cuda", "auto"] = Field(
+        "auto", description="Where Numba kernels run; auto picks CUDA when a GPU is present."
+    )
+    processing_guarantee: Literal["exactly_once", "at_least_once"] = Field(
+        "exactly_once", description="Kafka delivery guarantee of the stream workers."
+    )
+    web_token: SecretStr | None = Field(
+        None, description="If set, the web GUI and metrics require this bearer token."
+    )
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _servers_look_like_host_port(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == "":
+            return None
+        for server in value.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(
+                    f"expected a comma-separated list of host:port, got {value!r}"
+                )
+        return value.strip()
+
+    @property
+    def kafka_state_dir(self) -> Path:
+        """Local broker data, log, config and PID file."""
+        return self.state_dir / "kafka"
+
+    @property
+    def kafka_dist_dir(self) -> Path:
+        """Where the pinned Kafka release's jars are cached (outside the repository)."""
+        return self.cache_dir / f"kafka-{self.kafka_version}"
+
+    def describe(self) -> dict[str, Any]:
+        """The settings as plain values, with secrets masked."""
+        out = self.model_dump()
+        out["web_token"] = "**********" if self.web_token else None
+        return {k: str(v) if isinstance(v, Path) else v for k, v in out.items()}
+
+
+ENVIRONMENT: dict[str, str] = {
+    "STREAMSCORE_STATE_DIR": "state_dir",
+    "STREAMSCORE_CACHE_DIR": "cache_dir",
+    "KAFKA_BOOTSTRAP_SERVERS": "kafka_bootstrap_servers",
+    "STREAMSCORE_KAFKA_PORT": "kafka_port",
+    "STREAMSCORE_KAFKA_HEAP_MB": "kafka_heap_mb",
+    "STREAMSCORE_KAFKA_VERSION": "kafka_version",
+    "STREAMSCORE_KAFKA_START_TIMEOUT_S": "kafka_start_timeout_s",
+    "STREAMSCORE_TOPIC_PREFIX": "topic_prefix",
+    "STREAMSCORE_KERNEL_TARGET": "kernel_target",
+    "STREAMSCORE_PROCESSING_GUARANTEE": "processing_guarantee",
+    "STREAMSCORE_WEB_TOKEN": "web_token",
+}
+"""Every environment variable streamscore reads, mapped to the setting it feeds."""
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None, **overrides: Any
+) -> Settings:
+    """Build the settings from defaults, then ``env`` (default ``os.environ``), then ``overrides``.
+
+    Raises :class:`~streams.errors.ConfigError` naming the variable or key at fault, for an
+    unknown ``STREAMSCORE_*`` variable, an unknown override, or a value that fails validation.
+    """
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for name, value in env.items():
+        if name in ENVIRONMENT:
+            values[ENVIRONMENT[name]] = value
+        elif name.startswith("STREAMSCORE_"):
+            known = ", ".join(sorted(k for k in ENVIRONMENT if k.startswith("STREAMSCORE_")))
+            raise ConfigError(f"unknown environment variable {name}; expected one of: {known}")
+    unknown = set(overrides) - set(Settings.model_fields)
+    if unknown:
+        raise ConfigError(
+            f"unknown setting(s) {sorted(unknown)}; expected some of {sorted(Settings.model_fields)}"
+        )
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        field_to_env = {f: e for e, f in ENVIRONMENT.items()}
+        problems = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            where = f"{field} (env {field_to_env[field]})" if field in field_to_env else field
+            problems.append(f"{where}: {err['msg']}, got {err.get('input')!r}")
+        raise ConfigError("invalid settings: " + "; ".join(problems)) from exc
