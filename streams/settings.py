@@ -79,9 +79,7 @@ class Settings(BaseModel):
         for server in value.split(","):
             host, sep, port = server.strip().rpartition(":")
             if not sep or not host or not port.isdigit():
-                raise ValueError(
-                    f"expected a comma-separated list of host:port, got {value!r}"
-                )
+                raise ValueError(f"expected a comma-separated list of host:port, got {value!r}")
         return value.strip()
 
     @property
@@ -117,9 +115,7 @@ ENVIRONMENT: dict[str, str] = {
 """Every environment variable streamscore reads, mapped to the setting it feeds."""
 
 
-def load_settings(
-    env: Mapping[str, str] | None = None, **overrides: Any
-) -> Settings:
+def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Build the settings from defaults, then ``env`` (default ``os.environ``), then ``overrides``.
 
     Raises :class:`~streams.errors.ConfigError` naming the variable or key at fault, for an
@@ -136,7 +132,8 @@ def load_settings(
     unknown = set(overrides) - set(Settings.model_fields)
     if unknown:
         raise ConfigError(
-            f"unknown setting(s) {sorted(unknown)}; expected some of {sorted(Settings.model_fields)}"
+            f"unknown setting(s) {sorted(unknown)}; "
+            f"expected some of {sorted(Settings.model_fields)}"
         )
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:

@@ -1,0 +1,23 @@
+"""Local Apache Kafka tooling: fetch, start, stop and inspect a single-node KRaft broker."""
+
+from streams.kafka.local import (
+    BrokerInfo,
+    BrokerStatus,
+    broker_down,
+    broker_logs,
+    broker_status,
+    broker_up,
+    resolve_bootstrap,
+    wait_until_ready,
+)
+
+__all__ = [
+    "BrokerInfo",
+    "BrokerStatus",
+    "broker_down",
+    "broker_logs",
+    "broker_status",
+    "broker_up",
+    "resolve_bootstrap",
+    "wait_until_ready",
+]

@@ -1,0 +1,455 @@
+"""A real, single-node Apache Kafka broker on loopback, for the demo, the tests and CI.
+
+``broker_up`` does, in order:
+
+1. Reports the broker already recorded in the state directory if its process is alive.
+2. Checks Java (17+) and the requested port, failing with an error that names the fix.
+3. Fetches the pinned Kafka release's jars from Maven Central with ``mvn`` (``pom.xml`` beside this
+   file) into a cache outside the repository, once.
+4. Writes ``server.properties`` (combined broker+controller, KRaft) and formats the storage, once.
+5. Starts the JVM in its own session with a modest heap, records its PID and ports in
+   ``<state>/kafka/broker.json``, and waits until the broker answers a metadata request.
+
+``broker_down`` stops exactly the recorded PID (SIGTERM, then SIGKILL after a grace period).
+When ``KAFKA_BOOTSTRAP_SERVERS`` is set, none of this runs: that cluster is used as it is.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+
+from confluent_kafka.admin import AdminClient
+
+from streams.errors import KafkaSetupError
+from streams.settings import Settings
+
+__all__ = [
+    "BrokerInfo",
+    "BrokerStatus",
+    "broker_down",
+    "broker_logs",
+    "broker_status",
+    "broker_up",
+    "resolve_bootstrap",
+    "wait_until_ready",
+]
+
+MIN_JAVA = 17
+_STOP_GRACE_S = 30.0
+_QUIET = logging.getLogger("streamscore.kafka.probe")
+_QUIET.addHandler(logging.NullHandler())
+_QUIET.propagate = False
+
+
+@dataclass(frozen=True)
+class BrokerInfo:
+    """A local broker started by streamscore, as recorded in ``broker.json``."""
+
+    pid: int
+    port: int
+    controller_port: int
+    version: str
+    started_at: float
+    already_running: bool = False
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+@dataclass(frozen=True)
+class BrokerStatus:
+    """What ``streamscore kafka status`` reports."""
+
+    mode: str  # "external" (KAFKA_BOOTSTRAP_SERVERS), "local" or "down"
+    bootstrap: str | None
+    pid: int | None
+    answers: bool
+    log_file: Path | None
+
+
+# --- paths -----------------------------------------------------------------------------------
+
+
+def _record_path(settings: Settings) -> Path:
+    return settings.kafka_state_dir / "broker.json"
+
+
+def _log_dir(settings: Settings) -> Path:
+    return settings.kafka_state_dir / "logs"
+
+
+def _read_record(settings: Settings) -> BrokerInfo | None:
+    try:
+        raw = json.loads(_record_path(settings).read_text())
+        return BrokerInfo(
+            **{k: raw[k] for k in ("pid", "port", "controller_port", "version", "started_at")}
+        )
+    except (FileNotFoundError, KeyError, TypeError, ValueError):
+        return None
+
+
+def _write_record(settings: Settings, info: BrokerInfo) -> None:
+    path = _record_path(settings)
+    tmp = path.with_suffix(".tmp")
+    record = asdict(info)
+    record.pop("already_running")
+    tmp.write_text(json.dumps(record, indent=2))
+    os.replace(tmp, path)
+
+
+def _is_our_broker(pid: int, settings: Settings) -> bool:
+    """True if ``pid`` is alive and is the Kafka JVM started for this state directory."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return False
+    config = str((settings.kafka_state_dir / "server.properties").resolve()).encode()
+    return b"kafka.Kafka" in cmdline and config in cmdline
+
+
+# --- prerequisites ---------------------------------------------------------------------------
+
+
+def _java() -> str:
+    """The java executable (``$JAVA_HOME/bin/java``, else ``java`` on PATH), checked for 17+."""
+    java_home = os.environ.get("JAVA_HOME")
+    java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
+    fix = (
+        f"install a Java {MIN_JAVA}+ runtime (Debian: apt-get install -y openjdk-17-jre-headless) "
+        "or point JAVA_HOME at one"
+    )
+    if not java or not Path(java).exists():
+        where = f"JAVA_HOME={java_home}" if java_home else "PATH"
+        raise KafkaSetupError(
+            f"starting Kafka needs Java {MIN_JAVA}+, found none on {where}; {fix}"
+        )
+    out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
+    if not match:
+        raise KafkaSetupError(
+            f"could not read the version of {java}: {out.stderr.strip()!r}; {fix}"
+        )
+    major = int(match.group(1))
+    if major == 1 and match.group(2):  # "1.8.0" style
+        major = int(match.group(2))
+    if major < MIN_JAVA:
+        raise KafkaSetupError(
+            f"Kafka 4 needs Java {MIN_JAVA}+, found Java {major} at {java}; {fix}"
+        )
+    return java
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _ensure_jars(settings: Settings) -> Path:
+    """The directory of the pinned Kafka release's jars, fetched with Maven on first use."""
+    libs = settings.kafka_dist_dir / "libs"
+    if (libs / ".complete").exists():
+        return libs
+    mvn = shutil.which("mvn")
+    if not mvn:
+        raise KafkaSetupError(
+            f"fetching Apache Kafka {settings.kafka_version} from Maven Central needs Maven, and "
+            "`mvn` is not on PATH; install it (Debian: apt-get install -y maven), or set "
+            "KAFKA_BOOTSTRAP_SERVERS to use an existing cluster"
+        )
+    settings.kafka_dist_dir.mkdir(parents=True, exist_ok=True)
+    staging = settings.kafka_dist_dir / f"libs.partial-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    with resources.as_file(resources.files("streams.kafka") / "pom.xml") as pom:
+        proc = subprocess.run(
+            [
+                mvn,
+                "-B",
+                "-q",
+                "-f",
+                str(pom),
+                f"-Dkafka.version={settings.kafka_version}",
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={staging}",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    if proc.returncode != 0 or not any(staging.glob("kafka_2.13-*.jar")):
+        shutil.rmtree(staging, ignore_errors=True)
+        tail = (proc.stdout + proc.stderr).strip()[-2000:]
+        raise KafkaSetupError(
+            f"mvn could not fetch org.apache.kafka:kafka_2.13:{settings.kafka_version} "
+            f"(exit {proc.returncode}); is Maven Central reachable?\n{tail}"
+        )
+    (staging / ".complete").write_text(settings.kafka_version)
+    shutil.rmtree(libs, ignore_errors=True)
+    os.replace(staging, libs)
+    return libs
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+
+def _server_properties(settings: Settings, port: int, controller_port: int) -> str:
+    data_dir = (settings.kafka_state_dir / "data").resolve()
+    return "\n".join(
+        [
+            "# Written by `streamscore kafka up`; regenerated at every start.",
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@127.0.0.1:{controller_port}",
+            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            f"log.dirs={data_dir}",
+            "num.partitions=1",
+            # One node: every internal topic has one replica, and transactions must work on it.
+            "offsets.topic.replication.factor=1",
+            "offsets.topic.num.partitions=10",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "transaction.state.log.num.partitions=10",
+            "share.coordinator.state.topic.replication.factor=1",
+            "share.coordinator.state.topic.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",
+            "auto.create.topics.enable=true",
+            "",
+        ]
+    )
+
+
+def _jvm_command(settings: Settings, java: str, libs: Path, main: list[str]) -> list[str]:
+    log4j = resources.files("streams.kafka") / "log4j2.properties"
+    return [
+        java,
+        f"-Xms{min(256, settings.kafka_heap_mb)}m",
+        f"-Xmx{settings.kafka_heap_mb}m",
+        "-XX:+UseG1GC",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={log4j}",
+        f"-Dkafka.logs.dir={_log_dir(settings).resolve()}",
+        "-cp",
+        f"{libs}/*",
+        *main,
+    ]
+
+
+def _format_storage(settings: Settings, java: str, libs: Path, config: Path) -> None:
+    if (settings.kafka_state_dir / "data" / "meta.properties").exists():
+        return
+    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    proc = subprocess.run(
+        _jvm_command(
+            settings,
+            java,
+            libs,
+            ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)],
+        ),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise KafkaSetupError(f"formatting KRaft storage failed: {proc.stdout}{proc.stderr}")
+
+
+# --- lifecycle -------------------------------------------------------------------------------
+
+
+def _answers(bootstrap: str, timeout_s: float = 2.0) -> bool:
+    admin = AdminClient(
+        {
+            "bootstrap.servers": bootstrap,
+            "logger": _QUIET,
+            "socket.connection.setup.timeout.ms": 2000,
+        }
+    )
+    try:
+        admin.list_topics(timeout=timeout_s)
+    except Exception:  # noqa: BLE001 - any failure means "not answering yet"
+        return False
+    return True
+
+
+def wait_until_ready(bootstrap: str, timeout_s: float, pid: int | None = None) -> float:
+    """Poll until ``bootstrap`` answers a metadata request; return the seconds it took.
+
+    Raises :class:`KafkaSetupError` after ``timeout_s``, or as soon as process ``pid`` exits.
+    """
+    start = time.monotonic()
+    while time.monotonic() - start < timeout_s:
+        if pid is not None and not _alive(pid):
+            raise KafkaSetupError(f"the Kafka process {pid} exited while starting")
+        if _answers(bootstrap, timeout_s=min(2.0, timeout_s)):
+            return time.monotonic() - start
+        time.sleep(0.25)
+    raise KafkaSetupError(f"Kafka at {bootstrap} did not answer a metadata request in {timeout_s}s")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (our own exited child) still answers kill(0); it is not alive for us.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
+def broker_up(settings: Settings, *, wait: bool = True) -> BrokerInfo:
+    """Start the local broker (see the module docstring for the steps) and return where it is.
+
+    Raises :class:`KafkaSetupError` when ``KAFKA_BOOTSTRAP_SERVERS`` is set (nothing to start),
+    when Java 17+ or Maven is missing, when the port is taken, or when the broker does not come up.
+    """
+    if settings.kafka_bootstrap_servers:
+        raise KafkaSetupError(
+            f"KAFKA_BOOTSTRAP_SERVERS={settings.kafka_bootstrap_servers} is set, so streamscore "
+            "uses that cluster and starts no local broker; unset it to run one here"
+        )
+    previous = _read_record(settings)
+    if previous and _is_our_broker(previous.pid, settings):
+        return BrokerInfo(**{**asdict(previous), "already_running": True})
+
+    java = _java()
+    port = settings.kafka_port or (
+        previous.port if previous and _port_is_free(previous.port) else _free_port()
+    )
+    if not _port_is_free(port):
+        raise KafkaSetupError(
+            f"port {port} on 127.0.0.1 is already taken by another process; stop it, choose "
+            "another port (--port N or STREAMSCORE_KAFKA_PORT=N), or use 0 for a free one"
+        )
+    controller_port = (
+        previous.controller_port
+        if previous and previous.controller_port != port and _port_is_free(previous.controller_port)
+        else _free_port()
+    )
+    libs = _ensure_jars(settings)
+
+    settings.kafka_state_dir.mkdir(parents=True, exist_ok=True)
+    _log_dir(settings).mkdir(parents=True, exist_ok=True)
+    config = (settings.kafka_state_dir / "server.properties").resolve()
+    config.write_text(_server_properties(settings, port, controller_port))
+    _format_storage(settings, java, libs, config)
+
+    with open(_log_dir(settings) / "stdout.log", "ab") as out:
+        proc = subprocess.Popen(
+            _jvm_command(settings, java, libs, ["kafka.Kafka", str(config)]),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C in the caller's terminal must not kill the broker
+        )
+    info = BrokerInfo(proc.pid, port, controller_port, settings.kafka_version, time.time())
+    _write_record(settings, info)
+    if wait:
+        try:
+            wait_until_ready(info.bootstrap, settings.kafka_start_timeout_s, pid=proc.pid)
+        except KafkaSetupError as exc:
+            broker_down(settings)
+            tail = "\n".join(broker_logs(settings, lines=20))
+            raise KafkaSetupError(f"{exc}; last broker log lines:\n{tail}") from exc
+    return info
+
+
+def broker_down(settings: Settings) -> int | None:
+    """Stop the recorded local broker, by its PID; return that PID, or None if none was running."""
+    info = _read_record(settings)
+    if info is None or not _is_our_broker(info.pid, settings):
+        _record_path(settings).unlink(missing_ok=True)
+        return None
+    os.kill(info.pid, signal.SIGTERM)
+    deadline = time.monotonic() + _STOP_GRACE_S
+    while _alive(info.pid) and time.monotonic() < deadline:
+        _reap(info.pid)
+        time.sleep(0.2)
+    if _alive(info.pid):
+        os.kill(info.pid, signal.SIGKILL)
+        while _alive(info.pid):
+            _reap(info.pid)
+            time.sleep(0.05)
+    _reap(info.pid)
+    _record_path(settings).unlink(missing_ok=True)
+    return info.pid
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status if the broker is our own child (started in this process)."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def broker_status(settings: Settings) -> BrokerStatus:
+    """Where Kafka is and whether it answers a metadata request."""
+    if settings.kafka_bootstrap_servers:
+        servers = settings.kafka_bootstrap_servers
+        return BrokerStatus("external", servers, None, _answers(servers), None)
+    info = _read_record(settings)
+    log_file = _log_dir(settings) / "server.log"
+    if info is None or not _is_our_broker(info.pid, settings):
+        return BrokerStatus("down", None, None, False, log_file if log_file.exists() else None)
+    return BrokerStatus("local", info.bootstrap, info.pid, _answers(info.bootstrap), log_file)
+
+
+def broker_logs(settings: Settings, lines: int = 50) -> list[str]:
+    """The last ``lines`` lines of the local broker's log (empty if it never ran here)."""
+    log_file = _log_dir(settings) / "server.log"
+    if not log_file.exists():
+        return []
+    with open(log_file, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        size = fh.tell()
+        fh.seek(max(0, size - 512 * max(lines, 1)))
+        text = fh.read().decode("utf-8", errors="replace")
+    return text.splitlines()[-lines:] if lines else []
+
+
+def resolve_bootstrap(settings: Settings) -> str:
+    """The bootstrap servers to use: ``KAFKA_BOOTSTRAP_SERVERS``, else the running local broker.
+
+    Raises :class:`KafkaSetupError` naming both ways out when neither is available.
+    """
+    if settings.kafka_bootstrap_servers:
+        return settings.kafka_bootstrap_servers
+    info = _read_record(settings)
+    if info is None or not _is_our_broker(info.pid, settings):
+        raise KafkaSetupError(
+            f"no Kafka: no local broker is running for state directory {settings.state_dir} and "
+            "KAFKA_BOOTSTRAP_SERVERS is not set; run `streamscore kafka up` or set it"
+        )
+    return info.bootstrap
