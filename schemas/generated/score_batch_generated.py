@@ -29,22 +29,8 @@ class ScoreBatch(object):
         self._tab = flatbuffers.table.Table(buf, pos)
 
     # ScoreBatch
-    def ModelName(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
-        if o != 0:
-            return self._tab.String(o + self._tab.Pos)
-        return None
-
-    # ScoreBatch
-    def ModelVersion(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
-        if o != 0:
-            return self._tab.String(o + self._tab.Pos)
-        return None
-
-    # ScoreBatch
     def EventId(self, j):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
         if o != 0:
             a = self._tab.Vector(o)
             return self._tab.String(a + flatbuffers.number_types.UOffsetTFlags.py_type(j * 4))
@@ -52,19 +38,19 @@ class ScoreBatch(object):
 
     # ScoreBatch
     def EventIdLength(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
         if o != 0:
             return self._tab.VectorLen(o)
         return 0
 
     # ScoreBatch
     def EventIdIsNone(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
         return o == 0
 
     # ScoreBatch
     def Entity(self, j):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
         if o != 0:
             a = self._tab.Vector(o)
             return self._tab.String(a + flatbuffers.number_types.UOffsetTFlags.py_type(j * 4))
@@ -72,15 +58,29 @@ class ScoreBatch(object):
 
     # ScoreBatch
     def EntityLength(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
         if o != 0:
             return self._tab.VectorLen(o)
         return 0
 
     # ScoreBatch
     def EntityIsNone(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
         return o == 0
+
+    # ScoreBatch
+    def ModelName(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            return self._tab.String(o + self._tab.Pos)
+        return None
+
+    # ScoreBatch
+    def ModelVersion(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
+        if o != 0:
+            return self._tab.String(o + self._tab.Pos)
+        return None
 
     # ScoreBatch
     def Score(self, j):
@@ -238,12 +238,12 @@ class ScoreBatch(object):
         return o == 0
 
 def ScoreBatchStart(builder): builder.StartObject(10)
-def ScoreBatchAddModelName(builder, modelName): builder.PrependUOffsetTRelativeSlot(0, flatbuffers.number_types.UOffsetTFlags.py_type(modelName), 0)
-def ScoreBatchAddModelVersion(builder, modelVersion): builder.PrependUOffsetTRelativeSlot(1, flatbuffers.number_types.UOffsetTFlags.py_type(modelVersion), 0)
-def ScoreBatchAddEventId(builder, eventId): builder.PrependUOffsetTRelativeSlot(2, flatbuffers.number_types.UOffsetTFlags.py_type(eventId), 0)
+def ScoreBatchAddEventId(builder, eventId): builder.PrependUOffsetTRelativeSlot(0, flatbuffers.number_types.UOffsetTFlags.py_type(eventId), 0)
 def ScoreBatchStartEventIdVector(builder, numElems): return builder.StartVector(4, numElems, 4)
-def ScoreBatchAddEntity(builder, entity): builder.PrependUOffsetTRelativeSlot(3, flatbuffers.number_types.UOffsetTFlags.py_type(entity), 0)
+def ScoreBatchAddEntity(builder, entity): builder.PrependUOffsetTRelativeSlot(1, flatbuffers.number_types.UOffsetTFlags.py_type(entity), 0)
 def ScoreBatchStartEntityVector(builder, numElems): return builder.StartVector(4, numElems, 4)
+def ScoreBatchAddModelName(builder, modelName): builder.PrependUOffsetTRelativeSlot(2, flatbuffers.number_types.UOffsetTFlags.py_type(modelName), 0)
+def ScoreBatchAddModelVersion(builder, modelVersion): builder.PrependUOffsetTRelativeSlot(3, flatbuffers.number_types.UOffsetTFlags.py_type(modelVersion), 0)
 def ScoreBatchAddScore(builder, score): builder.PrependUOffsetTRelativeSlot(4, flatbuffers.number_types.UOffsetTFlags.py_type(score), 0)
 def ScoreBatchStartScoreVector(builder, numElems): return builder.StartVector(4, numElems, 4)
 def ScoreBatchAddDecision(builder, decision): builder.PrependUOffsetTRelativeSlot(5, flatbuffers.number_types.UOffsetTFlags.py_type(decision), 0)
