@@ -76,7 +76,9 @@ def scatter_segments(out: np.ndarray, dest: np.ndarray, offsets: np.ndarray, dat
     out[shift] = data
 
 
-def create_string_vector(builder: flatbuffers.Builder, offsets: np.ndarray, data: np.ndarray) -> int:
+def create_string_vector(
+    builder: flatbuffers.Builder, offsets: np.ndarray, data: np.ndarray
+) -> int:
     """Write a ``[string]`` vector into ``builder`` with two bulk copies; return its offset.
 
     The strings go in as one 4-aligned block (stored as a ``[ubyte]`` vector nobody points to,
@@ -110,7 +112,9 @@ class Reader:
     neighbour. This is a bounds check, not the full FlatBuffers verifier.
     """
 
-    def __init__(self, blob: bytes | bytearray | memoryview, lo: np.ndarray, hi: np.ndarray, what: str):
+    def __init__(
+        self, blob: bytes | bytearray | memoryview, lo: np.ndarray, hi: np.ndarray, what: str
+    ):
         self.b = np.frombuffer(blob, dtype=U8)
         self.lo = lo
         self.hi = hi

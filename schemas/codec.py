@@ -124,8 +124,11 @@ def encode_score_results(columns: ScoreColumns) -> list[bytes]:
 def encode_score_batch(columns: ScoreColumns) -> bytes:
     """One ``ScoreBatch`` FlatBuffer (identifier ``SSB1``) holding every event as columns."""
     n = len(columns)
-    text = {name: _wire.utf8_column(getattr(columns, name), n, name) for name in _STRING_FIELDS
-            if name not in ("model_name", "model_version")}
+    text = {
+        name: _wire.utf8_column(getattr(columns, name), n, name)
+        for name in _STRING_FIELDS
+        if name not in ("model_name", "model_version")
+    }
     size = 256 + 26 * n + sum(int(off[-1]) + 8 * n for off, _ in text.values())
     builder = flatbuffers.Builder(size)
     vectors = {name: _wire.create_string_vector(builder, *text[name]) for name in text}
@@ -169,8 +172,10 @@ def decode_score_results(buffers: Sequence[bytes]) -> dict[str, np.ndarray]:
 def decode_score_result(buffer: bytes) -> dict[str, Any]:
     """Decode one ``ScoreResult`` message into a dict of plain Python values."""
     columns = decode_score_results([buffer])
-    return {name: column[0].item() if isinstance(column[0], np.generic) else column[0]
-            for name, column in columns.items()}
+    return {
+        name: column[0].item() if isinstance(column[0], np.generic) else column[0]
+        for name, column in columns.items()
+    }
 
 
 def decode_score_batch(buffer: bytes) -> ScoreColumns:
@@ -195,14 +200,18 @@ def decode_score_batch(buffer: bytes) -> ScoreColumns:
             end = int(start[0] + count[0] * dt.itemsize)
             if end > size:
                 raise CodecError(f"decoding ScoreBatch: vector {name!r} runs past the buffer end")
-            values[name] = np.frombuffer(buffer, dtype=dt, count=int(count[0]),
-                                         offset=int(start[0])).copy()
+            values[name] = np.frombuffer(
+                buffer, dtype=dt, count=int(count[0]), offset=int(start[0])
+            ).copy()
         else:
             elements = start[0] + 4 * np.arange(count[0], dtype=np.int64)
             rows = np.zeros(len(elements), dtype=np.int64)
             values[name] = reader.strings(elements, rows)
-    lengths = {name: len(values[name]) for name in SCORE_FIELDS if name not in
-               ("model_name", "model_version")}
+    lengths = {
+        name: len(values[name])
+        for name in SCORE_FIELDS
+        if name not in ("model_name", "model_version")
+    }
     if len(set(lengths.values())) > 1:
         raise CodecError(f"decoding ScoreBatch: expected equal vector lengths, found {lengths}")
     return ScoreColumns(**values)
@@ -232,8 +241,9 @@ def _read_table_columns(reader: _wire.Reader, tables: np.ndarray) -> dict[str, n
         present = np.flatnonzero(where)
         if name in _SCALARS:
             column = np.zeros(n, dtype=_SCALARS[name])  # schema defaults are all zero
-            column[present] = reader.gather(tables[present] + where[present], _SCALARS[name],
-                                            present)
+            column[present] = reader.gather(
+                tables[present] + where[present], _SCALARS[name], present
+            )
         else:
             column = np.full(n, None, dtype=object)
             if len(present):

@@ -42,8 +42,9 @@ class ScoreColumns:
     """Scores of ``n`` events from one model call, one column per ``ScoreResult`` field.
 
     ``model_name``/``model_version`` are the model that was asked (one per batch: a model is
-    called once per batch). Per event: ``event_id``, ``entity`` and ``served_by`` (``"name@version"``
-    of the model that actually produced the score) are string columns (list, NumPy or Arrow);
+    called once per batch). Per event: ``event_id``, ``entity`` and ``served_by``
+    (``"name@version"`` of the model that actually produced the score) are string columns (list,
+    NumPy or Arrow);
     ``score`` is a probability (float32), ``decision`` and ``fallback`` are bool, times are UTC
     epoch milliseconds (int64). Numeric columns are converted to those dtypes on construction.
 
