@@ -1,0 +1,214 @@
+"""Per-row kernel bodies shared by the CPU and the CUDA kernels.
+
+Each function here handles one row (one string, one event, one output row) and is compiled
+twice: by ``numba.njit`` for the CPU loops in :mod:`kernels._cpu`, and by
+``numba.cuda.jit(device=True)`` for the one-thread-per-row kernels in :mod:`kernels._cuda`.
+One source for both is what makes the twins give identical results; keep these functions to the
+subset of Python both targets compile (scalars, ``math``, array indexing; no allocation, no
+exceptions, no calls to other functions of this module).
+
+Hash function: 64-bit FNV-1a over the UTF-8 bytes, started from ``FNV_OFFSET ^ seed`` (so seed 0
+is the published FNV-1a), then xor-folded (``h ^ (h >> 32)``) and masked to ``bits`` bits.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+FNV_PRIME = np.uint64(0x100000001B3)
+SHIFT_32 = np.uint64(32)
+LN2 = math.log(2.0)
+MS_PER_HOUR = 3_600_000.0
+MS_PER_MINUTE = 60_000.0
+
+# Window state row layout (see kernels.windows.WindowLayout, which mirrors these numbers).
+ROW_N = 0  # events seen (0 = entity never seen: the zero row)
+ROW_FIRST = 1  # first event time, epoch ms
+ROW_LAST = 2  # entity clock: latest event time, epoch ms
+ROW_SESSION_START = 3
+ROW_SESSION_EVENTS = 4
+ROW_SESSIONS = 5
+ROW_HEADER = 6
+ENTITY_FEATURES = 6  # n_events, tenure_h, since_prev_h, session_min, session_events, sessions
+
+
+def hash_string_body(i, data, offsets, valid, seed, bits, out):
+    """``out[i]`` = bucket of string ``i`` in ``[0, 2**bits)``, or -1 when it is null."""
+    if valid[i] == 0:
+        out[i] = -1
+        return
+    h = FNV_OFFSET ^ seed
+    for j in range(offsets[i], offsets[i + 1]):
+        h = h ^ np.uint64(data[j])
+        h = h * FNV_PRIME
+    mask = np.uint64((1 << bits) - 1)
+    out[i] = np.int64((h ^ (h >> SHIFT_32)) & mask)
+
+
+def token_counts_body(i, data, offsets, valid, seed, bits, skip_numeric, out, col0):
+    """Add 1 to ``out[i, col0 + bucket(token)]`` for every token of string ``i``.
+
+    A token is a maximal run of ASCII letters/digits and non-ASCII bytes (so UTF-8 words stay
+    whole); ASCII letters are lower-cased before hashing. With ``skip_numeric``, all-digit
+    tokens (pids, ports, counters) are ignored.
+    """
+    if valid[i] == 0:
+        return
+    mask = np.uint64((1 << bits) - 1)
+    h = FNV_OFFSET ^ seed
+    length = 0
+    digits_only = True
+    end = offsets[i + 1]
+    for j in range(offsets[i], end + 1):
+        c = 32  # a separator closes the last token
+        if j < end:
+            c = np.int64(data[j])
+        is_digit = 48 <= c <= 57
+        is_alpha = (65 <= c <= 90) or (97 <= c <= 122)
+        if is_digit or is_alpha or c >= 128:
+            if 65 <= c <= 90:
+                c += 32
+            h = h ^ np.uint64(c)
+            h = h * FNV_PRIME
+            length += 1
+            digits_only = digits_only and is_digit
+        else:
+            if length > 0 and not (skip_numeric and digits_only):
+                b = np.int64((h ^ (h >> SHIFT_32)) & mask)
+                out[i, col0 + b] += 1.0
+            h = FNV_OFFSET ^ seed
+            length = 0
+            digits_only = True
+
+
+def window_event_body(
+    i, ts, slot, etype, value, horizons, halflives, gap_ms, cap_ms, n_types, state, out, col0
+):
+    """Apply event ``i`` to its entity's state row, then write the entity's window features.
+
+    Times are epoch ms. The entity clock ``now`` never goes back: a late event is counted at
+    its own time (decayed by its age, dropped from windows it is older than) and features are
+    read at ``now``. Window counts/sums use two buckets per horizon (current and previous
+    epoch-aligned bucket of width H, the previous one weighted by the part of it still inside
+    the window): exact when events are uniform within a bucket, always within one bucket's
+    events of the exact sliding count. A NaN value adds 0 to sums.
+    """
+    s = slot[i]
+    t = etype[i]
+    tsf = np.float64(ts[i])
+    v = value[i]
+    if math.isnan(v):
+        v = 0.0
+    n_h = horizons.shape[0]
+    n_d = halflives.shape[0]
+    win0 = ROW_HEADER + n_h
+    dec0 = win0 + n_types * n_h * 4
+    last0 = dec0 + n_types * n_d
+    cnt0 = last0 + n_types
+    f_dec = n_types * n_h * 2
+    f_rec = f_dec + n_types * n_d
+    f_ent = f_rec + n_types
+
+    n = state[s, ROW_N]
+    if n == 0.0:
+        state[s, ROW_FIRST] = tsf
+        state[s, ROW_LAST] = tsf
+        since_prev = cap_ms
+    else:
+        since_prev = max(tsf - state[s, ROW_LAST], 0.0)
+    last = state[s, ROW_LAST]
+    now = max(tsf, last)
+    state[s, ROW_FIRST] = min(state[s, ROW_FIRST], tsf)
+
+    # Sessions: a gap longer than gap_ms starts a new one; a late event joins the current one.
+    if n == 0.0 or tsf - last > gap_ms:
+        state[s, ROW_SESSIONS] += 1.0
+        state[s, ROW_SESSION_START] = tsf
+        state[s, ROW_SESSION_EVENTS] = 1.0
+    else:
+        state[s, ROW_SESSION_EVENTS] += 1.0
+
+    # Exponentially decayed counts: decay every type to `now`, add this event by its age.
+    for d in range(n_d):
+        k = LN2 / halflives[d]
+        factor = math.exp(-(now - last) * k)
+        for u in range(n_types):
+            state[s, dec0 + u * n_d + d] *= factor
+        state[s, dec0 + t * n_d + d] += math.exp(-(now - tsf) * k)
+        for u in range(n_types):
+            out[i, col0 + f_dec + u * n_d + d] = state[s, dec0 + u * n_d + d]
+
+    # Sliding windows from two epoch-aligned buckets per horizon.
+    for h in range(n_h):
+        width = horizons[h]
+        bn = math.floor(now / width)
+        cb = state[s, ROW_HEADER + h]
+        if bn != cb:
+            shift_one = bn == cb + 1.0
+            for u in range(n_types):
+                w0 = win0 + (u * n_h + h) * 4
+                if shift_one:
+                    state[s, w0 + 1] = state[s, w0]
+                    state[s, w0 + 3] = state[s, w0 + 2]
+                else:
+                    state[s, w0 + 1] = 0.0
+                    state[s, w0 + 3] = 0.0
+                state[s, w0] = 0.0
+                state[s, w0 + 2] = 0.0
+            state[s, ROW_HEADER + h] = bn
+        be = math.floor(tsf / width)
+        w0 = win0 + (t * n_h + h) * 4
+        if be == bn:
+            state[s, w0] += 1.0
+            state[s, w0 + 2] += v
+        elif be == bn - 1.0:
+            state[s, w0 + 1] += 1.0
+            state[s, w0 + 3] += v
+        weight = 1.0 - (now - bn * width) / width
+        for u in range(n_types):
+            w0 = win0 + (u * n_h + h) * 4
+            f0 = col0 + (u * n_h + h) * 2
+            out[i, f0] = state[s, w0] + state[s, w0 + 1] * weight
+            out[i, f0 + 1] = state[s, w0 + 2] + state[s, w0 + 3] * weight
+
+    # Recency per type (hours, capped; never seen = cap).
+    if state[s, cnt0 + t] == 0.0:
+        state[s, last0 + t] = tsf
+    else:
+        state[s, last0 + t] = max(state[s, last0 + t], tsf)
+    state[s, cnt0 + t] += 1.0
+    for u in range(n_types):
+        rec = cap_ms
+        if state[s, cnt0 + u] > 0.0:
+            rec = min(now - state[s, last0 + u], cap_ms)
+        out[i, col0 + f_rec + u] = rec / MS_PER_HOUR
+
+    state[s, ROW_N] = n + 1.0
+    state[s, ROW_LAST] = now
+    out[i, col0 + f_ent] = n + 1.0
+    out[i, col0 + f_ent + 1] = (now - state[s, ROW_FIRST]) / MS_PER_HOUR
+    out[i, col0 + f_ent + 2] = min(since_prev, cap_ms) / MS_PER_HOUR
+    out[i, col0 + f_ent + 3] = (now - state[s, ROW_SESSION_START]) / MS_PER_MINUTE
+    out[i, col0 + f_ent + 4] = state[s, ROW_SESSION_EVENTS]
+    out[i, col0 + f_ent + 5] = state[s, ROW_SESSIONS]
+
+
+def normalise_body(i, x, cols, shift, scale):
+    """``x[i, c] = (x[i, c] - shift) * scale`` for each listed column; non-finite values -> 0."""
+    for k in range(cols.shape[0]):
+        c = cols[k]
+        v = np.float64(x[i, c])
+        if math.isfinite(v):
+            x[i, c] = (v - shift[k]) * scale[k]
+        else:
+            x[i, c] = 0.0
+
+
+def one_hot_body(i, idx, width, out, col0):
+    """``out[i, col0 + idx[i]] = 1`` when ``0 <= idx[i] < width``; other indices set nothing."""
+    j = idx[i]
+    if 0 <= j < width:
+        out[i, col0 + j] = 1.0
