@@ -1,0 +1,146 @@
+"""Every output decodes with the stock flatc, and flatc's JSON agrees with our decoders.
+
+Needs ``flatc`` (Debian ``flatbuffers-compiler``); without it these tests fail, never skip.
+flatc 2.0.8 prints floats with 6 fixed decimals and bare ``nan``/``inf``, hence the tolerance
+and the token rewrite below.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from schemas import (
+    SCORE_FIELDS,
+    DeadLetter,
+    DeadLetterStage,
+    decode_dead_letter,
+    decode_score_batch,
+    decode_score_results,
+    encode_dead_letter,
+    encode_score_batch,
+    encode_score_results,
+)
+from tests.unit.schemas.reference import random_columns
+
+SCHEMAS = Path(__file__).resolve().parents[3] / "schemas"
+_NON_FINITE = re.compile(r"(?<=[\s\[:,])(-?)(nan|inf)(?=\s*[,\]\}])")
+
+
+def flatc_json(flatc: str, schema: str, payload: bytes, tmp_path: Path) -> dict:
+    """Decode ``payload`` with ``flatc --json --raw-binary`` against ``schemas/<schema>``."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    binary = tmp_path / "message.bin"
+    binary.write_bytes(payload)
+    out = tmp_path / "json"
+    cmd = [
+        flatc,
+        "--json",
+        "--strict-json",
+        "--raw-binary",
+        "--defaults-json",
+        "-o",
+        str(out),
+        str(SCHEMAS / schema),
+        "--",
+        str(binary),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, f"{' '.join(cmd)} failed ({done.returncode}): {done.stderr}"
+    text = (out / "message.json").read_text(encoding="utf-8")
+    text = _NON_FINITE.sub(
+        lambda m: (
+            "-Infinity" if m[1] and m[2] == "inf" else {"nan": "NaN", "inf": "Infinity"}[m[2]]
+        ),
+        text,
+    )
+    return json.loads(text)
+
+
+def assert_same(flatc_values: dict, ours: dict) -> None:
+    for name in SCORE_FIELDS:
+        if name == "score":
+            np.testing.assert_allclose(
+                np.asarray(flatc_values[name], dtype=np.float64),
+                ours[name].astype(np.float64),
+                rtol=1e-6,
+                atol=1e-6,
+                equal_nan=True,
+            )
+        else:
+            assert flatc_values[name] == ours[name].tolist(), name
+
+
+def test_flatc_decodes_score_results(flatc, rng, tmp_path):
+    cols = random_columns(rng, 40)
+    ours = decode_score_results(buffers := encode_score_results(cols))
+    for i in (0, 1, 2, 3, 17, 39):  # NaN, 0 and 1 scores first, then random ones
+        got = flatc_json(flatc, "scores.fbs", buffers[i], tmp_path / str(i))
+        assert_same({k: [v] for k, v in got.items()}, {k: v[i : i + 1] for k, v in ours.items()})
+
+
+def test_flatc_decodes_score_batch(flatc, rng, tmp_path):
+    cols = random_columns(rng, 300)
+    buffer = encode_score_batch(cols)
+    got = flatc_json(flatc, "score_batch.fbs", buffer, tmp_path)
+    ours = decode_score_batch(buffer)
+    assert (got["model_name"], got["model_version"]) == (ours.model_name, ours.model_version)
+    per_event = {k: v for k, v in got.items() if k not in ("model_name", "model_version")}
+    expected = ours.to_dict()
+    per_event["model_name"] = expected["model_name"].tolist()
+    per_event["model_version"] = expected["model_version"].tolist()
+    assert_same(per_event, expected)
+
+
+def test_flatc_decodes_empty_score_batch(flatc, rng, tmp_path):
+    got = flatc_json(flatc, "score_batch.fbs", encode_score_batch(random_columns(rng, 0)), tmp_path)
+    assert got["event_id"] == [] and got["score"] == [] and got["model_name"] == "churn"
+
+
+def test_flatc_decodes_dead_letter(flatc, tmp_path):
+    original = bytes(range(256)) + '{"ü": 1'.encode()
+    letter = DeadLetter(
+        value=original,
+        key=b"user-42",
+        source_topic="activity",
+        source_partition=5,
+        source_offset=123_456_789_012,
+        stage=DeadLetterStage.VALIDATE,
+        reason="activity event field 'ts': expected epoch milliseconds (int), got 'x' (str)",
+        record_time_ms=1_700_000_000_000,
+        dead_time_ms=1_700_000_000_500,
+    )
+    buffer = encode_dead_letter(letter)
+    got = flatc_json(flatc, "deadletter.fbs", buffer, tmp_path)
+    assert bytes(got["value"]) == original == decode_dead_letter(buffer).value
+    assert bytes(got["key"]) == b"user-42"
+    assert got["stage"] == "Validate"
+    assert {
+        k: got[k]
+        for k in (
+            "source_topic",
+            "source_partition",
+            "source_offset",
+            "reason",
+            "record_time_ms",
+            "dead_time_ms",
+        )
+    } == {
+        "source_topic": "activity",
+        "source_partition": 5,
+        "source_offset": 123_456_789_012,
+        "reason": letter.reason,
+        "record_time_ms": 1_700_000_000_000,
+        "dead_time_ms": 1_700_000_000_500,
+    }
+
+
+def test_flatc_stage_names_match_python_enum(flatc, tmp_path):
+    for stage in DeadLetterStage:
+        letter = DeadLetter(value=b"x", source_topic="t", stage=stage, reason="r", dead_time_ms=1)
+        got = flatc_json(flatc, "deadletter.fbs", encode_dead_letter(letter), tmp_path / stage.name)
+        assert got["stage"].upper() == stage.name
