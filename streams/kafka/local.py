@@ -266,7 +266,9 @@ def _jvm_command(settings: Settings, java: str, libs: Path, main: list[str]) -> 
 def _format_storage(settings: Settings, java: str, libs: Path, config: Path) -> None:
     if (settings.kafka_state_dir / "data" / "meta.properties").exists():
         return
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    cluster_id = "-"
+    while cluster_id.startswith("-"):  # the storage tool would read a leading "-" as an option
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
     proc = subprocess.run(
         _jvm_command(
             settings,

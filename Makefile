@@ -1,0 +1,52 @@
+# The two commands: `make demo` (the main job) and `make test` (lint + the whole test suite).
+# Both build what they need on a fresh machine: the virtualenv, the package, the Debian tools the
+# tests use, and (through `streamscore kafka up` / the test fixture) the Apache Kafka broker.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+APT    := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
+
+.PHONY: demo test lint unit schemas tools venv clean
+
+demo: venv tools
+	$(BIN)/streamscore demo
+
+test: venv tools
+	$(BIN)/ruff check streams kernels models schemas tests
+	$(BIN)/pytest
+
+unit: venv
+	$(BIN)/pytest -m "not kafka"
+
+lint: venv
+	$(BIN)/ruff check streams kernels models schemas tests
+
+schemas: tools
+	bash schemas/regen.sh
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Debian tools: kcat (an independent Kafka client), flatc (decodes our FlatBuffers), and the
+# Java 17+ runtime and Maven that fetch and run the Kafka broker.
+tools:
+	@missing=""; \
+	command -v kcat  >/dev/null || missing="$$missing kcat"; \
+	command -v flatc >/dev/null || missing="$$missing flatbuffers-compiler"; \
+	command -v java  >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
+	command -v mvn   >/dev/null || missing="$$missing maven"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq $$missing; \
+	fi
+
+clean:
+	-$(BIN)/streamscore kafka down
+	rm -rf var
