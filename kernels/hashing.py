@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from kernels import _cpu
-from kernels._target import KernelTarget, check_out, require, resolve_target, run_cuda
+from kernels._target import KernelTarget, check_out, resolve_target, run_cuda
 from kernels.errors import KernelInputError
 
 __all__ = ["hash_strings", "hash_token_counts", "string_buffers"]

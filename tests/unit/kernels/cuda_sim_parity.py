@@ -1,0 +1,95 @@
+"""CPU vs CUDA parity checks, run by test_cuda_sim.py in a subprocess with the CUDA simulator.
+
+Not collected by pytest (no ``test_`` prefix): ``NUMBA_ENABLE_CUDASIM=1`` must be set before
+``numba.cuda`` is first imported, which a module of the main test run cannot guarantee.
+Exits non-zero (AssertionError) on the first difference; prints one line per check.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+
+from kernels import (
+    WindowLayout,
+    hash_strings,
+    hash_token_counts,
+    normalise,
+    one_hot,
+    resolve_target,
+    warm_up,
+    window_update,
+)
+from tests.unit.kernels.test_hashing import random_strings
+from tests.unit.kernels.test_windows import LAYOUT, random_events
+
+
+def check_hashing(rng: np.random.Generator) -> None:
+    for values in (random_strings(rng, 200), [], [None], ["x" * 5000, "", "a b 12 c"]):
+        for bits, seed in ((1, 0), (13, 99), (30, 2**64 - 1)):
+            cpu = hash_strings(values, bits, seed, target="cpu")
+            gpu = hash_strings(values, bits, seed, target="cuda")
+            assert np.array_equal(cpu, gpu), (values[:3], bits, seed)
+        for skip in (True, False):
+            cpu = hash_token_counts(values, 5, 3, skip_numeric=skip, target="cpu")
+            gpu = hash_token_counts(values, 5, 3, skip_numeric=skip, target="cuda")
+            assert np.array_equal(cpu, gpu)
+    print("hashing: identical")
+
+
+def check_windows(rng: np.random.Generator) -> None:
+    for n, n_entities, late in ((0, 1, 0.0), (1, 1, 0.0), (300, 6, 0.0), (300, 4, 0.3)):
+        ts, ent, ty, val = random_events(rng, n, n_entities, late)
+        states = {t: LAYOUT.new_state(n_entities) for t in ("cpu", "cuda")}
+        outs = {}
+        for target, state in states.items():
+            parts = [
+                window_update(ts[a:b], ent[a:b], ty[a:b], val[a:b], LAYOUT, state,
+                              target=target)
+                for a, b in ((0, n // 3), (n // 3, n))
+            ]
+            outs[target] = np.vstack(parts)
+        assert np.array_equal(outs["cpu"], outs["cuda"]), n
+        assert np.array_equal(states["cpu"], states["cuda"]), n
+    other = WindowLayout(1, (1000.0,), (), 10.0, 1e9)  # no half-lives at all
+    one = np.zeros(3, dtype=np.int64)
+    a = window_update(one + 5, one, one, np.ones(3), other, other.new_state(1), target="cpu")
+    b = window_update(one + 5, one, one, np.ones(3), other, other.new_state(1), target="cuda")
+    assert np.array_equal(a, b)
+    print("windows: identical")
+
+
+def check_assembly(rng: np.random.Generator) -> None:
+    x = rng.normal(size=(300, 5)).astype(np.float32)
+    x[rng.random(x.shape) < 0.05] = np.nan
+    x[0, 0] = np.inf
+    cols = np.array([0, 2, 4], dtype=np.int64)
+    shift, scale = rng.normal(size=3), rng.random(3) + 0.1
+    cpu = normalise(x.copy(), cols, shift, scale, target="cpu")
+    gpu = normalise(x.copy(), cols, shift, scale, target="cuda")
+    assert np.array_equal(cpu, gpu, equal_nan=True)  # NaN stays in columns not normalised
+    idx = rng.integers(-2, 9, size=300).astype(np.int64)
+    cpu = one_hot(idx, 7, np.zeros((300, 9), np.float32), 1, target="cpu")
+    gpu = one_hot(idx, 7, np.zeros((300, 9), np.float32), 1, target="cuda")
+    assert np.array_equal(cpu, gpu)
+    print("assembly: identical")
+
+
+def main() -> None:
+    assert os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", "run with NUMBA_ENABLE_CUDASIM=1"
+    # The simulator runs the bodies as Python on NumPy scalars, where the wrapping uint64
+    # multiply of FNV-1a warns; on the CPU and a real GPU it wraps silently, as intended.
+    warnings.filterwarnings("ignore", "overflow encountered", RuntimeWarning)
+    assert resolve_target("auto") == "cuda"
+    print("warm_up:", warm_up("cuda")[0])
+    rng = np.random.default_rng(7)
+    check_hashing(rng)
+    check_windows(rng)
+    check_assembly(rng)
+    print("ALL OK")
+
+
+if __name__ == "__main__":
+    main()
