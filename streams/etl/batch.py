@@ -1,0 +1,166 @@
+"""``parse_batch``: payloads in, normalised events + rejections out. The one parsing entry point.
+
+The stream layer calls it per micro-batch of Kafka records, the file readers per chunk of
+lines; both get the same events for the same bytes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import numpy as np
+import pyarrow as pa
+
+from streams.etl._sink import Ctx, Sink, run_lines
+from streams.etl.activity import parse_activity_json
+from streams.etl.detect import IPC_MARKER, detect_format, syslog_flavour
+from streams.etl.dpkg import parse_apt_stanzas, parse_dpkg
+from streams.etl.errors import EventValidationError, InputFormatError, ParseError
+from streams.etl.logstash import parse_logstash
+from streams.etl.syslog import parse_3164, parse_5424
+from streams.etl.tables import check_table
+from streams.etl.types import (
+    InputFormat,
+    OriginLike,
+    ParsedBatch,
+    ParseOptions,
+)
+from streams.etl.web import parse_access, parse_apache_error
+
+__all__ = ["parse_batch", "to_input_format"]
+
+_LINE_PARSERS = {
+    InputFormat.SYSLOG_3164: parse_3164,
+    InputFormat.SYSLOG_5424: parse_5424,
+    InputFormat.DPKG: parse_dpkg,
+    InputFormat.ACCESS_LOG: parse_access,
+    InputFormat.APACHE_ERROR: parse_apache_error,
+}
+_DEFAULT_OPTIONS = ParseOptions()
+_SUPPORTED = "syslog 3164/5424, dpkg, apt history, access log, apache error, JSON, Arrow IPC"
+
+
+def to_input_format(fmt: InputFormat | str) -> InputFormat:
+    """``fmt`` as an :class:`InputFormat`; ``InputFormatError`` naming the choices if unknown."""
+    try:
+        return InputFormat(fmt)
+    except ValueError:
+        choices = ", ".join(f.value for f in InputFormat)
+        raise InputFormatError(f"input format: expected one of {choices}, got {fmt!r}") from None
+
+
+def _ctx(options: ParseOptions) -> Ctx:
+    ref_ms = options.reference_ms
+    if ref_ms is None:
+        ref_ms = int(time.time() * 1000)
+    year = datetime.fromtimestamp(ref_ms / 1000, UTC).year
+    return Ctx(options.default_host, ref_ms, year, options.naive_utc_offset_min * 60_000)
+
+
+def _parse_ipc(items: Sequence[tuple[int, bytes]], sink: Sink) -> None:
+    for i, raw in items:
+        what = "activity Arrow IPC payload"
+        try:
+            table = pa.ipc.open_stream(pa.py_buffer(raw)).read_all()
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            sink.reject(
+                i,
+                ParseError(
+                    f"{what}: expected an Arrow IPC stream, got {len(raw)} bytes that do not "
+                    f"read as one ({str(exc)[:160]})"
+                ),
+            )
+            continue
+        n = table.num_rows
+        check = check_table(table)
+        if check.table_error:
+            sink.reject(i, EventValidationError(f"{what}: {check.table_error}"))
+        elif check.bad:
+            row, reason = check.bad[0]
+            more = f"; {len(check.bad) - 1} more rows invalid" if len(check.bad) > 1 else ""
+            sink.reject(i, EventValidationError(f"{what} row {row} of {n}: {reason}{more}"))
+        elif n == 0:
+            sink.reject(i, EventValidationError(f"{what}: expected at least one row, got 0"))
+        else:
+            sink.add_batch(check.events, np.full(n, i, np.int32))
+
+
+def parse_batch(
+    payloads: Sequence[bytes],
+    fmt: InputFormat | str,
+    origins: OriginLike,
+    *,
+    options: ParseOptions | None = None,
+) -> ParsedBatch:
+    """Parse and validate a batch of payloads into normalised events.
+
+    ``payloads`` are raw record values or file lines without their line terminator (an apt
+    history payload is a whole stanza). ``fmt`` names their format, or ``"auto"`` to detect
+    each payload's on its own. ``origins`` says where they came from (one per payload, or the
+    first of a contiguous run). Every payload yields at least one event or exactly one
+    :class:`~streams.etl.types.Rejected`; nothing raises for bad input. Raises
+    ``InputFormatError`` only for an unknown ``fmt``.
+    """
+    fmt = to_input_format(fmt)
+    opts = options or _DEFAULT_OPTIONS
+    ctx = _ctx(opts)
+    sink = Sink(payloads, origins)
+    limit = opts.max_payload_bytes
+    groups: dict[InputFormat, list] = {}
+    single = None if fmt in (InputFormat.AUTO, InputFormat.SYSLOG) else groups.setdefault(fmt, [])
+    for i, raw in enumerate(payloads):
+        if fmt is InputFormat.ARROW or (fmt is InputFormat.AUTO and raw[:4] == IPC_MARKER):
+            if len(raw) > opts.max_ipc_bytes:
+                sink.reject(i, ParseError(f"payload: expected at most {opts.max_ipc_bytes} bytes "
+                                          f"of Arrow IPC, got {len(raw)}"))  # fmt: skip
+            else:
+                groups.setdefault(InputFormat.ARROW, []).append((i, raw))
+            continue
+        if len(raw) > limit:
+            sink.reject(i, ParseError(f"payload: expected at most {limit} bytes, got {len(raw)}"))
+            continue
+        if fmt is InputFormat.ACTIVITY:  # orjson takes bytes and checks UTF-8 itself
+            single.append((i, raw))  # type: ignore[union-attr]
+            continue
+        try:
+            text = raw.decode() if type(raw) is bytes else bytes(raw).decode()
+        except UnicodeDecodeError as exc:
+            bad = raw[exc.start]
+            sink.reject(i, ParseError(f"payload: expected UTF-8 text, got byte 0x{bad:02x} at "
+                                      f"offset {exc.start} that is not valid UTF-8"))  # fmt: skip
+            continue
+        if text[-1:] == "\r":
+            text = text.rstrip("\r")
+        if not text or text.isspace():
+            sink.reject(i, ParseError("payload: expected a log line or JSON document, got an "
+                                      "empty or blank line"))  # fmt: skip
+            continue
+        if single is not None:
+            single.append((i, text))
+            continue
+        kind = syslog_flavour(text) if fmt is InputFormat.SYSLOG else detect_format(text)
+        if kind is None:
+            sink.reject(i, ParseError(f"payload: expected a line in a supported format "
+                                      f"({_SUPPORTED}), got {text[:80]!r}"))  # fmt: skip
+            continue
+        group = groups.get(kind)
+        if group is None:
+            group = groups[kind] = []
+        group.append((i, text))
+    for kind, items in groups.items():
+        if not items:
+            continue
+        line_parser = _LINE_PARSERS.get(kind)
+        if line_parser is not None:
+            run_lines(line_parser, items, sink, ctx)
+        elif kind is InputFormat.ACTIVITY:
+            parse_activity_json(items, sink)
+        elif kind is InputFormat.LOGSTASH:
+            parse_logstash(items, sink, ctx)
+        elif kind is InputFormat.APT_HISTORY:
+            parse_apt_stanzas(items, sink, ctx)
+        elif kind is InputFormat.ARROW:
+            _parse_ipc(items, sink)
+    return sink.finish()

@@ -1,0 +1,57 @@
+"""Per-payload format detection for ``InputFormat.AUTO``: cheap prefix tests, no full parse.
+
+The order matters: JSON first (``{``), Arrow IPC by its continuation marker, then the log
+shapes by their first characters. A payload that looks like none is rejected by the caller.
+"""
+
+from __future__ import annotations
+
+import re
+
+from streams.etl.types import InputFormat
+
+__all__ = ["IPC_MARKER", "detect_format", "syslog_flavour"]
+
+IPC_MARKER = b"\xff\xff\xff\xff"
+"""First bytes of an Arrow IPC stream message (the continuation token)."""
+
+_RE_5424_HEAD = re.compile(r"<\d{1,3}>1 ")
+_RE_DPKG_HEAD = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ")
+_RE_ISO_HEAD = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
+_MONTHS = frozenset(
+    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+)
+
+
+def syslog_flavour(text: str) -> InputFormat:
+    """RFC 5424 when the line starts ``<PRI>1 ``, else RFC 3164."""
+    if text[:1] == "<" and _RE_5424_HEAD.match(text):
+        return InputFormat.SYSLOG_5424
+    return InputFormat.SYSLOG_3164
+
+
+def detect_format(text: str) -> InputFormat | None:
+    """Guess the format of one decoded, non-empty payload; ``None`` when nothing fits."""
+    c = text[0]
+    if c == "{":
+        head = text[:4096]
+        if '"@timestamp"' in head or '"@version"' in head:
+            return InputFormat.LOGSTASH
+        return InputFormat.ACTIVITY
+    if c == "<":
+        return syslog_flavour(text)
+    if c == "[":
+        return InputFormat.APACHE_ERROR
+    if text.startswith("Start-Date:"):
+        return InputFormat.APT_HISTORY
+    if c.isdigit():
+        if _RE_DPKG_HEAD.match(text):
+            return InputFormat.DPKG
+        if _RE_ISO_HEAD.match(text):
+            return InputFormat.SYSLOG_3164  # rsyslog's RFC 3339 file format
+        return InputFormat.ACCESS_LOG
+    if text[:3] in _MONTHS and text[3:4] == " ":
+        return InputFormat.SYSLOG_3164
+    if '] "' in text:
+        return InputFormat.ACCESS_LOG  # a client given by host name or IPv6
+    return None

@@ -1,0 +1,170 @@
+"""The data types of the ETL package: formats, origins, options, and what a batch parse returns."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+import numpy as np
+import pyarrow as pa
+
+from schemas.events import EVENT_SCHEMA, SourceFormat
+from streams.etl.errors import EventValidationError, ParseError, RecordError, Stage
+
+__all__ = [
+    "MAX_TS_MS",
+    "MIN_TS_MS",
+    "FileOrigin",
+    "InputFormat",
+    "Origin",
+    "OriginLike",
+    "ParseOptions",
+    "ParsedBatch",
+    "Rejected",
+    "TopicOrigin",
+]
+
+MIN_TS_MS = 946_684_800_000
+"""2000-01-01T00:00:00Z. Earlier event times are rejected as absurd (a clock at zero, seconds
+sent as milliseconds)."""
+MAX_TS_MS = 4_102_444_800_000
+"""2100-01-01T00:00:00Z (exclusive). Later event times are rejected (microseconds sent as ms)."""
+
+
+class InputFormat(StrEnum):
+    """What the payloads of a batch are. ``AUTO`` detects the format of each payload on its own."""
+
+    AUTO = "auto"
+    SYSLOG = "syslog"  # RFC 3164 or 5424, told apart per line
+    SYSLOG_3164 = "syslog3164"
+    SYSLOG_5424 = "syslog5424"
+    DPKG = "dpkg"
+    APT_HISTORY = "apt_history"  # one payload = one stanza (Start-Date ... End-Date)
+    ACCESS_LOG = "access_log"  # Apache/Nginx common or combined
+    APACHE_ERROR = "apache_error"
+    LOGSTASH = "logstash"  # Logstash/Elasticsearch JSON document
+    ACTIVITY = "activity"  # one activity event as a JSON object
+    ARROW = "arrow"  # many activity events as one Arrow IPC stream
+
+
+SOURCE_OF: dict[InputFormat, SourceFormat] = {
+    InputFormat.SYSLOG_3164: SourceFormat.SYSLOG_3164,
+    InputFormat.SYSLOG_5424: SourceFormat.SYSLOG_5424,
+    InputFormat.DPKG: SourceFormat.DPKG,
+    InputFormat.APT_HISTORY: SourceFormat.APT_HISTORY,
+    InputFormat.ACCESS_LOG: SourceFormat.ACCESS_LOG,
+    InputFormat.APACHE_ERROR: SourceFormat.APACHE_ERROR,
+    InputFormat.LOGSTASH: SourceFormat.LOGSTASH,
+    InputFormat.ACTIVITY: SourceFormat.ACTIVITY,
+    InputFormat.ARROW: SourceFormat.ACTIVITY,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FileOrigin:
+    """A payload read from a file: ``line`` is 1-based (for columnar files: the data row)."""
+
+    path: str
+    line: int = 1
+
+    def advance(self, k: int) -> FileOrigin:
+        return replace(self, line=self.line + k)
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+@dataclass(frozen=True, slots=True)
+class TopicOrigin:
+    """A payload consumed from Kafka."""
+
+    topic: str
+    partition: int
+    offset: int
+
+    def advance(self, k: int) -> TopicOrigin:
+        return replace(self, offset=self.offset + k)
+
+    def __str__(self) -> str:
+        return f"{self.topic}[{self.partition}]@{self.offset}"
+
+
+Origin = FileOrigin | TopicOrigin
+OriginLike = Origin | Sequence[Origin]
+"""One origin per payload, or the origin of the first payload of a contiguous run: payload ``i``
+then comes from ``origin.advance(i)`` (line + i, offset + i)."""
+
+
+def origin_at(origins: OriginLike, i: int) -> Origin:
+    if isinstance(origins, FileOrigin | TopicOrigin):
+        return origins.advance(i)
+    return origins[i]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A payload that yielded no event: its bytes untouched, where it came from, and why.
+
+    ``stage`` is ``"parse"`` (not the expected syntax) or ``"validate"`` (parsed, but a field is
+    wrong); ``error`` is the name of the :class:`~streams.etl.errors.RecordError` subclass.
+    """
+
+    raw: bytes
+    origin: Origin
+    stage: Stage
+    reason: str
+    error: str = "ParseError"
+
+    def as_error(self) -> RecordError:
+        """The typed exception this rejection stands for, message prefixed with the origin."""
+        cls = EventValidationError if self.stage == "validate" else ParseError
+        return cls(f"{self.origin}: {self.reason}")
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedBatch:
+    """What :func:`~streams.etl.parse_batch` returns.
+
+    ``events`` follows :data:`~schemas.events.EVENT_SCHEMA`, in payload order; ``source_index[k]``
+    is the index of the payload event ``k`` came from (int32, non-decreasing; one payload can yield
+    several events). ``rejected`` holds one record per payload that yielded no event, in payload
+    order. Every payload is in exactly one of the two.
+    """
+
+    events: pa.RecordBatch
+    source_index: np.ndarray
+    rejected: list[Rejected] = field(default_factory=list)
+
+    @property
+    def n_payloads_ok(self) -> int:
+        return int(np.unique(self.source_index).size)
+
+    @staticmethod
+    def empty() -> ParsedBatch:
+        return ParsedBatch(
+            pa.RecordBatch.from_pylist([], schema=EVENT_SCHEMA), np.zeros(0, np.int32), []
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ParseOptions:
+    """How payloads are read where the payload itself does not say.
+
+    - ``default_host``: the entity/host of machine logs that name no host (dpkg, apt, files).
+    - ``reference_ms``: "now" for RFC 3164 lines, which carry no year (UTC epoch ms; ``None``
+      means the wall clock at each call). A 3164 time is put in the reference's year, or the
+      year before when that would be more than 7 days after the end of the reference's UTC
+      day (December lines read in January). Pass the same value offline and online to get
+      identical events; the file readers pass the file's modification time.
+    - ``naive_utc_offset_min``: the UTC offset (minutes) of times written without a zone (3164,
+      dpkg, apt, Apache error logs). Default 0: such times are taken as UTC.
+    - ``max_payload_bytes``: longer text payloads (a log line, one JSON document) are rejected
+      unparsed. ``max_ipc_bytes`` is the same for one Arrow IPC payload.
+    """
+
+    default_host: str = "localhost"
+    reference_ms: int | None = None
+    naive_utc_offset_min: int = 0
+    max_payload_bytes: int = 65_536
+    max_ipc_bytes: int = 256 * 1024 * 1024
