@@ -132,19 +132,25 @@ class Reader:
                 f"decoding {self.what}: expected a {dt} inside the buffer's {int(hi[i] - lo[i])} "
                 f"bytes, found an offset pointing to byte {int(pos[i] - lo[i])} (corrupt buffer?)"
             )
+        if dt.itemsize == 1:
+            return self.b[pos].view(dt)
         idx = pos[:, None] + np.arange(dt.itemsize, dtype=np.int64)
         return self.b[idx].view(dt).reshape(-1)
 
-    def field_offsets(self, tables: np.ndarray, slot: int, rows: np.ndarray | None = None):
-        """Each table's offset of field ``slot`` (0 where the field is absent)."""
-        vtables = tables - self.gather(tables, "<i4", rows).astype(np.int64)
-        vt_size = self.gather(vtables, "<u2", rows)
-        voff = 4 + 2 * slot
-        found = np.zeros(len(tables), dtype=np.int64)
-        has = vt_size > voff
-        if has.any():
-            r = np.arange(len(tables)) if rows is None else rows
-            found[has] = self.gather(vtables[has] + voff, "<u2", r[has])
+    def slots(self, tables: np.ndarray, count: int) -> np.ndarray:
+        """Field offsets of slots ``0..count-1`` of each table, shape (n, count); 0 = absent.
+
+        Reads every vtable in one gather; slots beyond a (shorter, older) vtable are absent.
+        """
+        n = len(tables)
+        vtables = tables - self.gather(tables, "<i4").astype(np.int64)
+        vt_size = self.gather(vtables, "<u2").astype(np.int64)
+        voff = 4 + 2 * np.arange(count, dtype=np.int64)
+        inside = voff[None, :] < vt_size[:, None]
+        found = np.zeros((n, count), dtype=np.int64)
+        rows = np.broadcast_to(np.arange(n, dtype=np.int64)[:, None], (n, count))[inside]
+        pos = (vtables[:, None] + voff[None, :])[inside]
+        found[inside] = self.gather(pos, "<u2", rows)
         return found
 
     def follow(self, pos: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:

@@ -12,6 +12,7 @@ strings ``None``) with vectorised, bounds-checked reads.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,6 +41,8 @@ SCORE_BATCH_IDENTIFIER = b"SSB1"
 
 _SLOT = {name: i for i, name in enumerate(SCORE_FIELDS)}
 _STRING_FIELDS = ("event_id", "entity", "model_name", "model_version", "served_by")
+_CONSTANT_FIELDS = ("model_name", "model_version")  # one value per batch
+_VARYING_FIELDS = ("event_id", "entity", "served_by")
 _SCALARS = {
     "score": np.dtype("<f4"),
     "decision": np.dtype("?"),
@@ -79,43 +82,49 @@ def encode_score_results(columns: ScoreColumns) -> list[bytes]:
 
     Cost is a few NumPy passes over the batch plus one ``bytes`` slice per event. Raises
     :class:`CodecError` when a string column holds a non-string or ``None``.
+
+    Layout of every message: the fixed 80-byte head, then the batch-constant model name and
+    version (identical bytes in every message, so they are part of a per-batch template), then
+    this event's ``event_id``, ``entity`` and ``served_by`` strings.
     """
     n = len(columns)
     if n == 0:
         return []
-    strings = [
-        _wire.utf8_column(getattr(columns, name), n, name)
-        if name not in ("model_name", "model_version")
-        else _constant_column(getattr(columns, name), n)
-        for name in _STRING_FIELDS
-    ]
-    seg = [_wire.string_segments(np.diff(offsets)) for offsets, _ in strings]
-    string_at = []  # per field: each string's position within its message
-    at = np.full(n, _HEAD_SIZE, dtype=np.int64)
-    for s in seg:
-        string_at.append(at)
-        at = at + s
+    consts = b"".join(_wire_string(getattr(columns, name)) for name in _CONSTANT_FIELDS)
+    head_size = _HEAD_SIZE + len(consts)
+    texts = [_wire.utf8_column(getattr(columns, name), n, name) for name in _VARYING_FIELDS]
+    lengths = np.concatenate([np.diff(offsets) for offsets, _ in texts])  # field-major, 3n
+    seg = _wire.string_segments(lengths).reshape(len(texts), n)
+    at = np.empty_like(seg)  # where each string starts inside its message
+    at[0] = head_size
+    np.cumsum(seg[:-1], axis=0, out=at[1:])
+    at[1:] += head_size
     starts = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(at, out=starts[1:])
+    np.cumsum(at[-1] + seg[-1], out=starts[1:])
 
-    head = np.zeros(n, dtype=_HEAD)
+    head = np.zeros(n, dtype=_head_dtype(head_size))
+    template = head.view(_wire.U8).reshape(n, head_size)
+    template[:, _HEAD_SIZE:] = np.frombuffer(consts, dtype=_wire.U8)
     head["root"] = _TABLE_AT
     head["ident"] = SCORE_RESULT_IDENTIFIER
     head["vtable"] = _VTABLE
     head["soffset"] = _TABLE_AT - 8
     for name in _SCALARS:
         head[name] = getattr(columns, name)
-    for i, name in enumerate(_STRING_FIELDS):
-        head["strings"][:, i] = string_at[i] - (_TABLE_AT + _IN_TABLE[name])
+    const_at = _HEAD_SIZE
+    for name in _CONSTANT_FIELDS:
+        head["strings"][:, _STRING_FIELDS.index(name)] = const_at - (_TABLE_AT + _IN_TABLE[name])
+        const_at += len(_wire_string(getattr(columns, name)))
+    for k, name in enumerate(_VARYING_FIELDS):
+        head["strings"][:, _STRING_FIELDS.index(name)] = at[k] - (_TABLE_AT + _IN_TABLE[name])
 
     out = np.zeros(int(starts[-1]), dtype=_wire.U8)
-    rows = starts[:-1, None] + np.arange(_HEAD_SIZE, dtype=np.int64)
-    out[rows] = head.view(_wire.U8).reshape(n, _HEAD_SIZE)
-    words = out.view(_wire.U32)  # every message and string length word is 4-aligned
-    for (offsets, data), where in zip(strings, string_at, strict=True):
-        begin = starts[:-1] + where
-        words[begin // 4] = np.diff(offsets)
-        _wire.scatter_segments(out, begin + 4, offsets, data)
+    out[starts[:-1, None] + np.arange(head_size, dtype=np.int64)] = template
+    begin = (at + starts[:-1]).reshape(-1)
+    out.view(_wire.U32)[begin // 4] = lengths  # messages and length words are 4-aligned
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    _wire.scatter_segments(out, begin + 4, offsets, np.concatenate([d for _, d in texts]))
     blob = out.tobytes()
     bounds = starts.tolist()
     return [blob[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
@@ -185,41 +194,80 @@ def decode_score_batch(buffer: bytes) -> ScoreColumns:
     reader = _wire.Reader(buffer, np.zeros(1, np.int64), np.full(1, size, np.int64), "ScoreBatch")
     _check_identifiers(reader, SCORE_BATCH_IDENTIFIER)
     table = reader.follow(np.zeros(1, np.int64))
+    where = reader.slots(table, len(SCORE_FIELDS))[0]
     values: dict[str, Any] = {}
+    string_at: dict[str, np.ndarray] = {}  # uoffset positions of every string, per field
     for name in SCORE_FIELDS:
-        where = reader.field_offsets(table, _SLOT[name])
-        if name in ("model_name", "model_version"):
-            values[name] = reader.strings(table + where)[0] if where[0] else ""
-            continue
-        if not where[0]:
-            values[name] = np.empty(0, dtype=_SCALARS.get(name, object))
-            continue
-        start, count = reader.vector(table + where)
-        if name in _SCALARS:
+        field = table + where[_SLOT[name]]
+        if not where[_SLOT[name]]:
+            string_at[name] = np.empty(0, dtype=np.int64)
+        elif name in _CONSTANT_FIELDS:
+            string_at[name] = field
+        elif name in _SCALARS:
+            start, count = reader.vector(field)
             dt = _SCALARS[name]
-            end = int(start[0] + count[0] * dt.itemsize)
-            if end > size:
-                raise CodecError(f"decoding ScoreBatch: vector {name!r} runs past the buffer end")
+            if int(start[0] + count[0] * dt.itemsize) > size:
+                raise CodecError(
+                    f"decoding ScoreBatch: vector {name!r} of {int(count[0])} values runs past "
+                    f"the end of the {size}-byte buffer (corrupt or truncated buffer?)"
+                )
             values[name] = np.frombuffer(
                 buffer, dtype=dt, count=int(count[0]), offset=int(start[0])
             ).copy()
         else:
-            elements = start[0] + 4 * np.arange(count[0], dtype=np.int64)
-            rows = np.zeros(len(elements), dtype=np.int64)
-            values[name] = reader.strings(elements, rows)
-    lengths = {
-        name: len(values[name])
-        for name in SCORE_FIELDS
-        if name not in ("model_name", "model_version")
-    }
+            start, count = reader.vector(field)
+            string_at[name] = start[0] + 4 * np.arange(count[0], dtype=np.int64)
+    for name, text in _split_strings(reader, string_at).items():
+        if name in _CONSTANT_FIELDS:
+            values[name] = text[0] if len(text) else ""
+        else:
+            values[name] = text
+    for name in _SCALARS:
+        values.setdefault(name, np.empty(0, dtype=_SCALARS[name]))
+    lengths = {name: len(values[name]) for name in SCORE_FIELDS if name not in _CONSTANT_FIELDS}
     if len(set(lengths.values())) > 1:
         raise CodecError(f"decoding ScoreBatch: expected equal vector lengths, found {lengths}")
     return ScoreColumns(**values)
 
 
-def _constant_column(value: str, n: int) -> tuple[np.ndarray, np.ndarray]:
-    data = np.frombuffer(value.encode("utf-8"), dtype=_wire.U8)
-    return np.arange(n + 1, dtype=np.int64) * len(data), np.tile(data, n)
+def _split_strings(
+    reader: _wire.Reader,
+    string_at: dict[str, np.ndarray],
+    rows: dict[str, np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
+    """Decode the strings of several fields in one pass (one Arrow array), then split them."""
+    positions = np.concatenate(list(string_at.values()))
+    if rows is None:
+        all_rows = np.zeros(len(positions), dtype=np.int64)
+    else:
+        all_rows = np.concatenate([rows[name] for name in string_at])
+    text = reader.strings(positions, all_rows)
+    out, at = {}, 0
+    for name, pos in string_at.items():
+        out[name] = text[at : at + len(pos)]
+        at += len(pos)
+    return out
+
+
+def _wire_string(value: str) -> bytes:
+    """``value`` as a FlatBuffers string: length word, UTF-8, NUL, zero padding to 4."""
+    raw = value.encode("utf-8")
+    size = int(_wire.string_segments(np.int64(len(raw))))
+    return (len(raw).to_bytes(4, "little") + raw).ljust(size, b"\0")
+
+
+@functools.lru_cache(maxsize=64)
+def _head_dtype(size: int) -> np.dtype:
+    """:data:`_HEAD` widened to ``size`` bytes (room for the batch-constant strings)."""
+    names = list(_HEAD.names)
+    return np.dtype(
+        {
+            "names": names,
+            "formats": [_HEAD.fields[name][0] for name in names],
+            "offsets": [_HEAD.fields[name][1] for name in names],
+            "itemsize": size,
+        }
+    )
 
 
 def _check_identifiers(reader: _wire.Reader, identifier: bytes) -> None:
@@ -235,18 +283,24 @@ def _check_identifiers(reader: _wire.Reader, identifier: bytes) -> None:
 
 def _read_table_columns(reader: _wire.Reader, tables: np.ndarray) -> dict[str, np.ndarray]:
     n = len(tables)
+    where = reader.slots(tables, len(SCORE_FIELDS))
     out: dict[str, np.ndarray] = {}
+    string_at: dict[str, np.ndarray] = {}
+    string_rows: dict[str, np.ndarray] = {}
     for name in SCORE_FIELDS:
-        where = reader.field_offsets(tables, _SLOT[name])
-        present = np.flatnonzero(where)
+        field = where[:, _SLOT[name]]
+        present = np.flatnonzero(field)
         if name in _SCALARS:
             column = np.zeros(n, dtype=_SCALARS[name])  # schema defaults are all zero
             column[present] = reader.gather(
-                tables[present] + where[present], _SCALARS[name], present
+                tables[present] + field[present], _SCALARS[name], present
             )
+            out[name] = column
         else:
-            column = np.full(n, None, dtype=object)
-            if len(present):
-                column[present] = reader.strings(tables[present] + where[present], present)
+            string_at[name] = tables[present] + field[present]
+            string_rows[name] = present
+    for name, text in _split_strings(reader, string_at, string_rows).items():
+        column = np.full(n, None, dtype=object)
+        column[string_rows[name]] = text
         out[name] = column
-    return out
+    return {name: out[name] for name in SCORE_FIELDS}
