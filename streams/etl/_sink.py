@@ -28,6 +28,7 @@ from streams.etl.types import (
 
 __all__ = ["Ctx", "LineParser", "Row", "Sink", "event_id_of", "run_lines", "ts_range_error"]
 
+_ROW_TYPE = pa.struct(list(EVENT_SCHEMA))
 Row = tuple
 """One event: the 15 fields of EVENT_SCHEMA in order (``event_id`` first)."""
 LineParser = Callable[[str, "Ctx"], tuple]
@@ -42,6 +43,7 @@ class Ctx:
     ref_ms: int
     ref_year: int
     naive_offset_ms: int
+    bsd_cache: dict[str, int] | None = None  # RFC 3164 stamp -> ms for this reference day
 
 
 def event_id_of(raw: bytes) -> str:
@@ -97,9 +99,9 @@ class Sink:
     def _flush_rows(self) -> None:
         if not self.rows:
             return
-        cols = list(zip(*self.rows, strict=True))
-        arrays = [pa.array(col, type=f.type) for col, f in zip(cols, EVENT_SCHEMA, strict=True)]
-        batch = pa.RecordBatch.from_arrays(arrays, schema=EVENT_SCHEMA)
+        # Tuples -> one struct array in C++: twice as fast as transposing in Python.
+        struct = pa.array(self.rows, type=_ROW_TYPE)
+        batch = pa.RecordBatch.from_struct_array(struct)
         self.parts.append((batch, np.asarray(self.src, dtype=np.int32)))
         self.rows = []
         self.src = []

@@ -29,7 +29,7 @@ _S5424 = "syslog5424"
 
 _RE_3164 = re.compile(
     r"(?:<(\d{1,3})>)?"
-    r"(?:((?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d\d:\d\d:\d\d)"
+    r"(?:([A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d)"  # month checked by _bsd_ms
     r"|(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)?)) "
     r"(\S+)(?: (?:([^:\[\]\s]{1,64})(?:\[([^\]]{0,32})\])?: ?)?(.*))?\Z",
     re.DOTALL,
@@ -58,14 +58,19 @@ def _pri(text: str, what: str) -> int:
 def _bsd_ms(stamp: str, ctx: Ctx) -> int:
     # The year decision depends only on the reference *day*, so the cache survives calls.
     ref_day = ctx.ref_ms // _DAY_MS
-    key = (ref_day, ctx.naive_offset_ms)
-    cache = _bsd_cache.get(key)
+    cache = ctx.bsd_cache
     if cache is None:
-        _bsd_cache.clear()
-        cache = _bsd_cache[key] = SecondCache()
+        key = (ref_day, ctx.naive_offset_ms)
+        cache = _bsd_cache.get(key)
+        if cache is None:
+            _bsd_cache.clear()
+            cache = _bsd_cache[key] = SecondCache()
+        ctx.bsd_cache = cache
     ms = cache.get(stamp)
     if ms is None:
-        mo = MONTHS[stamp[:3]]
+        mo = MONTHS.get(stamp[:3])
+        if mo is None:
+            raise ParseError(f"syslog 3164 time: expected a month like 'Oct', got {stamp[:3]!r}")
         d, h, mi, s = int(stamp[4:6]), int(stamp[7:9]), int(stamp[10:12]), int(stamp[13:15])
         year = _year_for(ctx.ref_year, mo, d)
         ms = civil_ms(year, mo, d, h, mi, s)
@@ -99,9 +104,23 @@ def parse_3164(text: str, ctx: Ctx) -> tuple:
             f"got {text[:80]!r}"
         )
     pri, bsd, iso, host, tag, pid, msg = m.groups()
-    ts = _bsd_ms(bsd, ctx) if bsd else parse_rfc3339(iso, ctx.naive_offset_ms, "syslog time")
-    sev = _pri(pri, "syslog 3164") & 7 if pri else None
-    return (ts, host, _S3164, "log", None, host, tag, _pid(pid), sev, None, None, None,
+    if bsd:
+        cache = ctx.bsd_cache  # the common case inlined: one dict lookup per line
+        ts = cache.get(bsd) if cache is not None else None
+        if ts is None:
+            ts = _bsd_ms(bsd, ctx)
+    else:
+        ts = parse_rfc3339(iso, ctx.naive_offset_ms, "syslog time")
+    if pri:
+        sev = int(pri)
+        if sev > 191:
+            _pri(pri, "syslog 3164")
+        sev &= 7
+    else:
+        sev = None
+    if pid is not None:
+        pid = int(pid) if pid.isdigit() and len(pid) < 10 else None
+    return (ts, host, _S3164, "log", None, host, tag, pid, sev, None, None, None,
             msg if msg is not None else "", None)  # fmt: skip
 
 
