@@ -95,6 +95,13 @@ class ScoreColumns:
     def __len__(self) -> int:
         return len(self.event_id)
 
+    def slice(self, start: int, stop: int) -> ScoreColumns:
+        """Events ``start:stop`` as new columns (NumPy and Arrow slices are views, not copies)."""
+        cut = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name in _STRINGS + tuple(_NUMERIC):
+            cut[name] = cut[name][start:stop]
+        return ScoreColumns(**cut)
+
     def to_dict(self) -> dict[str, Any]:
         """Per-event columns keyed by :data:`SCORE_FIELDS`; the model columns are repeated.
 

@@ -10,6 +10,7 @@ from schemas import (
     SCORE_FIELDS,
     CodecError,
     ScoreColumns,
+    codec,
     decode_score_batch,
     decode_score_result,
     decode_score_results,
@@ -168,6 +169,16 @@ def test_results_from_different_models_decode_together():
     upsell = encode_score_results(make(2, model_name="upsell"))
     got = decode_score_results(churn + upsell)
     assert got["model_name"].tolist() == ["churn", "churn", "upsell", "upsell"]
+
+
+def test_batches_larger_than_one_pass_are_chunked(rng, monkeypatch):
+    monkeypatch.setattr(codec, "_CHUNK", 7)
+    cols = random_columns(rng, 7 * 3 + 2)
+    buffers = encode_score_results(cols)
+    assert buffers == [
+        b for i in range(0, 23, 7) for b in encode_score_results(cols.slice(i, i + 7))
+    ]
+    assert_columns_equal(decode_score_results(buffers), cols.to_dict())
 
 
 def test_larger_random_batches_round_trip(rng):
