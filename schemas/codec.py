@@ -52,8 +52,10 @@ _SCALARS = {
     "scored_time_ms": np.dtype("<i8"),
 }
 
-# The fixed head of every ScoreResult we write. Table at byte 32 (8-aligned for the longs), its
-# vtable at byte 8 just before it (soffset +24), strings from byte 80 in _STRING_FIELDS order.
+# The fixed head of every ScoreResult we write: root offset, identifier, vtable at byte 8, table
+# at byte 32 (8-aligned for the longs; soffset +24 back to the vtable) holding the scalars and
+# the five string offsets in _STRING_FIELDS order. Strings follow from byte 80. The C++ verifier
+# test (tests/unit/schemas/test_cpp_verifier.py) checks this layout.
 _TABLE_AT = 32
 _HEAD = np.dtype(
     [
@@ -90,10 +92,10 @@ def encode_score_results(columns: ScoreColumns) -> list[bytes]:
     """
     n = len(columns)
     if n > _CHUNK:
-        out: list[bytes] = []
+        messages: list[bytes] = []
         for start in range(0, n, _CHUNK):
-            out += encode_score_results(columns.slice(start, start + _CHUNK))
-        return out
+            messages += encode_score_results(columns.slice(start, start + _CHUNK))
+        return messages
     if n == 0:
         return []
     consts = b"".join(_wire_string(getattr(columns, name)) for name in _CONSTANT_FIELDS)
