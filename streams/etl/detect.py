@@ -15,7 +15,7 @@ __all__ = ["IPC_MARKER", "detect_format", "syslog_flavour"]
 IPC_MARKER = b"\xff\xff\xff\xff"
 """First bytes of an Arrow IPC stream message (the continuation token)."""
 
-_RE_5424_HEAD = re.compile(r"<\d{1,3}>1 ")
+_RE_5424_HEAD = re.compile(r"<\d{1,3}>\d{1,2} ")
 _RE_DPKG_HEAD = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ")
 _RE_ISO_HEAD = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
 _MONTHS = frozenset(
@@ -24,7 +24,7 @@ _MONTHS = frozenset(
 
 
 def syslog_flavour(text: str) -> InputFormat:
-    """RFC 5424 when the line starts ``<PRI>1 ``, else RFC 3164."""
+    """RFC 5424 when the line starts ``<PRI>VERSION ``, else RFC 3164."""
     if text[:1] == "<" and _RE_5424_HEAD.match(text):
         return InputFormat.SYSLOG_5424
     return InputFormat.SYSLOG_3164

@@ -78,7 +78,8 @@ def parse_access(text: str, ctx: Ctx) -> tuple:
 
 _RE_ERROR = re.compile(
     r"\[(?:\w{3} )?(\w{3}) ([ \d]\d) (\d\d):(\d\d):(\d\d)(?:\.(\d+))? (\d{4})\] "
-    r"\[(?:([\w-]+):)?(\w+)\](?: \[pid (\d+)(?::tid \d+)?\])?(?: \[client ([^\]]+)\])? ?(.*)\Z",
+    r"\[(?:([\w-]+):)?(\w+)\](?: \[pid (\d+)(?::tid \d+)?\])?"
+    r"(?: \[client (\[[^\]]*\](?::\d+)?|[^\]]+)\])? ?(.*)\Z",
     re.DOTALL,
 )
 _LEVELS = {

@@ -1,0 +1,156 @@
+"""parse_batch as a whole: auto detection, ordering, and the bad-input corpus."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import orjson
+import pytest
+
+from streams.etl import (
+    EventValidationError,
+    InputFormatError,
+    ParseError,
+    RecordError,
+    TopicOrigin,
+    parse_batch,
+)
+from tests.unit.etl.conftest import OPTS, SHARED_SAMPLES, fixture_lines, parse
+
+FIXTURE_FORMATS = {
+    "syslog3164.log": "syslog3164",
+    "syslog5424.log": "syslog5424",
+    "dpkg.log": "dpkg",
+    "access.log": "access_log",
+    "apache_error.log": "apache_error",
+    "activity.jsonl": "activity",
+}
+
+BAD_CORPUS: list[tuple[bytes, str]] = [
+    (b"", "empty or blank line"),
+    (b"   \t ", "empty or blank line"),
+    (b"\x00\x01\x02\x03\xff\xfe\xfd", "not valid UTF-8"),
+    (bytes(range(256)), "not valid UTF-8"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not valid UTF-8"),
+    (b"\x00\x00\x00\x00 nul bytes", "expected a line in a supported format"),
+    (b"<34>Oct 11 22:1", "expected '[<PRI>]Mmm dd"),  # truncated 3164
+    (b"<165>1 2003-10-11T22:14:15.003Z mymachine", "expected '<PRI>1 TIMESTAMP"),  # truncated
+    (b"2015-06-10 13:37:10 status installed cowsay:all", "expected '<state> <package>"),
+    (b'127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif', "CLIENT IDENT"),
+    (b"[Fri Sep 09 10:42:29.902022 2011] [core:err", "apache error line"),
+    (b'{"event_id": "e1", "user_id": "u1", "ts": 17636199', "invalid JSON"),  # truncated JSON
+    (b'{"event_id": "e1", "user_id": "u1", "ts": NaN, "type": "view"}', "invalid JSON"),
+    (b'{"event_id": "e1", "user_id": "u1", "ts": Infinity, "type": "view"}', "invalid JSON"),
+    (b'{"event_id": "e1", "user_id": "u1", "ts": 1e999, "type": "view"}', "infinity"),
+    (b'{"event_id": "e1", "user_id": "u1", "ts": "1763619901000", "type": "view"}',
+     "expected epoch milliseconds (int), got '1763619901000' (str)"),
+    (b'{"event_id": "e1", "user_id": "u1", "ts": 0, "type": "view"}', "2000-01-01..2100-01-01"),
+    (b'{"event_id": "e1", "user_id": "u1", "ts": -5, "type": "view"}', "2000-01-01..2100-01-01"),
+    (b'{"event_id": "e1", "user_id": "u1", "ts": 99999999999999999, "type": "view"}',
+     "2000-01-01..2100-01-01"),
+    (b"1999-12-31 23:59:59 status installed a 1", "2000-01-01..2100-01-01"),
+    (b"2100-01-01 00:00:00 status installed a 1", "2000-01-01..2100-01-01"),
+    (b"<34>1 1970-01-01T00:00:00Z h a - - - m", "2000-01-01..2100-01-01"),
+    (orjson.dumps({"event_id": "e", "user_id": "u" * 1000, "ts": 1763619901000, "type": "view"}),
+     "expected a string of 1..256 characters"),
+    (b"Oct 11 22:14:15 host app: " + b"A" * 70_000, "expected at most 65536 bytes"),
+    (b'{"event_id": "e1", "user_id": "u1", "ts": 1763619901000, "type": "view", '
+     b'"properties": {"x": "' + b"y" * 17_000 + b'"}}', "at most 16384 bytes"),
+    (b"just some words", "expected a line in a supported format"),
+    (b"{}", "field 'event_id'"),
+    (b"null", "expected a line in a supported format"),
+]  # fmt: skip
+
+
+def test_auto_detects_every_fixture_format_like_the_explicit_format():
+    for name, fmt in FIXTURE_FORMATS.items():
+        lines = fixture_lines(name)
+        explicit = parse(lines, fmt)
+        auto = parse(lines, "auto")
+        assert not auto.rejected, (name, auto.rejected)
+        assert auto.events.equals(explicit.events), name
+
+
+def test_mixed_batch_keeps_payload_order_across_formats():
+    mixed: list[bytes] = []
+    for name in FIXTURE_FORMATS:
+        mixed.extend(fixture_lines(name))
+    rng = random.Random(7)
+    rng.shuffle(mixed)
+    pb = parse(mixed, "auto")
+    assert not pb.rejected
+    assert pb.source_index.tolist() == list(range(len(mixed)))
+    one_by_one = [parse([m], "auto").events.to_pylist()[0] for m in mixed]
+    assert pb.events.to_pylist() == one_by_one
+
+
+@pytest.mark.parametrize("fmt", ["auto", "syslog", "dpkg", "access_log", "apache_error",
+                                 "activity", "logstash", "apt_history", "arrow"])  # fmt: skip
+def test_bad_corpus_every_payload_is_one_typed_rejection(fmt):
+    payloads = [p for p, _ in BAD_CORPUS]
+    pb = parse(payloads, fmt)  # parse() asserts every payload is accounted for exactly once
+    assert pb.events.num_rows == 0
+    assert len(pb.rejected) == len(payloads)
+    for rej in pb.rejected:
+        err = rej.as_error()
+        assert isinstance(err, RecordError) and isinstance(err, ValueError)
+        assert isinstance(err, EventValidationError if rej.stage == "validate" else ParseError)
+        assert rej.error in ("ParseError", "EventValidationError")
+
+
+def test_bad_corpus_reasons_in_auto_mode():
+    pb = parse([p for p, _ in BAD_CORPUS], "auto")
+    for rej, (_payload, expected) in zip(pb.rejected, BAD_CORPUS, strict=True):
+        assert expected in rej.reason, (rej.raw[:60], rej.reason)
+
+
+def test_good_lines_survive_among_bad_ones():
+    good = fixture_lines("syslog3164.log") + fixture_lines("activity.jsonl")
+    bad = [p for p, _ in BAD_CORPUS]
+    mixed = [x for pair in zip(good, bad, strict=False) for x in pair] + bad[len(good):]
+    pb = parse(mixed, "auto")
+    assert pb.events.num_rows == len(good)
+    assert len(pb.rejected) == len(bad)
+
+
+def test_mutated_fixture_lines_never_raise():
+    lines = [x for name in FIXTURE_FORMATS for x in fixture_lines(name)]
+    if (SHARED_SAMPLES / "logstash_dpkg.jsonl").exists():
+        lines += (SHARED_SAMPLES / "logstash_dpkg.jsonl").read_bytes().splitlines()
+    rng = random.Random(1234)
+    mutated = []
+    for _ in range(3000):
+        b = bytearray(rng.choice(lines))
+        for _ in range(rng.randrange(1, 4)):
+            op = rng.randrange(3)
+            pos = rng.randrange(len(b) + 1)
+            if op == 0 and b:
+                del b[pos % len(b)]
+            elif op == 1:
+                b.insert(pos, rng.randrange(256))
+            else:
+                b = b[:pos]
+        mutated.append(bytes(b))
+    for fmt in ("auto", "syslog", "activity", "logstash", "dpkg"):
+        pb = parse(mutated, fmt)
+        assert pb.events.num_rows + len(pb.rejected) >= len(mutated)
+
+
+def test_topic_origins_and_per_payload_origin_lists():
+    pb = parse_batch([b"ok?", b"Oct 11 22:14:15 h p: m", b""], "auto", TopicOrigin("raw", 3, 100),
+                     options=OPTS)  # fmt: skip
+    assert [str(r.origin) for r in pb.rejected] == ["raw[3]@100", "raw[3]@102"]
+    origins = [TopicOrigin("raw", 0, 7), TopicOrigin("raw", 1, 3)]
+    pb = parse_batch([b"", b""], "auto", origins, options=OPTS)
+    assert [r.origin for r in pb.rejected] == origins
+
+
+def test_unknown_format_is_a_caller_error():
+    with pytest.raises(InputFormatError, match="expected one of auto, syslog"):
+        parse_batch([b"x"], "cobol", TopicOrigin("t", 0, 0))
+
+
+def test_empty_batch():
+    pb = parse_batch([], "auto", TopicOrigin("t", 0, 0))
+    assert pb.events.num_rows == 0 and pb.rejected == [] and pb.source_index.dtype == np.int32

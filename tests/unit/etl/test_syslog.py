@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from tests.unit.etl.conftest import fixture_lines, parse
+
+
+def ms(*args: int) -> int:
+    return int(datetime(*args, tzinfo=UTC).timestamp() * 1000)
+
+
+def test_rfc3164_fixture_lines_all_parse():
+    lines = fixture_lines("syslog3164.log")
+    pb = parse(lines, "syslog")
+    assert not pb.rejected
+    ev = pb.events.to_pylist()
+    assert len(ev) == len(lines)
+    su = ev[0]
+    assert (su["host"], su["entity"], su["program"], su["severity"]) == ("mymachine",) * 2 + ("su", 2)
+    assert su["ts_ms"] == ms(2025, 10, 11, 22, 14, 15)
+    assert su["message"] == "'su root' failed for lonvick on /dev/pts/8"
+    assert su["source"] == "syslog3164" and su["event_type"] == "log"
+    bfg = ev[1]  # no tag: the whole rest is the message
+    assert bfg["program"] is None and bfg["message"] == "Use the BFG!" and bfg["host"] == "10.0.0.99"
+    assert ev[2]["program"] == "myproc" and ev[2]["pid"] == 10 and ev[2]["severity"] == 5
+    cron = ev[4]  # /var/log/syslog style: no PRI -> no severity
+    assert cron["severity"] is None and cron["program"] == "CRON" and cron["pid"] == 23451
+    assert cron["ts_ms"] == ms(2025, 11, 20, 6, 25, 1)
+    assert ev[7]["program"] == "kernel" and ev[7]["message"].startswith("[1234567.890123]")
+    assert ev[8]["program"] == "postfix/smtpd"
+    hp = ev[9]  # rsyslog high-precision timestamp
+    assert hp["ts_ms"] == ms(2025, 11, 20, 6, 25, 6) + 123 and hp["program"] == "sudo"
+
+
+def test_rfc3164_year_rule_puts_december_lines_in_the_previous_year():
+    jan_ref = ms(2026, 1, 3)
+    pb = parse([b"Dec 31 23:59:59 h p: x", b"Jan  9 00:00:00 h p: x", b"Jan 12 00:00:00 h p: x"],
+               "syslog3164", reference_ms=jan_ref)  # fmt: skip
+    got = pb.events.column("ts_ms").to_pylist()
+    assert got == [ms(2025, 12, 31, 23, 59, 59), ms(2026, 1, 9), ms(2025, 1, 12)]
+
+
+def test_rfc3164_naive_offset_shifts_local_times():
+    pb = parse([b"Nov 20 06:00:00 h p: x"], "syslog3164", naive_utc_offset_min=60)
+    assert pb.events.column("ts_ms")[0].as_py() == ms(2025, 11, 20, 5)
+
+
+def test_rfc5424_fixture_lines():
+    lines = fixture_lines("syslog5424.log")
+    pb = parse(lines, "syslog")
+    assert not pb.rejected
+    ev = pb.events.to_pylist()
+    assert {e["source"] for e in ev} == {"syslog5424"}
+    assert ev[0]["message"] == "'su root' failed for lonvick on /dev/pts/8"  # BOM dropped
+    assert ev[0]["action"] == "ID47" and ev[0]["severity"] == 2 and ev[0]["program"] == "su"
+    assert ev[0]["ts_ms"] == ms(2003, 10, 11, 22, 14, 15) + 3
+    assert ev[1]["ts_ms"] == ms(2003, 8, 24, 12, 14, 15) and ev[1]["pid"] == 8710
+    assert ev[2]["properties"] == (
+        '{"exampleSDID@32473":{"iut":"3","eventSource":"Application","eventID":"1011"}}'
+    )
+    assert ev[3]["message"] == "" and "examplePriority@32473" in ev[3]["properties"]
+    assert ev[4]["ts_ms"] == ms(2025, 11, 20, 5, 25, 1) + 512
+    assert '"note":"a \\"quoted] value"' in ev[4]["properties"]
+
+
+def test_syslog_rejections_say_what_was_expected():
+    bad = [
+        b"<34>2 2003-10-11T22:14:15Z h a - - - msg",  # unknown version
+        b"<34>1 - h a - - - msg",  # nil time
+        b"<999>Oct 11 22:14:15 h su: x",  # PRI out of range
+        b"Foo 11 22:14:15 h su: x",  # not a month
+        b"Feb 30 22:14:15 h su: x",  # no such day
+        b"<34>1 2003-13-11T22:14:15Z h a - - - m",  # month 13
+        b"Oct 11 22:14",  # truncated
+    ]
+    pb = parse(bad, "syslog")
+    assert pb.events.num_rows == 0
+    reasons = [r.reason for r in pb.rejected]
+    assert "VERSION: expected 1, got 2" in reasons[0]
+    assert "nil" in reasons[1]
+    assert "expected 0..191" in reasons[2] and "999" in reasons[2]
+    assert "month" in reasons[3] and "'Foo'" in reasons[3]
+    assert "day 30 does not exist" in reasons[4]
+    assert "out of range" in reasons[5]
+    assert "expected '[<PRI>]Mmm dd hh:mm:ss HOST" in reasons[6]
+    assert all(r.stage == "parse" and r.error == "ParseError" for r in pb.rejected)
+
+
+def test_event_ids_are_deterministic_content_hashes():
+    lines = fixture_lines("syslog3164.log")
+    a = parse(lines, "syslog").events.column("event_id").to_pylist()
+    b = parse(list(reversed(lines)), "auto").events.column("event_id").to_pylist()
+    assert a == list(reversed(b))
+    assert len(set(a)) == len(a) and all(len(x) == 20 for x in a)
