@@ -9,7 +9,8 @@ For each micro-batch size, times (best of R) turning ScoreColumns into Kafka-rea
   orjson       the same with orjson (fastest mainstream JSON encoder)
   results      schemas.encode_score_results: one ScoreResult per event, vectorised
   batch        schemas.encode_score_batch: one columnar ScoreBatch for the whole batch
-and the matching decoders. Prints events/s and the ratio to the naive loop. Seeded workload.
+and the matching decoders. Prints events/s and the ratio to the naive loop, then the dead-letter
+codec's records/s (1 KB originals). Seeded workload.
 """
 
 from __future__ import annotations
@@ -28,8 +29,12 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from schemas import (  # noqa: E402
+    DeadLetter,
+    DeadLetterStage,
+    decode_dead_letter,
     decode_score_batch,
     decode_score_results,
+    encode_dead_letter,
     encode_score_batch,
     encode_score_results,
 )
@@ -107,6 +112,27 @@ def run(batch_size: int, total_events: int, repeats: int, rng: np.random.Generat
     return rows
 
 
+def dead_letter_rates(rng: np.random.Generator, count: int, repeats: int) -> tuple[float, float]:
+    letters = [
+        DeadLetter(
+            value=rng.bytes(1024),
+            key=b"user-%d" % i,
+            source_topic="activity",
+            source_partition=i % 6,
+            source_offset=i,
+            stage=DeadLetterStage.PARSE,
+            reason="activity event: expected a JSON object, found invalid UTF-8 at byte 17",
+            record_time_ms=1_700_000_000_000 + i,
+            dead_time_ms=1_700_000_000_100 + i,
+        )
+        for i in range(count)
+    ]
+    encoded = [encode_dead_letter(x) for x in letters]
+    enc = count / best_seconds(lambda: [encode_dead_letter(x) for x in letters], repeats)
+    dec = count / best_seconds(lambda: [decode_dead_letter(x) for x in encoded], repeats)
+    return enc, dec
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20_000, help="events per measurement")
@@ -124,6 +150,8 @@ def main() -> None:
                 flush=True,
             )
         print()
+    enc, dec = dead_letter_rates(rng, 5000, args.repeats)
+    print(f"dead letters (1 KB originals): encode {enc:,.0f}/s, decode {dec:,.0f}/s")
 
 
 if __name__ == "__main__":
