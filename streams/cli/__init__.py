@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "streams.cli.kafka_cmd",
     "streams.cli.topics_cmd",
     "streams.cli.demo_cmd",
+    "streams.cli.etl_cmd",
 )
 
 
