@@ -20,12 +20,14 @@ from schemas.deadletter import (
     encode_dead_letter,
 )
 from schemas.errors import CodecError
+from schemas.kinds import MessageKind, message_kind
 
 __all__ = [
     "SCORE_FIELDS",
     "CodecError",
     "DeadLetter",
     "DeadLetterStage",
+    "MessageKind",
     "ScoreColumns",
     "decode_dead_letter",
     "decode_score_batch",
@@ -34,4 +36,5 @@ __all__ = [
     "encode_dead_letter",
     "encode_score_batch",
     "encode_score_results",
+    "message_kind",
 ]

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from schemas import CodecError, DeadLetter, DeadLetterStage, decode_dead_letter, encode_dead_letter
+from schemas import (
+    CodecError,
+    DeadLetter,
+    DeadLetterStage,
+    MessageKind,
+    ScoreColumns,
+    decode_dead_letter,
+    encode_dead_letter,
+    encode_score_batch,
+    encode_score_results,
+    message_kind,
+)
 from schemas.generated import deadletter_generated as dl
 
 
@@ -92,3 +103,14 @@ def test_other_messages_are_rejected():
         decode_dead_letter(b"\x08\x00\x00\x00SSR1\x00\x00\x00\x00")
     with pytest.raises(CodecError):
         decode_dead_letter(b"")
+
+
+def test_message_kind_tells_our_messages_apart():
+    cols = ScoreColumns("m", "1", ["e"], ["u"], [0.5], [True], [False], ["m@1"], [1], [2])
+    assert message_kind(encode_dead_letter(letter())) is MessageKind.DEAD_LETTER
+    assert message_kind(encode_score_results(cols)[0]) is MessageKind.SCORE_RESULT
+    assert message_kind(encode_score_batch(cols)) is MessageKind.SCORE_BATCH
+    with pytest.raises(CodecError, match="found b'JSON'"):
+        message_kind(b'{"a"JSON}')
+    with pytest.raises(CodecError, match="0-byte message"):
+        message_kind(b"")
