@@ -108,7 +108,7 @@ def test_bad_corpus_reasons_in_auto_mode():
 def test_good_lines_survive_among_bad_ones():
     good = fixture_lines("syslog3164.log") + fixture_lines("activity.jsonl")
     bad = [p for p, _ in BAD_CORPUS]
-    mixed = [x for pair in zip(good, bad, strict=False) for x in pair] + bad[len(good):]
+    mixed = [x for pair in zip(good, bad, strict=False) for x in pair] + bad[len(good) :]
     pb = parse(mixed, "auto")
     assert pb.events.num_rows == len(good)
     assert len(pb.rejected) == len(bad)

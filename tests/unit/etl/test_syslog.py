@@ -16,12 +16,17 @@ def test_rfc3164_fixture_lines_all_parse():
     ev = pb.events.to_pylist()
     assert len(ev) == len(lines)
     su = ev[0]
-    assert (su["host"], su["entity"], su["program"], su["severity"]) == ("mymachine",) * 2 + ("su", 2)
+    assert (su["host"], su["entity"], su["program"], su["severity"]) == ("mymachine",) * 2 + (
+        "su",
+        2,
+    )
     assert su["ts_ms"] == ms(2025, 10, 11, 22, 14, 15)
     assert su["message"] == "'su root' failed for lonvick on /dev/pts/8"
     assert su["source"] == "syslog3164" and su["event_type"] == "log"
     bfg = ev[1]  # no tag: the whole rest is the message
-    assert bfg["program"] is None and bfg["message"] == "Use the BFG!" and bfg["host"] == "10.0.0.99"
+    assert (
+        bfg["program"] is None and bfg["message"] == "Use the BFG!" and bfg["host"] == "10.0.0.99"
+    )
     assert ev[2]["program"] == "myproc" and ev[2]["pid"] == 10 and ev[2]["severity"] == 5
     cron = ev[4]  # /var/log/syslog style: no PRI -> no severity
     assert cron["severity"] is None and cron["program"] == "CRON" and cron["pid"] == 23451
