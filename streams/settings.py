@@ -67,6 +67,21 @@ class Settings(BaseModel):
     processing_guarantee: Literal["exactly_once", "at_least_once"] = Field(
         "exactly_once", description="Kafka delivery guarantee of the stream workers."
     )
+    table_store: Literal["rocksdb", "memory"] = Field(
+        "rocksdb", description="Where workers keep per-entity window state (Faust table store)."
+    )
+    batch_max: int = Field(
+        2000, ge=1, le=1_000_000, description="Most records an agent takes into one micro-batch."
+    )
+    batch_within_s: float = Field(
+        0.05, gt=0, le=60, description="Longest an agent waits to fill a micro-batch (seconds)."
+    )
+    commit_interval_s: float = Field(
+        0.2, gt=0, le=60, description="How often workers commit offsets (and transactions)."
+    )
+    web_port: int = Field(
+        6066, ge=0, le=65535, description="Port of a worker's web server on 127.0.0.1 (0: off)."
+    )
     web_token: SecretStr | None = Field(
         None, description="If set, the web GUI and metrics require this bearer token."
     )
@@ -110,6 +125,11 @@ ENVIRONMENT: dict[str, str] = {
     "STREAMSCORE_TOPIC_PREFIX": "topic_prefix",
     "STREAMSCORE_KERNEL_TARGET": "kernel_target",
     "STREAMSCORE_PROCESSING_GUARANTEE": "processing_guarantee",
+    "STREAMSCORE_TABLE_STORE": "table_store",
+    "STREAMSCORE_BATCH_MAX": "batch_max",
+    "STREAMSCORE_BATCH_WITHIN_S": "batch_within_s",
+    "STREAMSCORE_COMMIT_INTERVAL_S": "commit_interval_s",
+    "STREAMSCORE_WEB_PORT": "web_port",
     "STREAMSCORE_WEB_TOKEN": "web_token",
 }
 """Every environment variable streamscore reads, mapped to the setting it feeds."""
