@@ -1,4 +1,4 @@
-"""Our vectorised murmur2 partitioner agrees with Kafka's (aiokafka's pure-Python port of Java's)."""
+"""Our vectorised murmur2 partitioner agrees with Kafka's (aiokafka's port of the Java one)."""
 
 import random
 import string
