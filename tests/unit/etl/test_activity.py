@@ -141,3 +141,38 @@ def test_arrow_ipc_garbage_and_truncation():
     pb = parse([b"\xff\xff\xff\xffnot arrow at all", good[: len(good) // 2], good], "arrow")
     assert pb.source_index.tolist() == [2]
     assert all("expected an Arrow IPC stream" in r.reason for r in pb.rejected)
+
+
+def test_column_wise_fast_path_equals_the_per_event_path():
+    """A batch of valid events is built column-wise; one bad event sends the whole batch down
+    the per-event path. Both must give the same events, and the same as activity_row."""
+    import random
+
+    from schemas.events import EVENT_SCHEMA as SCHEMA
+    from streams.etl.activity import activity_row
+
+    rng = random.Random(5)
+    faults = [{"ts": "x"}, {"ts": True}, {"ts": 2**70}, {"type": "nope"}, {"user_id": ""},
+              {"properties": [1]}, {"event_id": None}, {"more": 1}]  # fmt: skip
+    kinds = ["login", "view", "purchase", "message"]
+    for _ in range(20):
+        docs = []
+        for k in range(rng.randrange(1, 40)):
+            ts = 1_763_619_901_000 + rng.randrange(10**6)
+            d = {"event_id": f"e{k}", "user_id": f"u{rng.randrange(5)}", "ts": ts,
+                 "type": rng.choice(kinds)}  # fmt: skip
+            if rng.random() < 0.5:
+                d["properties"] = {"amount": rng.random(), "tags": ["a", {"b": None}]}
+            docs.append(d)
+        good = [orjson.dumps(d) for d in docs]
+        fast = parse(good, "activity")
+        expected = pa.RecordBatch.from_pylist(
+            [dict(zip(SCHEMA.names, activity_row(d), strict=True)) for d in docs], schema=SCHEMA
+        )
+        assert fast.events.equals(expected)
+        bad_at = rng.randrange(len(docs) + 1)
+        broken = dict(docs[0], **rng.choice(faults))
+        mixed = good[:bad_at] + [json.dumps(broken).encode()] + good[bad_at:]
+        slow = parse(mixed, "activity")
+        assert len(slow.rejected) == 1 and slow.rejected[0].origin.line == bad_at + 1
+        assert slow.events.equals(fast.events)

@@ -165,3 +165,28 @@ def test_empty_file(tmp_path):
     blank.write_bytes(b"\n\n")
     (chunk,) = list(read_file(blank))
     assert isinstance(chunk.parsed, ParsedBatch) and len(chunk.parsed.rejected) == 2
+
+
+def test_offline_file_equals_online_micro_batches_of_the_same_lines(tmp_path):
+    """The same lines read from a file, or consumed as records in batches of any size, give
+    identical events (ids included: they hash content, not origin)."""
+    import random
+
+    from streams.etl import TopicOrigin, parse_batch
+
+    lines = []
+    for name in ("syslog3164.log", "dpkg.log", "access.log", "activity.jsonl"):
+        lines += (FIXTURES / name).read_bytes().splitlines()
+    random.Random(3).shuffle(lines)
+    path = tmp_path / "mixed.log"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    offline, _, _ = read_all(path, chunk_size=4)
+    rng = random.Random(4)
+    online, offset = [], 0
+    while offset < len(lines):
+        size = rng.randrange(1, 9)
+        batch = lines[offset : offset + size]
+        online.append(parse_batch(batch, "auto", TopicOrigin("raw", 0, offset), options=OPTS))
+        offset += size
+    table = pa.Table.from_batches([p.events for p in online], schema=EVENT_SCHEMA)
+    assert table.equals(offline)
