@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.simulate._draw import expand_counts, grouped_offsets
+from models.simulate._draw import grouped_offsets
 from models.simulate.params import DAY_MS, PLAN_PRICES, PLANS, SimConfig
 from models.simulate.population import Population
 from schemas.events import ActivityType
@@ -50,22 +50,20 @@ _PLAN_PROPS = np.array([f'{{"plan":"{p}"}}' for p in PLANS], dtype=object)
 
 
 def _sessions(cfg: SimConfig, pop: Population, rng: np.random.Generator) -> list[ActivityColumns]:
-    days = cfg.days
     p_before, p_after = cfg.params, cfg.params_after_drift()
 
     def coef(name: str) -> np.ndarray:
         return np.where(pop.drifted, getattr(p_after, name), getattr(p_before, name))
 
-    cell = expand_counts(pop.sessions)
-    s_user, s_day = cell // days, cell % days
-    start = cfg.start_ms + s_day * DAY_MS + rng.integers(0, DAY_MS - 3 * 3_600_000, cell.size)
+    s_user, start = pop.session_user, pop.session_start
+    s_day = (start - cfg.start_ms) // DAY_MS
     z = pop.z[s_user, s_day]
     per_session = np.exp(coef("events_log_base")[s_day] + coef("events_log_slope")[s_day] * z)
     k = 1 + rng.poisson(per_session)
-    ev_sess = np.repeat(np.arange(cell.size), k)
+    ev_sess = np.repeat(np.arange(start.size), k)
     gaps = rng.exponential(40_000.0, ev_sess.size)
     ev_ts = start[ev_sess] + 2_000 + grouped_offsets(gaps, k).astype(np.int64)
-    end_ts = ev_ts[np.cumsum(k) - 1] + rng.exponential(60_000.0, cell.size).astype(np.int64)
+    end_ts = ev_ts[np.cumsum(k) - 1] + rng.exponential(60_000.0, start.size).astype(np.int64)
 
     share = p_before.purchase_share
     kinds = np.array(["view", "like", "message", "purchase"])
@@ -118,4 +116,21 @@ def draw_activity(cfg: SimConfig, pop: Population, rng: np.random.Generator) -> 
     """All activity events of the population, unsorted; nothing at or after a user leaves."""
     cols = ActivityColumns.concat(_sessions(cfg, pop, rng) + _outcome_events(cfg, pop))
     keep = (cols.ts < pop.leave_ts[cols.user]) & (cols.ts < cfg.end_ms)
-    return ActivityColumns(cols.ts[keep], cols.user[keep], cols.code[keep], cols.properties[keep])
+    cols = ActivityColumns(cols.ts[keep], cols.user[keep], cols.code[keep], cols.properties[keep])
+    _stamp_plan(cols, pop)
+    return cols
+
+
+def _stamp_plan(cols: ActivityColumns, pop: Population) -> None:
+    """Every event carries the user's current plan in its properties (as app SDKs attach user
+    traits to each event), except plan_change, whose ``plan`` is already the new one."""
+    plan = pop.plan_at(cols.user, cols.ts)
+    bare = np.array([v is None for v in cols.properties.tolist()], dtype=bool)
+    cols.properties[bare] = _PLAN_PROPS[plan[bare]]
+    has_plan = (cols.code == _CODE["plan_change"]) | (cols.code == _CODE["login"])
+    rest = np.flatnonzero(~bare & ~has_plan)
+    suffix = np.array([f',"plan":"{p}"}}' for p in PLANS], dtype=object)
+    cols.properties[rest] = [
+        s[:-1] + suf for s, suf in zip(cols.properties[rest].tolist(), suffix[plan[rest]].tolist(),
+                                       strict=True)
+    ]

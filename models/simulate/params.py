@@ -30,12 +30,13 @@ class BehaviourParams:
     session are ``1 + Poisson(exp(events_log_base + events_log_slope * z))``.
 
     Churn (leaves within the horizon after its decision time) has log-odds
-    ``churn_bias + churn_engagement * zbar7 + churn_sessions * log1p(sessions7)
-    + churn_payment_failures * fails30 + churn_tickets * tickets30 + churn_plan[plan]`` where
-    ``zbar7`` is the mean latent engagement and ``sessions7`` the sessions started in the 7 days
-    before the decision, and ``fails30``/``tickets30`` count the 30 days before it. Churn depends
-    mostly on what users visibly did (sessions) and less on the unobservable latent, so the
-    oracle is reachable from event features but not trivially.
+    ``churn_bias + churn_engagement * zbar7 + churn_sessions * log1p(sessions)
+    + churn_payment_failures * fails + churn_tickets * tickets + churn_plan[plan]`` where
+    ``zbar7`` is the mean latent engagement of the 7 days before the decision, and ``sessions``,
+    ``fails``, ``tickets`` are exponentially decayed counts (half-life
+    ``SimConfig.signal_half_life_days``) of logins, payment failures and support tickets just
+    before it. Churn depends mostly on what users visibly did and less on the unobservable
+    latent, so the oracle is nearly (not exactly) reachable from streaming event features.
     Upsell (accepts a shown offer) has the analogous ``upsell_*`` log-odds.
     """
 
@@ -53,16 +54,16 @@ class BehaviourParams:
     ticket_per_failure: float = 1.5
     ticket_engagement: float = -0.5
     offer_rate: float = 0.06
-    churn_bias: float = 1.4
-    churn_engagement: float = -0.5
+    churn_bias: float = 1.8
+    churn_engagement: float = -0.2
     churn_sessions: float = -1.2
-    churn_payment_failures: float = 0.6
-    churn_tickets: float = 0.5
+    churn_payment_failures: float = 1.0
+    churn_tickets: float = 0.8
     churn_plan: tuple[float, ...] = (0.6, 0.0, -0.4, -0.8)
-    upsell_bias: float = -3.6
-    upsell_engagement: float = 0.4
+    upsell_bias: float = -3.95
+    upsell_engagement: float = 0.15
     upsell_sessions: float = 1.0
-    upsell_payment_failures: float = -0.7
+    upsell_payment_failures: float = -1.0
     upsell_plan: tuple[float, ...] = (0.5, 0.0, -0.5, -9.0)
 
     def drifted(self) -> BehaviourParams:
@@ -102,6 +103,7 @@ class SimConfig:
     decision_min_day: int = 28
     offer_response_days: float = 2.0
     log_lines_per_host_day: int = 50
+    signal_half_life_days: float = 7.0
     seed: int = 0
     drift_day: int | None = None
     params: BehaviourParams = field(default_factory=BehaviourParams)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.simulate._draw import sigmoid, window_sum_before
+from models.simulate._draw import decayed_count_before, expand_counts, sigmoid
 from models.simulate.params import DAY_MS, BehaviourParams, SimConfig
 
 __all__ = ["Population", "draw_population"]
@@ -22,7 +22,8 @@ class Population:
 
     plan0: np.ndarray  # int8 [U] plan index at the start
     z: np.ndarray  # float64 [U, D] latent engagement
-    sessions: np.ndarray  # int64 [U, D] sessions started per day
+    session_user: np.ndarray  # int32 [S] sessions, ordered by (user, day)
+    session_start: np.ndarray  # int64 [S] session start (the login event)
     drifted: np.ndarray  # bool [D] whether day d uses the drifted parameters
     fail_ts: np.ndarray  # int64 [F] payment failures
     fail_user: np.ndarray  # int32 [F]
@@ -81,7 +82,9 @@ def draw_population(cfg: SimConfig, rng: np.random.Generator) -> Population:
         _per_day(cfg, drifted, "sessions_log_base")[None, :]
         + _per_day(cfg, drifted, "sessions_log_slope")[None, :] * z
     )
-    sessions = rng.poisson(lam)
+    cell = expand_counts(rng.poisson(lam))
+    s_user, s_day = (cell // days).astype(np.int32), cell % days
+    s_start = cfg.start_ms + s_day * DAY_MS + rng.integers(0, DAY_MS - 3 * 3_600_000, cell.size)
     zbar7_cum = np.zeros((n, days + 1))
     np.cumsum(z, axis=1, out=zbar7_cum[:, 1:])
 
@@ -103,6 +106,14 @@ def draw_population(cfg: SimConfig, rng: np.random.Generator) -> Population:
     tu, td = np.nonzero(tickets)
     fail_ts = _times_in_day(rng, cfg.start_ms, fd)
     ticket_ts = _times_in_day(rng, cfg.start_ms, td)
+    half_life = cfg.signal_half_life_days * DAY_MS
+
+    def signals(rows: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Decayed sessions, payment failures and tickets of ``rows`` just before ``ts``."""
+        return tuple(
+            decayed_count_before(u, t, rows, ts, half_life)
+            for u, t in ((s_user, s_start), (fu, fail_ts), (tu, ticket_ts))
+        )
 
     def zbar7(rows: np.ndarray, day: np.ndarray) -> np.ndarray:
         lo = np.maximum(day - 7, 0)
@@ -114,13 +125,13 @@ def draw_population(cfg: SimConfig, rng: np.random.Generator) -> Population:
     shown[:, :7] = False
     ou, od = np.nonzero(shown)
     o_ts = _times_in_day(rng, cfg.start_ms, od)
-    o_fails = window_sum_before(fails, od, 30, rows=ou)
+    o_sess, o_fails, _ = signals(ou, o_ts)
     up = lambda name: _per_day(cfg, drifted, name)[od]  # noqa: E731 - local shorthand
     plan_coef = _per_day(cfg, drifted, "upsell_plan")[od, plan0[ou]]
     o_p = sigmoid(
         up("upsell_bias")
         + up("upsell_engagement") * zbar7(ou, od)
-        + up("upsell_sessions") * np.log1p(window_sum_before(sessions, od, 7, rows=ou))
+        + up("upsell_sessions") * np.log1p(o_sess)
         + up("upsell_payment_failures") * o_fails
         + plan_coef
     )
@@ -140,12 +151,13 @@ def draw_population(cfg: SimConfig, rng: np.random.Generator) -> Population:
     decision_ts = cfg.start_ms + dday.astype(np.int64) * DAY_MS
     plan_at_d = plan0 + (decision_ts >= upgrade_ts).astype(np.int8)
     ch = lambda name: _per_day(cfg, drifted, name)[dday]  # noqa: E731
+    d_sess, d_fails, d_tickets = signals(users, decision_ts)
     churn_p = sigmoid(
         ch("churn_bias")
         + ch("churn_engagement") * zbar7(users, dday)
-        + ch("churn_sessions") * np.log1p(window_sum_before(sessions, dday, 7))
-        + ch("churn_payment_failures") * window_sum_before(fails, dday, 30)
-        + ch("churn_tickets") * window_sum_before(tickets, dday, 30)
+        + ch("churn_sessions") * np.log1p(d_sess)
+        + ch("churn_payment_failures") * d_fails
+        + ch("churn_tickets") * d_tickets
         + _per_day(cfg, drifted, "churn_plan")[dday, plan_at_d]
     )
     churned = rng.random(n) < churn_p
@@ -164,7 +176,8 @@ def draw_population(cfg: SimConfig, rng: np.random.Generator) -> Population:
     return Population(
         plan0=plan0,
         z=z,
-        sessions=sessions,
+        session_user=s_user,
+        session_start=s_start,
         drifted=drifted,
         fail_ts=fail_ts[f_keep],
         fail_user=fu[f_keep].astype(np.int32),

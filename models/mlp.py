@@ -1,0 +1,184 @@
+"""A Keras 3 multi-layer perceptron for tabular feature vectors.
+
+Inputs pass through a signed log (``sign(x) * log1p(|x|)``, tames count-like features) and a
+normalisation fitted on the training set, both inside the Keras graph so the exported LiteRT
+model sees the same raw feature vector as the pipeline produces. Trained with Adam and early
+stopping on a validation split. The feature vectors are dense (the pipeline already hashes
+categoricals into buckets), so there is no embedding layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models._tf import tensorflow
+from models.contract import FitReport, ScoringModel
+from models.errors import ModelLoadError
+
+__all__ = ["MLPModel", "MLPParams"]
+
+KERAS_FILE = "model.keras"
+LITERT_FILE = "model.tflite"
+
+
+@dataclass(frozen=True)
+class MLPParams:
+    hidden: tuple[int, ...] = (32, 16)
+    dropout: float = 0.2
+    learning_rate: float = 2e-3
+    l2: float = 1e-4
+    batch_size: int = 256
+    epochs: int = 40
+    patience: int = 5  # epochs without validation-loss improvement before stopping
+    signed_log: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+
+
+def _signed_log_layer():
+    import keras
+
+    @keras.saving.register_keras_serializable(package="streamscore")
+    class SignedLog(keras.layers.Layer):
+        """sign(x) * log1p(|x|): keeps order and sign, compresses heavy-tailed counts."""
+
+        def call(self, x):
+            return keras.ops.sign(x) * keras.ops.log(1.0 + keras.ops.abs(x))
+
+    return SignedLog
+
+
+_SIGNED_LOG = None
+
+
+def signed_log_cls():
+    global _SIGNED_LOG
+    if _SIGNED_LOG is None:
+        _SIGNED_LOG = _signed_log_layer()
+    return _SIGNED_LOG
+
+
+class MLPModel(ScoringModel):
+    kind = "mlp"
+
+    def __init__(self, params: MLPParams | None = None) -> None:
+        super().__init__()
+        self.params = params or MLPParams()
+        self.keras_model = None
+        self._fn = None
+
+    def _build(self, X: np.ndarray):
+        tf = tensorflow()
+        import keras
+
+        keras.utils.set_random_seed(self.params.seed)
+        p = self.params
+        inp = keras.Input((X.shape[1],), dtype="float32", name="features")
+        h = signed_log_cls()(name="signed_log")(inp) if p.signed_log else inp
+        norm = keras.layers.Normalization(name="normalise")
+        pre = np.sign(X) * np.log1p(np.abs(X)) if p.signed_log else X
+        norm.adapt(tf.constant(pre))
+        h = norm(h)
+        for i, width in enumerate(p.hidden):
+            h = keras.layers.Dense(
+                width,
+                activation="relu",
+                kernel_regularizer=keras.regularizers.l2(p.l2),
+                name=f"dense_{i}",
+            )(h)
+            if p.dropout > 0:
+                h = keras.layers.Dropout(p.dropout, seed=p.seed + i)(h)
+        out = keras.layers.Dense(1, activation="sigmoid", name="p")(h)
+        model = keras.Model(inp, out, name=f"mlp_{len(p.hidden)}x")
+        model.compile(
+            optimizer=keras.optimizers.Adam(p.learning_rate),
+            loss="binary_crossentropy",
+        )
+        return model
+
+    def fit(self, X, y, *, names, fingerprint, X_val=None, y_val=None) -> FitReport:
+        X, y = self._begin_fit(X, y, names, fingerprint)
+        import keras
+
+        if X_val is None or y_val is None:  # hold out 10% (seeded) for early stopping
+            idx = np.random.default_rng(self.params.seed).permutation(len(X))
+            cut = max(1, len(X) // 10)
+            X_val, y_val = X[idx[:cut]], y[idx[:cut]]
+            X, y = X[idx[cut:]], y[idx[cut:]]
+        X_val = self._check_matrix(X_val)
+        self.keras_model = self._build(X)
+        stop = keras.callbacks.EarlyStopping(
+            patience=self.params.patience, restore_best_weights=True
+        )
+        hist = self.keras_model.fit(
+            X,
+            y,
+            validation_data=(X_val, np.asarray(y_val, np.float32)),
+            epochs=self.params.epochs,
+            batch_size=self.params.batch_size,
+            callbacks=[stop],
+            verbose=0,
+            shuffle=True,
+        )
+        self._fn = None
+        h = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+        return FitReport(epochs=len(h["loss"]), best_val_loss=min(h["val_loss"]), history=h)
+
+    def tf_function(self):
+        """A ``tf.function`` with the fixed signature float32 [None, d] -> float32 [None]."""
+        if self._fn is None:
+            tf = tensorflow()
+            model = self.keras_model
+            spec = tf.TensorSpec([None, len(self.feature_names)], tf.float32, name="features")
+
+            @tf.function(input_signature=[spec], reduce_retracing=False)
+            def score(x):
+                return tf.reshape(model(x, training=False), [-1])
+
+            self._fn = score
+        return self._fn
+
+    def _score(self, X: np.ndarray) -> np.ndarray:
+        return self.tf_function()(X).numpy()
+
+    def to_litert(self) -> bytes:
+        """The model as a LiteRT flatbuffer, converted from the Keras model (not from a concrete
+        function: that path silently drops Keras 3 weights)."""
+        tf = tensorflow()
+        return tf.lite.TFLiteConverter.from_keras_model(self.keras_model).convert()
+
+    def _save_artifacts(self, path: Path) -> None:
+        tmp = path / f".tmp.{KERAS_FILE}"
+        self.keras_model.save(tmp)
+        tmp.replace(path / KERAS_FILE)
+        tmp = path / f".tmp.{LITERT_FILE}"
+        tmp.write_bytes(self.to_litert())
+        tmp.replace(path / LITERT_FILE)
+
+    def _load_artifacts(self, path: Path) -> None:
+        tensorflow()
+        import keras
+
+        signed_log_cls()
+        self.keras_model = keras.saving.load_model(path / KERAS_FILE, compile=False)
+        d = self.keras_model.inputs[0].shape[-1]
+        if d != len(self.feature_names):
+            raise ModelLoadError(
+                f"loading {path / KERAS_FILE}: expected {len(self.feature_names)} inputs, got {d}"
+            )
+        self._fn = None
+
+    def _params_dict(self) -> dict[str, Any]:
+        d = asdict(self.params)
+        d["hidden"] = list(self.params.hidden)
+        return d
+
+    @classmethod
+    def _from_params(cls, params: dict[str, Any]) -> MLPModel:
+        return cls(MLPParams(**params))
