@@ -42,7 +42,7 @@ def utf8_column(values: StrColumn, n: int, name: str) -> tuple[np.ndarray, np.nd
             arr = pa.array(values, type=pa.large_string())
         if not pa.types.is_large_string(arr.type):
             arr = arr.cast(pa.large_string())
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, UnicodeError) as exc:
         raise CodecError(
             f"reading score column {name!r}: expected strings, "
             f"got a {type(values).__name__} that Arrow cannot read as strings ({exc})"

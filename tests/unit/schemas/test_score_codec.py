@@ -171,6 +171,33 @@ def test_results_from_different_models_decode_together():
     assert got["model_name"].tolist() == ["churn", "churn", "upsell", "upsell"]
 
 
+@pytest.mark.parametrize("n", [1, 2, 5, 47])
+def test_small_batch_loop_writes_the_same_bytes_as_the_vectorised_path(rng, monkeypatch, n):
+    cols = random_columns(rng, n)
+    few = encode_score_results(cols)
+    monkeypatch.setattr(codec, "_FEW", 0)
+    assert few == encode_score_results(cols)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 5, 47])
+def test_small_batch_decoder_agrees_with_the_vectorised_one(rng, monkeypatch, n):
+    cols = random_columns(rng, n)
+    buffers = encode_score_results(cols) + encode_score_results_naive(cols)
+    few = decode_score_results(buffers)
+    monkeypatch.setattr(codec, "_FEW", 0)
+    vectorised = decode_score_results(buffers)
+    for name in SCORE_FIELDS:
+        assert few[name].dtype == vectorised[name].dtype, name
+    assert_columns_equal(few, vectorised)
+
+
+def test_small_batch_loop_reads_arrow_and_numpy_strings():
+    cols = make(3, event_id=pa.array(["a", "bb", "ccc"]), entity=np.array(["x", "y", "z"]))
+    back = decode_score_results(encode_score_results(cols))
+    assert back["event_id"].tolist() == ["a", "bb", "ccc"]
+    assert back["entity"].tolist() == ["x", "y", "z"]
+
+
 def test_batches_larger_than_one_pass_are_chunked(rng, monkeypatch):
     monkeypatch.setattr(codec, "_CHUNK", 7)
     cols = random_columns(rng, 7 * 3 + 2)
@@ -192,6 +219,7 @@ def test_larger_random_batches_round_trip(rng):
     [
         ({"entity": ["a", None, "c"]}, "null"),
         ({"entity": ["a", 2, "c"]}, "expected strings"),
+        ({"entity": ["a", "\ud800", "c"]}, "expected strings"),
         ({"served_by": ["a"]}, "expected column 'served_by' to have 3 values"),
         ({"score": np.zeros(4)}, "expected column 'score' to be 1-D with 3 values"),
         ({"decision": np.array([0, 1, 1])}, "expected column 'decision' to hold bool"),
@@ -205,7 +233,9 @@ def test_bad_columns_are_rejected_with_the_reason(overrides, message):
         encode_score_results(cols)
 
 
-def test_wrong_identifier_is_rejected():
+@pytest.mark.parametrize("few", [48, 0], ids=["per-message", "vectorised"])
+def test_wrong_identifier_is_rejected(few, monkeypatch):
+    monkeypatch.setattr(codec, "_FEW", few)
     batch = encode_score_batch(make(2))
     with pytest.raises(CodecError, match="expected file identifier b'SSR1'"):
         decode_score_results([batch])
@@ -214,8 +244,10 @@ def test_wrong_identifier_is_rejected():
         decode_score_batch(result)
 
 
+@pytest.mark.parametrize("few", [48, 0], ids=["per-message", "vectorised"])
 @pytest.mark.parametrize("cut", [3, 8, 40, 79, 90])
-def test_truncated_result_is_rejected_not_misread(cut):
+def test_truncated_result_is_rejected_not_misread(cut, few, monkeypatch):
+    monkeypatch.setattr(codec, "_FEW", few)
     buffers = encode_score_results(make(3))
     # The truncated message sits before a valid one: reads must not spill into its neighbour.
     with pytest.raises(CodecError):
