@@ -87,6 +87,22 @@ def _parse_ipc(items: Sequence[tuple[int, bytes]], sink: Sink) -> None:
             sink.add_batch(check.events, np.full(n, i, np.int32))
 
 
+def _as_bytes(payloads: Sequence[bytes]) -> tuple[Sequence[bytes], list[tuple[int, str]]]:
+    """Payloads as ``bytes`` (bytearray/memoryview copied), and those that are not bytes-like:
+    a Kafka tombstone (``None``) or a wrong type becomes a rejection with empty ``raw``."""
+    if set(map(type, payloads)) <= {bytes}:
+        return payloads, []
+    out: list[bytes] = []
+    bad: list[tuple[int, str]] = []
+    for i, p in enumerate(payloads):
+        if isinstance(p, bytes | bytearray | memoryview):
+            out.append(bytes(p))
+        else:
+            out.append(b"")
+            bad.append((i, "None (a tombstone record)" if p is None else type(p).__name__))
+    return out, bad
+
+
 def parse_batch(
     payloads: Sequence[bytes],
     fmt: InputFormat | str,
@@ -106,11 +122,17 @@ def parse_batch(
     fmt = to_input_format(fmt)
     opts = options or _DEFAULT_OPTIONS
     ctx = _ctx(opts)
+    payloads, not_bytes = _as_bytes(payloads)
     sink = Sink(payloads, origins)
+    for i, kind in not_bytes:
+        sink.reject(i, ParseError(f"payload: expected bytes, got {kind}"))
     limit = opts.max_payload_bytes
     groups: dict[InputFormat, list] = {}
     single = None if fmt in (InputFormat.AUTO, InputFormat.SYSLOG) else groups.setdefault(fmt, [])
+    skip = {i for i, _ in not_bytes}
     for i, raw in enumerate(payloads):
+        if skip and i in skip:
+            continue
         if fmt is InputFormat.ARROW or (fmt is InputFormat.AUTO and raw[:4] == IPC_MARKER):
             if len(raw) > opts.max_ipc_bytes:
                 sink.reject(i, ParseError(f"payload: expected at most {opts.max_ipc_bytes} bytes "
@@ -125,7 +147,7 @@ def parse_batch(
             single.append((i, raw))  # type: ignore[union-attr]
             continue
         try:
-            text = raw.decode() if type(raw) is bytes else bytes(raw).decode()
+            text = raw.decode()
         except UnicodeDecodeError as exc:
             bad = raw[exc.start]
             sink.reject(i, ParseError(f"payload: expected UTF-8 text, got byte 0x{bad:02x} at "

@@ -113,11 +113,11 @@ class _RejectSink:
             self._pq.close()
 
 
-def _progress(total: int, enabled: bool | None):
+def _progress(total: int, enabled: bool | None, size_bytes: int, desc: str, unit: str):
     from tqdm import tqdm  # imported on use: the CLI should start fast
 
-    disable = enabled is False or (enabled is None and total < PROGRESS_MIN_BYTES)
-    return tqdm(total=total, unit="B", unit_scale=True, desc="etl", disable=disable)
+    disable = enabled is False or (enabled is None and size_bytes < PROGRESS_MIN_BYTES)
+    return tqdm(total=total, unit=unit, unit_scale=True, desc=desc, disable=disable)
 
 
 def _read_inputs(inputs: Sequence[Path], fmt: InputFormat | str, kind: FileKind,
@@ -129,7 +129,8 @@ def _read_inputs(inputs: Sequence[Path], fmt: InputFormat | str, kind: FileKind,
     batches: list[pa.RecordBatch] = []
     writer = pq.ParquetWriter(events_path, EVENT_SCHEMA)
     rejects = _RejectSink(rejected_path, rejected_format)
-    bar = _progress(sum(p.stat().st_size for p in inputs), progress)
+    size = sum(p.stat().st_size for p in inputs)
+    bar = _progress(size, progress, size, "read", "B")
     try:
         for path in inputs:
             counts = result.per_file.setdefault(str(path), EtlCounts())
@@ -186,26 +187,37 @@ def _specs(
 
 
 def _write_features(events: pa.Table, out: Path, spec_path: Path | None, target: str,
-                    chunk_size: int, result: EtlResult) -> None:  # fmt: skip
-    for suffix, fitted in _specs(events, spec_path, target):
-        feat_path = out / f"features{suffix}.parquet"
-        result.outputs[f"pipeline{suffix}"] = fitted.save(out / f"pipeline{suffix}.json")
-        state = fitted.new_state()
-        writer = None
-        rows = 0
-        try:
-            for start in range(0, max(len(events), 1), chunk_size):
-                fb = fitted.transform(events.slice(start, chunk_size), state)
-                table = fb.to_arrow()
-                if writer is None:
-                    writer = pq.ParquetWriter(feat_path, table.schema)
-                writer.write_table(table)
-                rows += len(fb)
-        finally:
-            if writer is not None:
-                writer.close()
-        result.outputs[f"features{suffix}"] = feat_path
-        result.feature_rows[f"features{suffix}"] = rows
+                    chunk_size: int, result: EtlResult, progress: bool | None,
+                    size_bytes: int) -> None:  # fmt: skip
+    specs = _specs(events, spec_path, target)
+    with _progress(len(events) * len(specs), progress, size_bytes, "features", "ev") as bar:
+        for suffix, fitted in specs:
+            bar.set_description(f"features{suffix}")
+            _write_one(events, out, suffix, fitted, chunk_size, result, bar)
+
+
+def _write_one(events: pa.Table, out: Path, suffix: str, fitted: FittedPipeline,
+               chunk_size: int, result: EtlResult, bar) -> None:  # fmt: skip
+    """One fitted spec: save it, transform the events in file order with one state, in chunks."""
+    feat_path = out / f"features{suffix}.parquet"
+    result.outputs[f"pipeline{suffix}"] = fitted.save(out / f"pipeline{suffix}.json")
+    state = fitted.new_state()
+    writer = None
+    rows = 0
+    try:
+        for start in range(0, max(len(events), 1), chunk_size):
+            fb = fitted.transform(events.slice(start, chunk_size), state)
+            table = fb.to_arrow()
+            if writer is None:
+                writer = pq.ParquetWriter(feat_path, table.schema)
+            writer.write_table(table)
+            rows += len(fb)
+            bar.update(min(chunk_size, len(events) - start))
+    finally:
+        if writer is not None:
+            writer.close()
+    result.outputs[f"features{suffix}"] = feat_path
+    result.feature_rows[f"features{suffix}"] = rows
 
 
 def run_etl(
@@ -246,5 +258,6 @@ def run_etl(
                            progress, result)  # fmt: skip
     if features and batches:
         events = pa.Table.from_batches(batches, schema=EVENT_SCHEMA)
-        _write_features(events, out, spec, kernel_target, chunk_size, result)
+        size = sum(p.stat().st_size for p in paths)
+        _write_features(events, out, spec, kernel_target, chunk_size, result, progress, size)
     return result

@@ -154,3 +154,15 @@ def test_unknown_format_is_a_caller_error():
 def test_empty_batch():
     pb = parse_batch([], "auto", TopicOrigin("t", 0, 0))
     assert pb.events.num_rows == 0 and pb.rejected == [] and pb.source_index.dtype == np.int32
+
+
+def test_non_bytes_payloads_are_rejected_not_raised():
+    payloads = [None, "a str", bytearray(b"Oct 11 22:14:15 h p: m"), memoryview(b"{}"), 17]
+    pb = parse_batch(payloads, "auto", TopicOrigin("t", 0, 0), options=OPTS)  # type: ignore[arg-type]
+    assert pb.source_index.tolist() == [2]
+    reasons = [r.reason for r in pb.rejected]
+    assert reasons[0] == "payload: expected bytes, got None (a tombstone record)"
+    assert reasons[1] == "payload: expected bytes, got str"
+    assert "field 'event_id'" in reasons[2] and pb.rejected[2].raw == b"{}"
+    assert reasons[3] == "payload: expected bytes, got int"
+    assert [r.origin.offset for r in pb.rejected] == [0, 1, 3, 4]
