@@ -137,7 +137,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20_000, help="events per measurement")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[10, 100, 1000, 10_000])
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 10, 100, 1000, 10_000])
     args = parser.parse_args()
     rng = np.random.default_rng(5)
     print(f"{'op':6} {'batch':>6} {'codec':11} {'events/s':>12} {'x naive':>8} {'B/event':>8}")
