@@ -40,6 +40,11 @@ def utf8_column(values: StrColumn, n: int, name: str) -> tuple[np.ndarray, np.nd
             arr = values
         else:
             arr = pa.array(values, type=pa.large_string())
+        if not _is_text(arr.type):
+            raise CodecError(
+                f"reading score column {name!r}: expected an Arrow string column, "
+                f"got type {arr.type}"
+            )
         if not pa.types.is_large_string(arr.type):
             arr = arr.cast(pa.large_string())
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, UnicodeError) as exc:
@@ -58,6 +63,16 @@ def utf8_column(values: StrColumn, n: int, name: str) -> tuple[np.ndarray, np.nd
     first, last = int(offsets[0]), int(offsets[-1])
     data = np.frombuffer(data_buf, dtype=U8) if data_buf is not None else np.empty(0, U8)
     return offsets - first, data[first:last]
+
+
+def _is_text(dtype: pa.DataType) -> bool:
+    if pa.types.is_dictionary(dtype):
+        dtype = dtype.value_type
+    return (
+        pa.types.is_string(dtype)
+        or pa.types.is_large_string(dtype)
+        or (pa.types.is_string_view(dtype))
+    )
 
 
 def string_segments(lengths: np.ndarray) -> np.ndarray:

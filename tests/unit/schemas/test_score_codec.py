@@ -153,8 +153,10 @@ def test_special_scores_and_extreme_times():
         assert np.signbit(decoded["score"][3])
 
 
-def test_arrow_and_numpy_string_inputs():
-    ids = pa.chunked_array([["a", "bb"], ["ccc"]])
+@pytest.mark.parametrize("few", [48, 0], ids=["per-message", "vectorised"])
+def test_arrow_and_numpy_string_inputs(few, monkeypatch):
+    monkeypatch.setattr(codec, "_FEW", few)
+    ids = pa.chunked_array([["a", "bb"], ["ccc"]]).cast(pa.dictionary(pa.int32(), pa.string()))
     entity = pa.array(["x", "y", "z", "w"]).slice(1)  # non-zero Arrow offset
     cols = make(3, event_id=ids, entity=entity, served_by=np.array(["s", "t", "u"]))
     expected = make(
@@ -220,6 +222,7 @@ def test_larger_random_batches_round_trip(rng):
         ({"entity": ["a", None, "c"]}, "null"),
         ({"entity": ["a", 2, "c"]}, "expected strings"),
         ({"entity": ["a", "\ud800", "c"]}, "expected strings"),
+        ({"entity": pa.array([1, 2, 3])}, "expected an Arrow string column, got type int64"),
         ({"served_by": ["a"]}, "expected column 'served_by' to have 3 values"),
         ({"score": np.zeros(4)}, "expected column 'score' to be 1-D with 3 values"),
         ({"decision": np.array([0, 1, 1])}, "expected column 'decision' to hold bool"),
