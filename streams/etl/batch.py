@@ -127,6 +127,7 @@ def parse_batch(
     for i, kind in not_bytes:
         sink.reject(i, ParseError(f"payload: expected bytes, got {kind}"))
     limit = opts.max_payload_bytes
+    stanza_limit = opts.max_stanza_bytes
     groups: dict[InputFormat, list] = {}
     single = None if fmt in (InputFormat.AUTO, InputFormat.SYSLOG) else groups.setdefault(fmt, [])
     skip = {i for i, _ in not_bytes}
@@ -140,7 +141,7 @@ def parse_batch(
             else:
                 groups.setdefault(InputFormat.ARROW, []).append((i, raw))
             continue
-        if len(raw) > limit:
+        if len(raw) > limit and not (len(raw) <= stanza_limit and raw[:11] == b"Start-Date:"):
             sink.reject(i, ParseError(f"payload: expected at most {limit} bytes, got {len(raw)}"))
             continue
         if fmt is InputFormat.ACTIVITY:  # orjson takes bytes and checks UTF-8 itself
@@ -153,8 +154,8 @@ def parse_batch(
             sink.reject(i, ParseError(f"payload: expected UTF-8 text, got byte 0x{bad:02x} at "
                                       f"offset {exc.start} that is not valid UTF-8"))  # fmt: skip
             continue
-        if text[-1:] == "\r":
-            text = text.rstrip("\r")
+        if text[-1:] in "\r\n":  # a producer's line terminator is not content
+            text = text.rstrip("\r\n")
         if not text or text.isspace():
             sink.reject(i, ParseError("payload: expected a log line or JSON document, got an "
                                       "empty or blank line"))  # fmt: skip

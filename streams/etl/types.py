@@ -160,11 +160,13 @@ class ParseOptions:
     - ``naive_utc_offset_min``: the UTC offset (minutes) of times written without a zone (3164,
       dpkg, apt, Apache error logs). Default 0: such times are taken as UTC.
     - ``max_payload_bytes``: longer text payloads (a log line, one JSON document) are rejected
-      unparsed. ``max_ipc_bytes`` is the same for one Arrow IPC payload.
+      unparsed. ``max_stanza_bytes`` is the same for one apt history stanza (a first install
+      lists hundreds of packages), ``max_ipc_bytes`` for one Arrow IPC payload.
     """
 
     default_host: str = "localhost"
     reference_ms: int | None = None
     naive_utc_offset_min: int = 0
     max_payload_bytes: int = 65_536
+    max_stanza_bytes: int = 4 * 1024 * 1024
     max_ipc_bytes: int = 256 * 1024 * 1024

@@ -88,3 +88,16 @@ def test_apt_stanza_without_start_date_or_with_garbage_is_rejected():
     assert "expected a 'Start-Date:" in r[0]
     assert "line 2: expected 'Key: value'" in r[1]
     assert "got 'yesterday'" in r[2]
+
+
+def test_a_big_apt_stanza_is_not_cut_by_the_line_limit():
+    pkgs = ", ".join(f"lib{k}:amd64 (1.{k}-1, automatic)" for k in range(3000))
+    stanza = f"Start-Date: 2025-06-24  14:36:29\nInstall: {pkgs}\nEnd-Date: 2025-06-24  14:37:04"
+    assert len(stanza) > 65_536
+    pb = parse([stanza.encode()], "auto")
+    assert pb.events.num_rows == 3000 and not pb.rejected
+
+
+def test_trailing_newlines_of_records_are_not_content():
+    pb = parse([b"2015-06-10 13:37:10 status installed cowsay:all 3.03+dfsg1-9\r\n"], "auto")
+    assert pb.events.column("version").to_pylist() == ["3.03+dfsg1-9"]
