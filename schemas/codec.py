@@ -201,11 +201,7 @@ def _as_str_list(values: _wire.StrColumn) -> list:
 def encode_score_batch(columns: ScoreColumns) -> bytes:
     """One ``ScoreBatch`` FlatBuffer (identifier ``SSB1``) holding every event as columns."""
     n = len(columns)
-    text = {
-        name: _wire.utf8_column(getattr(columns, name), n, name)
-        for name in _STRING_FIELDS
-        if name not in ("model_name", "model_version")
-    }
+    text = {name: _wire.utf8_column(getattr(columns, name), n, name) for name in _VARYING_FIELDS}
     size = 256 + 26 * n + sum(int(off[-1]) + 8 * n for off, _ in text.values())
     builder = flatbuffers.Builder(size)
     vectors = {name: _wire.create_string_vector(builder, *text[name]) for name in text}
