@@ -100,11 +100,36 @@ class Sink:
         if not self.rows:
             return
         # Tuples -> one struct array in C++: twice as fast as transposing in Python.
-        struct = pa.array(self.rows, type=_ROW_TYPE)
+        try:
+            struct = pa.array(self.rows, type=_ROW_TYPE)
+        except (pa.ArrowException, OverflowError, TypeError):
+            struct = self._drop_unconvertible()
         batch = pa.RecordBatch.from_struct_array(struct)
-        self.parts.append((batch, np.asarray(self.src, dtype=np.int32)))
+        if batch.num_rows:
+            self.parts.append((batch, np.asarray(self.src, dtype=np.int32)))
         self.rows = []
         self.src = []
+
+    def _drop_unconvertible(self) -> pa.StructArray:
+        """Safety net: reject the payloads whose rows do not fit the Arrow schema (a parser
+        let an out-of-range value through), so one bad row cannot fail the whole batch."""
+        keep_rows, keep_src, dropped = [], [], set()
+        for row, i in zip(self.rows, self.src, strict=True):
+            if i in dropped:
+                continue
+            try:
+                pa.array([row], type=_ROW_TYPE)
+            except (pa.ArrowException, OverflowError, TypeError) as exc:
+                dropped.add(i)
+                self.reject(i, EventValidationError(f"event does not fit the event schema: {exc}"))
+                continue
+            keep_rows.append(row)
+            keep_src.append(i)
+        # A payload with several events is all-or-nothing: drop its rows kept before the bad one.
+        pairs = [(r, i) for r, i in zip(keep_rows, keep_src, strict=True) if i not in dropped]
+        self.rows = [r for r, _ in pairs]
+        self.src = [i for _, i in pairs]
+        return pa.array(self.rows, type=_ROW_TYPE)
 
     def finish(self) -> ParsedBatch:
         self._flush_rows()

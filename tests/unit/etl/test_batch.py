@@ -166,3 +166,17 @@ def test_non_bytes_payloads_are_rejected_not_raised():
     assert "field 'event_id'" in reasons[2] and pb.rejected[2].raw == b"{}"
     assert reasons[3] == "payload: expected bytes, got int"
     assert [r.origin.offset for r in pb.rejected] == [0, 1, 3, 4]
+
+
+def test_a_row_that_does_not_fit_the_schema_is_rejected_not_raised():
+    from streams.etl._sink import Sink
+
+    payloads = [b"a", b"b", b"c"]
+    sink = Sink(payloads, TopicOrigin("t", 0, 0))
+    good = ("id", 1_763_619_901_000, "h", "dpkg", "log") + (None,) * 10
+    bad = good[:8] + (2**40,) + good[9:]  # pid beyond int32
+    sink.rows += [good, bad, good[:0] + ("id2",) + good[1:]]
+    sink.src += [0, 1, 1]
+    pb = sink.finish()
+    assert pb.source_index.tolist() == [0]
+    assert pb.rejected[0].origin.offset == 1 and "does not fit" in pb.rejected[0].reason
