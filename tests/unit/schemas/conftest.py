@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 
+from tests.unit.schemas.flatc import require_flatc
 from tests.unit.schemas.reference import random_columns
 
 
@@ -14,13 +13,7 @@ from tests.unit.schemas.reference import random_columns
 def flatc() -> str:
     """Path of the stock flatc. Missing flatc fails the test: the contract says outputs decode
     with it, so an environment without it cannot pass."""
-    path = shutil.which("flatc")
-    if path is None:
-        pytest.fail(
-            "flatc not found on PATH: install flatbuffers-compiler "
-            "(apt-get install -y flatbuffers-compiler); the schema tests need the stock compiler"
-        )
-    return path
+    return require_flatc()
 
 
 @pytest.fixture

@@ -1,16 +1,10 @@
 """Every output decodes with the stock flatc, and flatc's JSON agrees with our decoders.
 
 Needs ``flatc`` (Debian ``flatbuffers-compiler``); without it these tests fail, never skip.
-flatc 2.0.8 prints floats with 6 fixed decimals and bare ``nan``/``inf``, hence the tolerance
-and the token rewrite below.
+flatc 2.0.8 prints floats with 6 fixed decimals, hence the tolerance on scores.
 """
 
 from __future__ import annotations
-
-import json
-import re
-import subprocess
-from pathlib import Path
 
 import numpy as np
 
@@ -25,40 +19,8 @@ from schemas import (
     encode_score_batch,
     encode_score_results,
 )
+from tests.unit.schemas.flatc import flatc_json
 from tests.unit.schemas.reference import random_columns
-
-SCHEMAS = Path(__file__).resolve().parents[3] / "schemas"
-_NON_FINITE = re.compile(r"(?<=[\s\[:,])(-?)(nan|inf)(?=\s*[,\]\}])")
-
-
-def flatc_json(flatc: str, schema: str, payload: bytes, tmp_path: Path) -> dict:
-    """Decode ``payload`` with ``flatc --json --raw-binary`` against ``schemas/<schema>``."""
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    binary = tmp_path / "message.bin"
-    binary.write_bytes(payload)
-    out = tmp_path / "json"
-    cmd = [
-        flatc,
-        "--json",
-        "--strict-json",
-        "--raw-binary",
-        "--defaults-json",
-        "-o",
-        str(out),
-        str(SCHEMAS / schema),
-        "--",
-        str(binary),
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, f"{' '.join(cmd)} failed ({done.returncode}): {done.stderr}"
-    text = (out / "message.json").read_text(encoding="utf-8")
-    text = _NON_FINITE.sub(
-        lambda m: (
-            "-Infinity" if m[1] and m[2] == "inf" else {"nan": "NaN", "inf": "Infinity"}[m[2]]
-        ),
-        text,
-    )
-    return json.loads(text)
 
 
 def assert_same(flatc_values: dict, ours: dict) -> None:
