@@ -1,0 +1,251 @@
+"""Versioned model registry under ``<state_dir>/models``.
+
+Layout, per task (``churn``, ``upsell``)::
+
+    models/<task>/v0003/manifest.json   immutable: kind, fingerprint, training range, metrics,
+                                        parent, artifacts, created time
+    models/<task>/v0003/model/          the model (model.json + kind files, e.g. model.keras,
+                                        model.tflite: the exported inference artifact)
+    models/<task>/v0003/baseline/       a logistic baseline on the same features (last fallback)
+    models/<task>/v0003/pipeline.json   the fitted feature pipeline the model was trained with
+    models/<task>/state.json            mutable: status of each version, champion history
+
+Crash safety: a version is assembled in a hidden temporary directory and renamed into place
+(readers never see half a version); ``state.json`` is replaced atomically (write, fsync,
+rename). Writers take an advisory lock so two promotions do not interleave.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from models.contract import ScoringModel, write_json_atomic
+from models.errors import ModelLoadError, RegistryError
+from models.kinds import load_model
+
+__all__ = ["ModelRegistry", "Status", "Task", "VersionInfo"]
+
+Task = Literal["churn", "upsell"]
+Status = Literal["champion", "challenger", "retired"]
+TASKS: tuple[str, ...] = ("churn", "upsell")
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    task: str
+    version: str
+    kind: str
+    fingerprint: str
+    created_ms: int
+    train_range: dict[str, Any]
+    metrics: dict[str, Any]
+    parent: str | None
+    status: str
+    path: Path
+    artifacts: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["path"] = str(self.path)
+        d["artifacts"] = list(self.artifacts)
+        return d
+
+
+class ModelRegistry:
+    """Versions of models per task, with champion/challenger/retired status."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    @classmethod
+    def from_settings(cls, settings) -> ModelRegistry:
+        return cls(Path(settings.state_dir) / "models")
+
+    # -- paths and state ------------------------------------------------------------------
+    def _task_dir(self, task: str) -> Path:
+        if task not in TASKS:
+            raise RegistryError(f"model task: expected one of {list(TASKS)}, got {task!r}")
+        return self.root / task
+
+    def _read_state(self, task: str) -> dict[str, Any]:
+        path = self._task_dir(task) / "state.json"
+        if not path.exists():
+            return {"status": {}, "champions": []}
+        try:
+            return json.loads(path.read_text())
+        except ValueError as exc:
+            raise RegistryError(f"reading registry state {path}: not valid JSON ({exc})") from exc
+
+    @contextmanager
+    def _locked(self, task: str) -> Iterator[dict[str, Any]]:
+        """Hold the task's write lock; yields its state, written back atomically on success."""
+        tdir = self._task_dir(task)
+        tdir.mkdir(parents=True, exist_ok=True)
+        with open(tdir / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            state = self._read_state(task)
+            yield state
+            write_json_atomic(tdir / "state.json", state)
+
+    # -- writing --------------------------------------------------------------------------
+    def register(
+        self,
+        task: str,
+        model: ScoringModel,
+        *,
+        baseline: ScoringModel | None = None,
+        pipeline=None,
+        train_range: dict[str, Any] | None = None,
+        metrics: dict[str, Any] | None = None,
+        parent: str | None = None,
+        status: Status = "challenger",
+    ) -> VersionInfo:
+        """Store a trained ``model`` (and optional ``baseline`` and fitted ``pipeline``) as the
+        next version of ``task``. ``status="champion"`` also promotes it."""
+        tdir = self._task_dir(task)
+        tdir.mkdir(parents=True, exist_ok=True)
+        tmp = tdir / f".tmp-{uuid.uuid4().hex}"
+        try:
+            model.save(tmp / "model")
+            if baseline is not None:
+                if tuple(baseline.feature_names) != tuple(model.feature_names):
+                    raise RegistryError(
+                        f"registering {task}: the baseline's features differ from the model's"
+                    )
+                baseline.save(tmp / "baseline")
+            if pipeline is not None:
+                if pipeline.fingerprint != model.fingerprint:
+                    raise RegistryError(
+                        f"registering {task}: model trained with pipeline {model.fingerprint}, "
+                        f"got pipeline {pipeline.fingerprint}"
+                    )
+                pipeline.save(tmp / "pipeline.json")
+            manifest = {
+                "task": task,
+                "kind": model.kind,
+                "fingerprint": model.fingerprint,
+                "created_ms": int(time.time() * 1000),
+                "train_range": train_range or {},
+                "metrics": metrics or {},
+                "parent": parent,
+                "describe": model.describe(),
+                "artifacts": sorted(
+                    str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file()
+                ),
+            }
+            write_json_atomic(tmp / "manifest.json", manifest)
+            with self._locked(task) as state:
+                version = self._next_version(tdir)
+                os.rename(tmp, tdir / version)  # atomic: the version appears complete
+                state["status"][version] = "challenger"
+                if status == "champion":
+                    self._promote_in(state, version)
+                elif status == "retired":
+                    state["status"][version] = "retired"
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return self.get(task, version)
+
+    @staticmethod
+    def _next_version(tdir: Path) -> str:
+        nums = [int(p.name[1:]) for p in tdir.glob("v[0-9]*") if p.name[1:].isdigit()]
+        return f"v{max(nums, default=0) + 1:04d}"
+
+    @staticmethod
+    def _promote_in(state: dict[str, Any], version: str) -> None:
+        for v, s in state["status"].items():
+            if s == "champion":
+                state["status"][v] = "retired"
+        state["status"][version] = "champion"
+        state["champions"].append(version)
+
+    def promote(self, task: str, version: str) -> VersionInfo:
+        """Make ``version`` the champion; the previous champion becomes retired."""
+        self.get(task, version)
+        with self._locked(task) as state:
+            self._promote_in(state, version)
+        return self.get(task, version)
+
+    def rollback(self, task: str) -> VersionInfo:
+        """Retire the champion and reinstate the previous one (from the champion history)."""
+        with self._locked(task) as state:
+            history = state["champions"]
+            if len(history) < 2:
+                raise RegistryError(
+                    f"rollback {task}: expected a previous champion, found history {history}"
+                )
+            current = history.pop()
+            state["status"][current] = "retired"
+            state["status"][history[-1]] = "champion"
+            version = history[-1]
+        return self.get(task, version)
+
+    def set_status(self, task: str, version: str, status: Status) -> VersionInfo:
+        """Mark a non-champion version challenger or retired (use promote for champion)."""
+        self.get(task, version)
+        with self._locked(task) as state:
+            if state["status"].get(version) == "champion" or status == "champion":
+                raise RegistryError(
+                    f"set status of {task} {version} to {status}: use promote/rollback to "
+                    "change the champion"
+                )
+            state["status"][version] = status
+        return self.get(task, version)
+
+    # -- reading --------------------------------------------------------------------------
+    def versions(self, task: str) -> list[VersionInfo]:
+        tdir = self._task_dir(task)
+        if not tdir.exists():
+            return []
+        names = sorted(p.name for p in tdir.glob("v[0-9]*") if p.is_dir())
+        return [self.get(task, v) for v in names]
+
+    def get(self, task: str, version: str) -> VersionInfo:
+        vdir = self._task_dir(task) / version
+        try:
+            m = json.loads((vdir / "manifest.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise RegistryError(
+                f"model registry: expected version {task}/{version} with a manifest under "
+                f"{self._task_dir(task)}, got {exc!r}"
+            ) from exc
+        status = self._read_state(task)["status"].get(version, "challenger")
+        return VersionInfo(
+            task=task, version=version, kind=m["kind"], fingerprint=m["fingerprint"],
+            created_ms=m["created_ms"], train_range=m["train_range"], metrics=m["metrics"],
+            parent=m["parent"], status=status, path=vdir, artifacts=tuple(m["artifacts"]),
+        )
+
+    def champion(self, task: str) -> VersionInfo | None:
+        history = self._read_state(task)["champions"]
+        return self.get(task, history[-1]) if history else None
+
+    def previous_champion(self, task: str) -> VersionInfo | None:
+        """The champion before the current one (the first fallback), if any."""
+        history = self._read_state(task)["champions"]
+        return self.get(task, history[-2]) if len(history) >= 2 else None
+
+    def load(self, task: str, version: str, *, fingerprint: str | None = None,
+             part: Literal["model", "baseline"] = "model") -> ScoringModel:
+        """Load a version's model (or its baseline), checking the feature fingerprint."""
+        info = self.get(task, version)
+        path = info.path / part
+        if not path.exists():
+            raise ModelLoadError(f"loading {task}/{version}: it has no {part} at {path}")
+        return load_model(path, fingerprint=fingerprint)
+
+    def load_pipeline(self, task: str, version: str):
+        """The fitted feature pipeline stored with a version."""
+        from streams.features import FittedPipeline
+
+        return FittedPipeline.load(self.get(task, version).path / "pipeline.json")

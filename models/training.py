@@ -1,0 +1,102 @@
+"""Train a task end to end: features -> labelled set -> model + baseline -> held-out metrics
+-> registry version."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from models.contract import FitReport, ScoringModel
+from models.dataset import LabelledSet, build_labelled_set
+from models.evaluation import evaluate
+from models.kinds import ModelKind, new_model
+from models.logistic import LogisticModel
+
+__all__ = ["TrainOutcome", "fit_and_evaluate", "fit_pipeline", "train_task"]
+
+
+@dataclass
+class TrainOutcome:
+    model: ScoringModel
+    baseline: ScoringModel
+    report: FitReport
+    metrics: dict[str, Any]  # {"model": {...}, "baseline": {...}} on the held-out set
+    train: LabelledSet
+    holdout: LabelledSet
+    version: Any = None  # VersionInfo when registered
+
+
+def fit_pipeline(events: pa.Table):
+    """Fit the default activity feature pipeline on ``events``."""
+    from streams.features import FeaturePipeline, FeatureSpec
+
+    return FeaturePipeline(FeatureSpec.default()).fit(events)
+
+
+def _metrics(s: LabelledSet, p: np.ndarray) -> dict[str, Any]:
+    true_p = s.true_p if np.isfinite(s.true_p).all() else None
+    return evaluate(s.y, p, true_p)
+
+
+def fit_and_evaluate(
+    train: LabelledSet,
+    holdout: LabelledSet,
+    *,
+    kind: ModelKind = "mlp",
+    params: dict[str, Any] | None = None,
+) -> TrainOutcome:
+    """Fit a model of ``kind`` and the logistic baseline on ``train``; metrics on ``holdout``."""
+    model = new_model(kind, params)
+    report = model.fit(train.X, train.y, names=train.names, fingerprint=train.fingerprint)
+    baseline = LogisticModel()
+    baseline.fit(train.X, train.y, names=train.names, fingerprint=train.fingerprint)
+    metrics = {
+        "model": _metrics(holdout, model.score(holdout.X, holdout.names)),
+        "baseline": _metrics(holdout, baseline.score(holdout.X, holdout.names)),
+    }
+    return TrainOutcome(model, baseline, report, metrics, train, holdout)
+
+
+def train_task(
+    task: str,
+    events: pa.Table,
+    labels: pa.Table,
+    *,
+    kind: ModelKind = "mlp",
+    params: dict[str, Any] | None = None,
+    pipeline=None,
+    holdout: float = 0.2,
+    seed: int = 0,
+    registry=None,
+    promote: bool | None = None,
+    progress: bool = False,
+) -> TrainOutcome:
+    """Train ``task`` on simulated or recorded ``events``/``labels``.
+
+    The feature pipeline is fitted on ``events`` unless given. Users are split into training
+    and held-out populations (``holdout`` share). With a ``registry`` the result becomes a new
+    version whose parent is the current champion; ``promote=None`` promotes it only when the
+    task has no champion yet.
+    """
+    pipeline = pipeline or fit_pipeline(events)
+    data = build_labelled_set(pipeline, events, labels, task=task, progress=progress)
+    train, held = data.split_by_entity(holdout, seed)
+    out = fit_and_evaluate(train, held, kind=kind, params=params)
+    if registry is not None:
+        champ = registry.champion(task)
+        do_promote = champ is None if promote is None else promote
+        out.version = registry.register(
+            task,
+            out.model,
+            baseline=out.baseline,
+            pipeline=pipeline,
+            train_range=train.time_range(),
+            metrics={**out.metrics, "fit": {"epochs": out.report.epochs,
+                                            "best_val_loss": out.report.best_val_loss}},
+            parent=None if champ is None else champ.version,
+            status="champion" if do_promote else "challenger",
+        )
+    return out

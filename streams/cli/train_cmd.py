@@ -1,0 +1,50 @@
+"""``streamscore train``: fit the feature pipeline and a model per task, register versions."""
+
+from __future__ import annotations
+
+import argparse
+
+from streams.cli._models_common import add_data_arg, add_task_arg, print_table, read_data, tasks_of
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train churn/upsell models and register them")
+    add_data_arg(p)
+    add_task_arg(p)
+    p.add_argument("--kind", choices=("mlp", "logistic"), default="mlp")
+    p.add_argument("--epochs", type=int, default=None, help="max epochs (MLP; default 40)")
+    p.add_argument("--holdout", type=float, default=0.2, help="share of users held out")
+    p.add_argument("--seed", type=int, default=0)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--promote", dest="promote", action="store_true", default=None,
+                   help="make the new version champion (default: only if there is none)")
+    g.add_argument("--no-promote", dest="promote", action="store_false")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, settings) -> int:
+    from models.registry import ModelRegistry
+    from models.training import fit_pipeline, train_task
+
+    events, labels = read_data(args, settings)
+    registry = ModelRegistry.from_settings(settings)
+    pipeline = fit_pipeline(events)
+    params = {"seed": args.seed}
+    if args.epochs is not None and args.kind == "mlp":
+        params["epochs"] = args.epochs
+    rows = []
+    for task in tasks_of(args):
+        out = train_task(task, events, labels, kind=args.kind, params=params, pipeline=pipeline,
+                         holdout=args.holdout, seed=args.seed, registry=registry,
+                         promote=args.promote, progress=True)
+        for which in ("model", "baseline"):
+            m = out.metrics[which]
+            rows.append({"task": task, "version": out.version.version, "status":
+                         out.version.status, "model": out.model.kind if which == "model"
+                         else "logistic (baseline)", "auc": m["auc"],
+                         "oracle_auc": m.get("oracle_auc", float("nan")),
+                         "log_loss": m["log_loss"], "ece": m["ece"]})
+    print_table(rows, "held-out metrics")
+    return 0
