@@ -5,6 +5,7 @@ Unchecked: call them through the public wrappers, which validate shapes, dtypes 
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 from kernels import _bodies
@@ -19,7 +20,33 @@ _one_hot = njit(**JIT_OPTIONS)(_bodies.one_hot_body)
 
 @njit(**JIT_OPTIONS)
 def hash_strings(data, offsets, valid, seed, bits, out):
-    for i in range(out.shape[0]):
+    # FNV-1a is a serial multiply chain (about 4 cycles a byte), so one string at a time
+    # leaves the multiplier idle; four strings side by side run about twice as fast on short
+    # keys (ids). Same arithmetic as the shared body, which handles the tail; the tests check
+    # both against the reference and the CUDA twin.
+    n = out.shape[0]
+    n4 = n - n % 4
+    mask = np.uint64((1 << bits) - 1)
+    start = _bodies.FNV_OFFSET ^ seed
+    for i in range(0, n4, 4):
+        a0, a1, a2, a3, a4 = offsets[i], offsets[i + 1], offsets[i + 2], offsets[i + 3], \
+            offsets[i + 4]
+        l0, l1, l2, l3 = a1 - a0, a2 - a1, a3 - a2, a4 - a3
+        h0 = h1 = h2 = h3 = start
+        for j in range(max(max(l0, l1), max(l2, l3))):
+            if j < l0:
+                h0 = (h0 ^ np.uint64(data[a0 + j])) * _bodies.FNV_PRIME
+            if j < l1:
+                h1 = (h1 ^ np.uint64(data[a1 + j])) * _bodies.FNV_PRIME
+            if j < l2:
+                h2 = (h2 ^ np.uint64(data[a2 + j])) * _bodies.FNV_PRIME
+            if j < l3:
+                h3 = (h3 ^ np.uint64(data[a3 + j])) * _bodies.FNV_PRIME
+        out[i] = np.int64((h0 ^ (h0 >> _bodies.SHIFT_32)) & mask) if valid[i] else -1
+        out[i + 1] = np.int64((h1 ^ (h1 >> _bodies.SHIFT_32)) & mask) if valid[i + 1] else -1
+        out[i + 2] = np.int64((h2 ^ (h2 >> _bodies.SHIFT_32)) & mask) if valid[i + 2] else -1
+        out[i + 3] = np.int64((h3 ^ (h3 >> _bodies.SHIFT_32)) & mask) if valid[i + 3] else -1
+    for i in range(n4, n):
         _hash_string(i, data, offsets, valid, seed, bits, out)
 
 
