@@ -39,11 +39,18 @@ LineParser = Callable[[str, "Ctx"], tuple]
 class Ctx:
     """Per-call parse context, derived once from ParseOptions."""
 
-    host: str
+    host: str  # entity of a log event that names no host: given_host or the default
     ref_ms: int
     ref_year: int
     naive_offset_ms: int
     bsd_cache: dict[str, int] | None = None  # RFC 3164 stamp -> ms for this reference day
+    default_host: str = ""
+    given_host: str | None = None  # the current payload's host as the caller knows it
+
+    def use_host(self, host: str | None) -> None:
+        """Set the caller-given host of the next payload (None: unknown, use the default)."""
+        self.given_host = host
+        self.host = host or self.default_host
 
 
 def event_id_of(raw: bytes) -> str:
@@ -68,11 +75,17 @@ def ts_range_error(what: str, ts_ms: int) -> EventValidationError:
 class Sink:
     """Accumulates events and rejections of one batch call (payload indices are batch-wide)."""
 
-    __slots__ = ("origins", "parts", "payloads", "rejected", "rows", "src")
+    __slots__ = ("hosts", "origins", "parts", "payloads", "rejected", "rows", "src")
 
-    def __init__(self, payloads: Sequence[bytes], origins: OriginLike) -> None:
+    def __init__(
+        self,
+        payloads: Sequence[bytes],
+        origins: OriginLike,
+        hosts: Sequence[str | None] | None = None,
+    ) -> None:
         self.payloads = payloads
         self.origins = origins
+        self.hosts = hosts
         self.rows: list[Row] = []
         self.src: list[int] = []
         self.parts: list[tuple[pa.RecordBatch, np.ndarray]] = []
@@ -157,7 +170,10 @@ def run_lines(fn: LineParser, items: Sequence[tuple[int, str]], sink: Sink, ctx:
     rows_append = sink.rows.append
     src_append = sink.src.append
     payloads = sink.payloads
+    hosts = sink.hosts
     for i, text in items:
+        if hosts is not None:
+            ctx.use_host(hosts[i])
         try:
             row = fn(text, ctx)
             ts = row[0]

@@ -56,7 +56,8 @@ def _ctx(options: ParseOptions) -> Ctx:
     if ref_ms is None:
         ref_ms = int(time.time() * 1000)
     year = datetime.fromtimestamp(ref_ms / 1000, UTC).year
-    return Ctx(options.default_host, ref_ms, year, options.naive_utc_offset_min * 60_000)
+    offset_ms = options.naive_utc_offset_min * 60_000
+    return Ctx(options.default_host, ref_ms, year, offset_ms, default_host=options.default_host)
 
 
 def _parse_ipc(items: Sequence[tuple[int, bytes]], sink: Sink) -> None:
@@ -109,21 +110,29 @@ def parse_batch(
     origins: OriginLike,
     *,
     options: ParseOptions | None = None,
+    hosts: Sequence[str | None] | None = None,
 ) -> ParsedBatch:
     """Parse and validate a batch of payloads into normalised events.
 
     ``payloads`` are raw record values or file lines without their line terminator (an apt
     history payload is a whole stanza). ``fmt`` names their format, or ``"auto"`` to detect
     each payload's on its own. ``origins`` says where they came from (one per payload, or the
-    first of a contiguous run). Every payload yields at least one event or exactly one
-    :class:`~streams.etl.types.Rejected`; nothing raises for bad input. Raises
-    ``InputFormatError`` only for an unknown ``fmt``.
+    first of a contiguous run). ``hosts`` optionally gives each payload's host as the caller
+    knows it (the raw-logs record key): it is the host and entity of lines that name none
+    (dpkg, apt, 5424 with ``-``), where ``options.default_host`` is used otherwise. Every
+    payload yields at least one event or exactly one :class:`~streams.etl.types.Rejected`;
+    nothing raises for bad input. Raises ``InputFormatError`` only for an unknown ``fmt`` or
+    a ``hosts`` of the wrong length.
     """
     fmt = to_input_format(fmt)
     opts = options or _DEFAULT_OPTIONS
     ctx = _ctx(opts)
     payloads, not_bytes = _as_bytes(payloads)
-    sink = Sink(payloads, origins)
+    if hosts is not None and len(hosts) != len(payloads):
+        raise InputFormatError(
+            f"parse_batch hosts: expected one per payload ({len(payloads)}), got {len(hosts)}"
+        )
+    sink = Sink(payloads, origins, hosts)
     for i, kind in not_bytes:
         sink.reject(i, ParseError(f"payload: expected bytes, got {kind}"))
     limit = opts.max_payload_bytes

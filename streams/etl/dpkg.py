@@ -91,8 +91,8 @@ def parse_dpkg(text: str, ctx: Ctx) -> tuple:
             "dpkg line: expected status/install/upgrade/remove/purge/configure/trigproc/"
             f"startup/conffile after the time, got {word[:40]!r}"
         )
-    return (ts, ctx.host, _SRC_DPKG, "log", None, None, "dpkg", None, None, action, package,
-            version, text[20:], None)  # fmt: skip
+    return (ts, ctx.host, _SRC_DPKG, "log", None, ctx.given_host, "dpkg", None, None, action,
+            package, version, text[20:], None)  # fmt: skip
 
 
 _RE_APT_DATE = re.compile(r"(\d{4})-(\d\d)-(\d\d)\s+(\d\d):(\d\d):(\d\d)\Z")
@@ -149,11 +149,11 @@ def _apt_stanza(text: str, ctx: Ctx) -> list[tuple]:
                 extra["from_version"] = versions[0]
             version = versions[-1] if versions else None
             props = orjson.dumps(extra).decode() if extra else None
-            rows.append((ts, ctx.host, _SRC_APT, "log", None, None, program, None, None, action,
-                         _strip_arch(pkg), version, cmd, props))  # fmt: skip
+            rows.append((ts, ctx.host, _SRC_APT, "log", None, ctx.given_host, program, None, None,
+                         action, _strip_arch(pkg), version, cmd, props))  # fmt: skip
     if not rows:
         props = orjson.dumps(extra_base).decode() if extra_base else None
-        rows.append((ts, ctx.host, _SRC_APT, "log", None, None, program, None, None,
+        rows.append((ts, ctx.host, _SRC_APT, "log", None, ctx.given_host, program, None, None,
                      "transaction", None, None, cmd, props))  # fmt: skip
     return rows
 
@@ -161,6 +161,8 @@ def _apt_stanza(text: str, ctx: Ctx) -> list[tuple]:
 def parse_apt_stanzas(items: list[tuple[int, str]], sink: Sink, ctx: Ctx) -> None:
     """Parse apt history stanzas (``(payload index, text)``) into ``sink``: >= 1 event each."""
     for i, text in items:
+        if sink.hosts is not None:
+            ctx.use_host(sink.hosts[i])
         try:
             rows = _apt_stanza(text, ctx)
         except RecordError as exc:

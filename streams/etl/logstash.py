@@ -82,12 +82,12 @@ def _logstash_row(text: str, ctx: Ctx) -> tuple:
                 + describe_value(stamp)
             )
         ts = parse_rfc3339(stamp, 0, "logstash document field '@timestamp'")
-        h = host or ctx.host
+        h = host or ctx.given_host or ctx.host
         return (ts, h, _SRC, "log", None, h, doc.get("type") if isinstance(doc.get("type"), str)
                 else None, None, sev, None, None, None, message, props_text)  # fmt: skip
     (ts, _entity, _s, etype, user_id, ihost, program, pid, isev, action, package, version, msg,
      iprops) = inner  # fmt: skip
-    h = ihost or host or ctx.host  # the line's own host (a client, a syslog sender) first
+    h = ihost or host or ctx.given_host or ctx.host  # the line's own host (client, sender) first
     entity = user_id or h
     if iprops and props_text:
         props_text = orjson.dumps({**orjson.loads(iprops), **props}).decode()

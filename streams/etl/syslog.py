@@ -147,7 +147,7 @@ def parse_5424(text: str, ctx: Ctx) -> tuple:
     if stamp == "-":
         raise ParseError("syslog 5424 TIMESTAMP: expected an RFC 3339 time, got nil '-'")
     ts = parse_rfc3339(stamp, 0, "syslog 5424 TIMESTAMP")
-    host = None if host == "-" else host
+    host = ctx.given_host if host == "-" else host
     if msg and msg[0] == "\ufeff":
         msg = msg[1:]
     return (ts, host or ctx.host, _S5424, "log", None, host, None if app == "-" else app,

@@ -101,3 +101,23 @@ def test_a_big_apt_stanza_is_not_cut_by_the_line_limit():
 def test_trailing_newlines_of_records_are_not_content():
     pb = parse([b"2015-06-10 13:37:10 status installed cowsay:all 3.03+dfsg1-9\r\n"], "auto")
     assert pb.events.column("version").to_pylist() == ["3.03+dfsg1-9"]
+
+
+def test_caller_given_hosts_fill_lines_that_name_none():
+    import pytest
+
+    from streams.etl import InputFormatError, TopicOrigin, parse_batch
+    from tests.unit.etl.conftest import OPTS
+
+    lines = [b"2015-06-10 13:37:10 status installed cowsay:all 3.03+dfsg1-9",
+             b"<34>1 2003-10-11T22:14:15.003Z - su - - - x",
+             b"<34>1 2003-10-11T22:14:15.003Z named su - - - x",
+             b"2015-06-10 13:37:10 startup packages configure"]  # fmt: skip
+    pb = parse_batch(lines, "auto", TopicOrigin("raw", 0, 0), options=OPTS,
+                     hosts=["web01", "web02", "web03", None])  # fmt: skip
+    ev = pb.events.to_pylist()
+    assert [(e["host"], e["entity"]) for e in ev] == [
+        ("web01", "web01"), ("web02", "web02"), ("named", "named"), (None, "testhost")
+    ]  # fmt: skip
+    with pytest.raises(InputFormatError, match="one per payload"):
+        parse_batch(lines, "auto", TopicOrigin("raw", 0, 0), hosts=["x"])
