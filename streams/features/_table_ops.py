@@ -49,9 +49,13 @@ def as_float(arr: pa.Array) -> pa.Array:
 
 
 def float_values(arr: pa.Array, fill: float) -> np.ndarray:
-    """float64 NumPy values of a column; null and NaN become ``fill``."""
+    """float64 NumPy values of a column; null, NaN and +-inf become ``fill``.
+
+    Infinities are dropped too: one ``1e999`` amount would otherwise stay in a window sum
+    for good.
+    """
     values = as_float(arr).fill_null(fill).to_numpy(zero_copy_only=False).astype(np.float64)
-    values[np.isnan(values)] = fill
+    values[~np.isfinite(values)] = fill
     return values
 
 
@@ -79,7 +83,9 @@ def apply_table_step(table: pa.Table, step: FilterStep | CastStep | PropertyStep
     else:
         pattern = rf'"{key}"\s*:\s*"?(?P<v>{_NUMBER})'
     found = pc.struct_field(pc.extract_regex(as_text(source), pattern), "v")  # keeps nulls
-    return _set(table, step.name, as_float(found) if step.to == "float64" else found)
+    if step.to == "float64":  # what the pattern matched always parses: no re-check needed
+        found = pc.cast(found, pa.float64())
+    return _set(table, step.name, found)
 
 
 def _set(table: pa.Table, name: str, arr: pa.Array) -> pa.Table:

@@ -120,7 +120,9 @@ class TokensStep(_Step):
 
 
 class NumericStep(_Step):
-    """A number column as one feature; null/NaN/non-numeric text becomes ``fill``."""
+    """A number column as one feature; null, NaN, +-inf and non-numeric text become ``fill``.
+
+    ``log1p`` applies ``sign(x) * log1p(|x|)`` (keeps refunds negative)."""
 
     op: Literal["numeric"] = "numeric"
     column: ColumnName

@@ -108,13 +108,29 @@ def test_property_values_reach_the_features() -> None:
         {"op": "onehot", "column": "plan", "categories": ["pro", "a\\\"b"]},
     )
     props = ['{"plan":"pro","amount":9.99}', '{"amount": "12"}', None, '{"amount":"x"}',
-             '{"plan": "a\\"b", "amount": -2e3}']
+             '{"plan": "a\\"b", "amount": -2e3}', '{"amount": 1e999}']
     table = activity_table(len(props)).set_column(14, "properties", pa.array(props))
     fb = FeaturePipeline(spec).fit(table).transform(table, None)
-    assert _column(fb, "amount").tolist() == [pytest.approx(9.99), 12, -1, -1, -2000]
-    assert _column(fb, "plan=pro").tolist() == [1, 0, 0, 0, 0]
-    assert _column(fb, 'plan=a\\"b').tolist() == [0, 0, 0, 0, 1]
-    assert _column(fb, "plan=<other>").tolist() == [0, 1, 1, 1, 0]
+    assert _column(fb, "amount").tolist() == [pytest.approx(9.99), 12, -1, -1, -2000, -1]
+    assert _column(fb, "plan=pro").tolist() == [1, 0, 0, 0, 0, 0]
+    assert _column(fb, 'plan=a\\"b').tolist() == [0, 0, 0, 0, 1, 0]
+    assert _column(fb, "plan=<other>").tolist() == [0, 1, 1, 1, 0, 1]
+
+
+def test_infinite_and_nan_amounts_do_not_poison_window_sums() -> None:
+    spec = _spec(
+        {"op": "property", "key": "amount", "name": "amount", "to": "float64"},
+        {"op": "windows", "types": ["purchase"], "value_column": "amount",
+         "horizons_s": [86400]},
+    )
+    props = ['{"amount": 1e999}', '{"amount": 5}', '{"amount": -1e999}', '{"amount": 2}']
+    table = activity_table(4, n_users=1)
+    table = table.set_column(14, "properties", pa.array(props))
+    table = table.set_column(4, "event_type", pa.array(["purchase"] * 4))
+    pipe = FeaturePipeline(spec)
+    fb = pipe.fit(table).transform(table, pipe.new_state())
+    sums = _column(fb, "win.purchase.sum_1d")
+    assert np.isfinite(sums).all() and sums[-1] == pytest.approx(7.0)
 
 
 def test_time_features_are_utc_hour_and_monday_zero_weekday() -> None:
