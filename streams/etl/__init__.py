@@ -6,8 +6,10 @@ values and turns each :class:`Rejected` into a dead letter; the offline path rea
 """
 
 from streams.etl.batch import parse_batch, to_input_format
+from streams.etl.deadletters import dead_letter_of
 from streams.etl.errors import EventValidationError, InputFormatError, ParseError, RecordError
 from streams.etl.files import FileChunk, FileKind, detect_file_kind, read_file
+from streams.etl.job import EtlResult, rejected_record, run_etl
 from streams.etl.types import (
     FileOrigin,
     InputFormat,
@@ -20,6 +22,7 @@ from streams.etl.types import (
 )
 
 __all__ = [
+    "EtlResult",
     "EventValidationError",
     "FileChunk",
     "FileKind",
@@ -34,8 +37,11 @@ __all__ = [
     "RecordError",
     "Rejected",
     "TopicOrigin",
+    "dead_letter_of",
     "detect_file_kind",
     "parse_batch",
     "read_file",
+    "rejected_record",
+    "run_etl",
     "to_input_format",
 ]

@@ -180,3 +180,22 @@ def test_a_row_that_does_not_fit_the_schema_is_rejected_not_raised():
     pb = sink.finish()
     assert pb.source_index.tolist() == [0]
     assert pb.rejected[0].origin.offset == 1 and "does not fit" in pb.rejected[0].reason
+
+
+def test_rejections_become_decodable_dead_letters():
+    from schemas.deadletter import DeadLetterStage, decode_dead_letter, encode_dead_letter
+    from streams.etl import FileOrigin, dead_letter_of
+
+    pb = parse_batch([b"\xff junk", b'{"event_id": 1}'], "auto", TopicOrigin("raw", 2, 40),
+                     options=OPTS)  # fmt: skip
+    letters = [dead_letter_of(r, key=b"k", dead_time_ms=5) for r in pb.rejected]
+    back = [decode_dead_letter(encode_dead_letter(x)) for x in letters]
+    assert [b.value for b in back] == [b"\xff junk", b'{"event_id": 1}']
+    assert [(b.source_topic, b.source_partition, b.source_offset) for b in back] == [
+        ("raw", 2, 40), ("raw", 2, 41)
+    ]  # fmt: skip
+    assert [b.stage for b in back] == [DeadLetterStage.PARSE, DeadLetterStage.VALIDATE]
+    assert back[1].reason == pb.rejected[1].reason and back[0].key == b"k"
+    from_file = parse_batch([b""], "auto", FileOrigin("a.log", 7), options=OPTS).rejected[0]
+    letter = dead_letter_of(from_file, dead_time_ms=1)
+    assert (letter.source_topic, letter.source_offset) == ("a.log:7", -1)

@@ -1,0 +1,44 @@
+"""A :class:`Rejected` payload as the project's :class:`~schemas.deadletter.DeadLetter`."""
+
+from __future__ import annotations
+
+import time
+
+from schemas.deadletter import DeadLetter, DeadLetterStage
+from streams.etl.types import Rejected, TopicOrigin
+
+__all__ = ["dead_letter_of"]
+
+_STAGES = {"parse": DeadLetterStage.PARSE, "validate": DeadLetterStage.VALIDATE}
+
+
+def dead_letter_of(
+    rejected: Rejected,
+    *,
+    key: bytes | None = None,
+    record_time_ms: int = -1,
+    dead_time_ms: int | None = None,
+    tombstone: bool = False,
+) -> DeadLetter:
+    """The dead letter of one rejection: raw bytes untouched, origin, stage and reason.
+
+    A Kafka origin fills topic/partition/offset; a file origin becomes ``source_topic``
+    ``"path:line"`` with partition and offset -1 (not from Kafka). ``tombstone=True`` keeps a
+    record that had no value as ``value=None``. ``dead_time_ms`` defaults to now (UTC ms).
+    """
+    origin = rejected.origin
+    if isinstance(origin, TopicOrigin):
+        topic, partition, offset = origin.topic, origin.partition, origin.offset
+    else:
+        topic, partition, offset = str(origin), -1, -1
+    return DeadLetter(
+        value=None if tombstone else rejected.raw,
+        source_topic=topic,
+        stage=_STAGES[rejected.stage],
+        reason=rejected.reason,
+        dead_time_ms=int(time.time() * 1000) if dead_time_ms is None else dead_time_ms,
+        key=key,
+        source_partition=partition,
+        source_offset=offset,
+        record_time_ms=record_time_ms,
+    )
