@@ -140,10 +140,14 @@ def parse_batch(
     groups: dict[InputFormat, list] = {}
     single = None if fmt in (InputFormat.AUTO, InputFormat.SYSLOG) else groups.setdefault(fmt, [])
     skip = {i for i, _ in not_bytes}
+    # Enum comparisons hoisted out of the loop: this loop runs once per payload.
+    is_arrow, is_auto = fmt is InputFormat.ARROW, fmt is InputFormat.AUTO
+    is_activity, is_syslog = fmt is InputFormat.ACTIVITY, fmt is InputFormat.SYSLOG
+    single_append = single.append if single is not None else None
     for i, raw in enumerate(payloads):
         if skip and i in skip:
             continue
-        if fmt is InputFormat.ARROW or (fmt is InputFormat.AUTO and raw[:4] == IPC_MARKER):
+        if is_arrow or (is_auto and raw[:4] == IPC_MARKER):
             if len(raw) > opts.max_ipc_bytes:
                 sink.reject(i, ParseError(f"payload: expected at most {opts.max_ipc_bytes} bytes "
                                           f"of Arrow IPC, got {len(raw)}"))  # fmt: skip
@@ -153,8 +157,8 @@ def parse_batch(
         if len(raw) > limit and not (len(raw) <= stanza_limit and raw[:11] == b"Start-Date:"):
             sink.reject(i, ParseError(f"payload: expected at most {limit} bytes, got {len(raw)}"))
             continue
-        if fmt is InputFormat.ACTIVITY:  # orjson takes bytes and checks UTF-8 itself
-            single.append((i, raw))  # type: ignore[union-attr]
+        if is_activity:  # orjson takes bytes and checks UTF-8 itself
+            single_append((i, raw))  # type: ignore[misc]
             continue
         try:
             text = raw.decode()
@@ -169,10 +173,10 @@ def parse_batch(
             sink.reject(i, ParseError("payload: expected a log line or JSON document, got an "
                                       "empty or blank line"))  # fmt: skip
             continue
-        if single is not None:
-            single.append((i, text))
+        if single_append is not None:
+            single_append((i, text))
             continue
-        kind = syslog_flavour(text) if fmt is InputFormat.SYSLOG else detect_format(text)
+        kind = syslog_flavour(text) if is_syslog else detect_format(text)
         if kind is None:
             sink.reject(i, ParseError(f"payload: expected a line in a supported format "
                                       f"({_SUPPORTED}), got {text[:80]!r}"))  # fmt: skip
