@@ -5,7 +5,8 @@ twice: by ``numba.njit`` for the CPU loops in :mod:`kernels._cpu`, and by
 ``numba.cuda.jit(device=True)`` for the one-thread-per-row kernels in :mod:`kernels._cuda`.
 One source for both is what makes the twins give identical results; keep these functions to the
 subset of Python both targets compile (scalars, ``math``, array indexing; no allocation, no
-exceptions, no calls to other functions of this module).
+exceptions, no calls to other functions of this module, and no builtin ``min``/``max``, which
+numba 0.68's CUDA target fails to type for two floats: conditionals instead).
 
 Hash function: 64-bit FNV-1a over the UTF-8 bytes, started from ``FNV_OFFSET ^ seed`` (so seed 0
 is the published FNV-1a), then xor-folded (``h ^ (h >> 32)``) and masked to ``bits`` bits.
@@ -127,10 +128,13 @@ def window_event_body(
         state[s, ROW_LAST] = tsf
         since_prev = cap_ms
     else:
-        since_prev = max(tsf - state[s, ROW_LAST], 0.0)
+        since_prev = tsf - state[s, ROW_LAST]
+        if since_prev < 0.0:
+            since_prev = 0.0
     last = state[s, ROW_LAST]
-    now = max(tsf, last)
-    state[s, ROW_FIRST] = min(state[s, ROW_FIRST], tsf)
+    now = tsf if tsf > last else last
+    if tsf < state[s, ROW_FIRST]:
+        state[s, ROW_FIRST] = tsf
 
     # Sessions: a gap longer than gap_ms starts a new one; a late event joins the current one.
     if n == 0.0 or tsf - last > gap_ms:
@@ -184,22 +188,22 @@ def window_event_body(
             out[i, f0 + 1] = state[s, w0 + 2] + state[s, w0 + 3] * weight
 
     # Recency per type (hours, capped; never seen = cap).
-    if state[s, cnt0 + t] == 0.0:
+    if state[s, cnt0 + t] == 0.0 or tsf > state[s, last0 + t]:
         state[s, last0 + t] = tsf
-    else:
-        state[s, last0 + t] = max(state[s, last0 + t], tsf)
     state[s, cnt0 + t] += 1.0
     for u in range(n_types):
         rec = cap_ms
         if state[s, cnt0 + u] > 0.0:
-            rec = min(now - state[s, last0 + u], cap_ms)
+            rec = now - state[s, last0 + u]
+            if rec > cap_ms:
+                rec = cap_ms
         out[i, col0 + f_rec + u] = rec / MS_PER_HOUR
 
     state[s, ROW_N] = n + 1.0
     state[s, ROW_LAST] = now
     out[i, col0 + f_ent] = n + 1.0
     out[i, col0 + f_ent + 1] = (now - state[s, ROW_FIRST]) / MS_PER_HOUR
-    out[i, col0 + f_ent + 2] = min(since_prev, cap_ms) / MS_PER_HOUR
+    out[i, col0 + f_ent + 2] = (since_prev if since_prev < cap_ms else cap_ms) / MS_PER_HOUR
     out[i, col0 + f_ent + 3] = (now - state[s, ROW_SESSION_START]) / MS_PER_MINUTE
     out[i, col0 + f_ent + 4] = state[s, ROW_SESSION_EVENTS]
     out[i, col0 + f_ent + 5] = state[s, ROW_SESSIONS]
