@@ -34,12 +34,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Debian tools: kcat (an independent Kafka client), flatc (decodes our FlatBuffers), and the
+# Debian tools: kcat (an independent Kafka client), flatc (decodes our FlatBuffers), the
+# FlatBuffers C++ headers and g++ (the official Verifier checks our buffers in a test), and the
 # Java 17+ runtime and Maven that fetch and run the Kafka broker.
 tools:
 	@missing=""; \
 	command -v kcat  >/dev/null || missing="$$missing kcat"; \
 	command -v flatc >/dev/null || missing="$$missing flatbuffers-compiler"; \
+	[ -f /usr/include/flatbuffers/flatbuffers.h ] || missing="$$missing libflatbuffers-dev"; \
+	command -v g++   >/dev/null || missing="$$missing g++"; \
 	command -v java  >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
 	command -v mvn   >/dev/null || missing="$$missing maven"; \
 	if [ -n "$$missing" ]; then \

@@ -25,7 +25,7 @@ Serialisation = Literal[
     "event-arrow",  # normalised events, Arrow IPC record batch
     "feature-arrow",  # feature snapshot batch (what a model saw), Arrow IPC record batch
     "score-flatbuffer",  # schemas/scores.fbs ScoreResult, one per event and model
-    "score-batch-flatbuffer",  # schemas/scores.fbs ScoreBatch, columnar
+    "score-batch-flatbuffer",  # schemas/score_batch.fbs ScoreBatch, columnar
     "dead-letter-flatbuffer",  # schemas/deadletter.fbs DeadLetter
     "model-event-json",  # registry decisions and champion changes (compacted per model)
 ]
