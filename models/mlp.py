@@ -159,8 +159,12 @@ class MLPModel(ScoringModel):
             return tf.lite.TFLiteConverter.from_saved_model(tmp).convert()
 
     def _save_artifacts(self, path: Path) -> None:
+        import warnings
+
         tmp = path / f".tmp.{KERAS_FILE}"
-        self.keras_model.save(tmp)
+        with warnings.catch_warnings():  # keras' own numpy-2 copy= deprecation, not ours
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module="keras")
+            self.keras_model.save(tmp)
         tmp.replace(path / KERAS_FILE)
         tmp = path / f".tmp.{LITERT_FILE}"
         tmp.write_bytes(self.to_litert())

@@ -1,0 +1,105 @@
+"""Batched scoring: engine choice by measurement, warm-up, and the fallback chain."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.errors import FeatureMismatchError, ModelError
+from models.registry import ModelRegistry
+from models.serving import AGREEMENT, FallbackScorer, LiteRTEngine, ModelScorer, TFFunctionEngine
+
+
+@pytest.fixture(scope="module")
+def mlp(churn_set):
+    from models.mlp import MLPModel, MLPParams
+
+    m = MLPModel(MLPParams(epochs=2, hidden=(8,)))
+    m.fit(churn_set.X, churn_set.y, names=churn_set.names, fingerprint=churn_set.fingerprint)
+    return m
+
+
+@pytest.fixture
+def registry(tmp_path, mlp, churn_set):
+    from models.logistic import LogisticModel
+
+    base = LogisticModel()
+    base.fit(churn_set.X, churn_set.y, names=churn_set.names, fingerprint=churn_set.fingerprint)
+    reg = ModelRegistry(tmp_path)
+    reg.register("churn", mlp, baseline=base, status="champion")
+    reg.register("churn", mlp, baseline=base, status="champion", parent="v0001")
+    return reg
+
+
+def test_litert_export_agrees_with_tf_function(mlp, churn_set, tmp_path):
+    mlp.save(tmp_path)
+    lite = LiteRTEngine(tmp_path / "model.tflite", len(churn_set.names))
+    tf_engine = TFFunctionEngine(mlp)
+    for rows in (1, 7, 300):
+        X = churn_set.X[:rows]
+        np.testing.assert_allclose(lite(X), tf_engine(X), rtol=0, atol=AGREEMENT)
+
+
+def test_scorer_chooses_an_engine_by_measurement(mlp, churn_set, tmp_path):
+    mlp.save(tmp_path)
+    scorer = ModelScorer(mlp, tmp_path)
+    rep = scorer.engine_report
+    assert rep["engine"] in ("litert", "tf_function")
+    assert rep["max_abs_diff"] <= AGREEMENT or rep["engine"] == "tf_function"
+    expected = mlp.score(churn_set.X, churn_set.names)
+    np.testing.assert_allclose(scorer.score(churn_set.X, churn_set.names), expected,
+                               atol=AGREEMENT)
+    assert scorer.score(churn_set.X[:0]).shape == (0,)
+
+
+def test_champion_serves_and_says_so(registry, churn_set):
+    fs = FallbackScorer(registry, "churn", fingerprint=churn_set.fingerprint)
+    res = fs.score(churn_set.X, churn_set.names)
+    assert (res.version, res.kind, res.fallback_level, res.errors) == ("v0002", "mlp", 0, ())
+    assert fs.served_by == ["v0002/model", "v0001/model", "v0002/baseline"]
+
+
+def test_corrupt_champion_falls_back_to_previous_version(registry, churn_set):
+    (registry.get("churn", "v0002").path / "model" / "model.keras").write_bytes(b"junk")
+    fs = FallbackScorer(registry, "churn", fingerprint=churn_set.fingerprint)
+    res = fs.score(churn_set.X, churn_set.names)
+    assert (res.version, res.kind, res.fallback_level) == ("v0001", "mlp", 1)
+    assert any("v0002/model" in e for e in res.errors)
+
+
+def test_every_mlp_corrupt_falls_back_to_baseline(registry, churn_set):
+    for v in ("v0001", "v0002"):
+        (registry.get("churn", v).path / "model" / "model.keras").write_bytes(b"junk")
+    res = FallbackScorer(registry, "churn").score(churn_set.X, churn_set.names)
+    assert (res.version, res.kind, res.engine, res.fallback_level) == (
+        "v0002", "logistic", "numpy", 2)
+    assert 0.5 < float(np.mean((res.scores > 0.5) == churn_set.y)) <= 1.0
+
+
+def test_model_raising_at_score_time_falls_back(registry, churn_set):
+    fs = FallbackScorer(registry, "churn")
+
+    def broken(X):
+        raise RuntimeError("device lost")
+
+    fs._chain[0][4].engine = broken
+    res = fs.score(churn_set.X[:10], churn_set.names)
+    assert res.version == "v0001" and "device lost" in res.errors[0]
+
+
+def test_nan_output_is_a_failure_not_a_score(registry, churn_set):
+    fs = FallbackScorer(registry, "churn")
+    fs._chain[0][4].engine = lambda X: np.full(len(X), np.nan, np.float32)
+    res = fs.score(churn_set.X[:10], churn_set.names)
+    assert res.fallback_level == 1 and np.isfinite(res.scores).all()
+
+
+def test_wrong_features_raise_instead_of_falling_back(registry, churn_set):
+    fs = FallbackScorer(registry, "churn")
+    with pytest.raises(FeatureMismatchError):
+        fs.score(churn_set.X[:, ::-1], churn_set.names[::-1])
+
+
+def test_wrong_pipeline_everywhere_is_an_error_naming_the_chain(registry):
+    with pytest.raises(ModelError, match="no model of the chain loaded"):
+        FallbackScorer(registry, "churn", fingerprint="sha256:other")
