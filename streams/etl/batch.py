@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from streams.etl._sink import Ctx, Sink, run_lines
 from streams.etl.activity import parse_activity_json
-from streams.etl.detect import IPC_MARKER, detect_format, syslog_flavour
+from streams.etl.detect import IPC_MARKER, detect_format, json_flavour, syslog_flavour
 from streams.etl.dpkg import parse_apt_stanzas, parse_dpkg
 from streams.etl.errors import EventValidationError, InputFormatError, ParseError
 from streams.etl.logstash import parse_logstash
@@ -159,6 +159,13 @@ def parse_batch(
             continue
         if is_activity:  # orjson takes bytes and checks UTF-8 itself
             single_append((i, raw))  # type: ignore[misc]
+            continue
+        if is_auto and raw[:1] == b"{":  # JSON: keep bytes for orjson, no decode here
+            kind = json_flavour(raw)
+            group = groups.get(kind)
+            if group is None:
+                group = groups[kind] = []
+            group.append((i, raw))
             continue
         try:
             text = raw.decode()

@@ -10,7 +10,7 @@ import re
 
 from streams.etl.types import InputFormat
 
-__all__ = ["IPC_MARKER", "detect_format", "syslog_flavour"]
+__all__ = ["IPC_MARKER", "detect_format", "json_flavour", "syslog_flavour"]
 
 IPC_MARKER = b"\xff\xff\xff\xff"
 """First bytes of an Arrow IPC stream message (the continuation token)."""
@@ -21,6 +21,15 @@ _RE_ISO_HEAD = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
 _MONTHS = frozenset(
     ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 )
+
+
+def json_flavour(raw: bytes) -> InputFormat:
+    """A JSON object payload: a Logstash document when it has ``@timestamp``/``@version`` in
+    its first 4 KiB, else an activity event. Works on bytes, so JSON is never decoded twice."""
+    head = raw[:4096]
+    if b'"@timestamp"' in head or b'"@version"' in head:
+        return InputFormat.LOGSTASH
+    return InputFormat.ACTIVITY
 
 
 def syslog_flavour(text: str) -> InputFormat:
@@ -34,10 +43,7 @@ def detect_format(text: str) -> InputFormat | None:
     """Guess the format of one decoded, non-empty payload; ``None`` when nothing fits."""
     c = text[0]
     if c == "{":
-        head = text[:4096]
-        if '"@timestamp"' in head or '"@version"' in head:
-            return InputFormat.LOGSTASH
-        return InputFormat.ACTIVITY
+        return json_flavour(text[:4096].encode())
     if c == "<":
         return syslog_flavour(text)
     if c == "[":

@@ -45,7 +45,7 @@ def _host(doc: dict) -> str | None:
     return host if isinstance(host, str) and host else None
 
 
-def _logstash_row(text: str, ctx: Ctx) -> tuple:
+def _logstash_row(text: str | bytes, ctx: Ctx) -> tuple:
     try:
         doc = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
@@ -95,6 +95,6 @@ def _logstash_row(text: str, ctx: Ctx) -> tuple:
             action, package, version, msg, props_text or iprops)  # fmt: skip
 
 
-def parse_logstash(items: Sequence[tuple[int, str]], sink: Sink, ctx: Ctx) -> None:
-    """Parse Logstash documents (``(payload index, text)``) into ``sink``."""
+def parse_logstash(items: Sequence[tuple[int, str | bytes]], sink: Sink, ctx: Ctx) -> None:
+    """Parse Logstash documents (``(payload index, text or bytes)``) into ``sink``."""
     run_lines(_logstash_row, items, sink, ctx)
