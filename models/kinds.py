@@ -23,7 +23,12 @@ def new_model(kind: ModelKind, params: dict | None = None) -> ScoringModel:
     """An untrained model of ``kind`` with hyper-parameters ``params`` (defaults otherwise)."""
     if kind not in MODEL_KINDS:
         raise ModelLoadError(f"model kind: expected one of {sorted(MODEL_KINDS)}, got {kind!r}")
-    return MODEL_KINDS[kind]._from_params(params or {})
+    try:
+        return MODEL_KINDS[kind]._from_params(params or {})
+    except TypeError as exc:
+        from streams.errors import ConfigError
+
+        raise ConfigError(f"{kind} hyper-parameters {sorted(params or {})}: {exc}") from exc
 
 
 def load_model(path: Path, *, fingerprint: str | None = None) -> ScoringModel:

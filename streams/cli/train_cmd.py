@@ -31,9 +31,11 @@ def run(args: argparse.Namespace, settings) -> int:
     events, labels = read_data(args, settings)
     registry = ModelRegistry.from_settings(settings)
     pipeline = fit_pipeline(events)
-    params = {"seed": args.seed}
-    if args.epochs is not None and args.kind == "mlp":
-        params["epochs"] = args.epochs
+    params = {}
+    if args.kind == "mlp":
+        params["seed"] = args.seed
+        if args.epochs is not None:
+            params["epochs"] = args.epochs
     rows = []
     for task in tasks_of(args):
         out = train_task(task, events, labels, kind=args.kind, params=params, pipeline=pipeline,
