@@ -73,25 +73,25 @@ def token_counts_body(i, data, offsets, valid, seed, bits, skip_numeric, out, co
     if valid[i] == 0:
         return
     mask = np.uint64((1 << bits) - 1)
-    h = FNV_OFFSET ^ seed
+    start = FNV_OFFSET ^ seed
+    h = start
     length = 0
     non_digits = 0
-    end = offsets[i + 1]
-    for j in range(offsets[i], end + 1):
-        kind = 0  # past the end: a separator closes the last token
-        if j < end:
-            kind = BYTE_CLASS[data[j]]
+    for j in range(offsets[i], offsets[i + 1]):
+        byte = data[j]
+        kind = BYTE_CLASS[byte]
         if kind != 0:
-            h = (h ^ np.uint64(LOWER[data[j]])) * FNV_PRIME
+            h = (h ^ np.uint64(LOWER[byte])) * FNV_PRIME
             length += 1
-            if kind != 1:
-                non_digits += 1
+            non_digits += np.int64(kind >> 1)  # class 2 (not a digit) adds 1, branch-free
         elif length > 0:
             if non_digits > 0 or not skip_numeric:
                 out[i, col0 + np.int64((h ^ (h >> SHIFT_32)) & mask)] += 1.0
-            h = FNV_OFFSET ^ seed
+            h = start
             length = 0
             non_digits = 0
+    if length > 0 and (non_digits > 0 or not skip_numeric):  # the token the string ends with
+        out[i, col0 + np.int64((h ^ (h >> SHIFT_32)) & mask)] += 1.0
 
 
 def window_event_body(
