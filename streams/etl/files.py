@@ -108,13 +108,14 @@ def _lines(path: Path) -> Iterator[tuple[bytes, int]]:
 def _read_text(path: Path, fmt: InputFormat, opts: ParseOptions, chunk: int) -> Iterator[FileChunk]:
     name = str(path)
     payloads: list[bytes] = []
-    origins: list[FileOrigin] = []
+    origins: list[FileOrigin] = []  # stanza mode only; lines are contiguous: one origin a chunk
     stanza: list[bytes] = []
     stanza_line = 0
     stanzas = fmt is InputFormat.APT_HISTORY
     first = True
     pos = 0
     leading: list[int] = []  # blank lines before the first text: separators if apt history
+    n = 0
     for n, (line, pos) in enumerate(_lines(path), 1):
         if first:
             if not line.strip():
@@ -124,7 +125,6 @@ def _read_text(path: Path, fmt: InputFormat, opts: ParseOptions, chunk: int) -> 
             stanzas = stanzas or (fmt is InputFormat.AUTO and line.startswith(b"Start-Date:"))
             if not stanzas:
                 payloads.extend(b"" for _ in leading)
-                origins.extend(FileOrigin(name, k) for k in leading)
         if stanzas:
             if stanza and (not line.strip() or line.startswith(b"Start-Date:")):
                 payloads.append(b"\n".join(stanza))
@@ -141,18 +141,19 @@ def _read_text(path: Path, fmt: InputFormat, opts: ParseOptions, chunk: int) -> 
                 stanza = []
         else:
             payloads.append(line)
-            origins.append(FileOrigin(name, n))
         if len(payloads) >= chunk:
-            yield FileChunk(parse_batch(payloads, fmt, origins, options=opts), len(payloads), pos)
+            where = origins if stanzas else FileOrigin(name, n - len(payloads) + 1)
+            yield FileChunk(parse_batch(payloads, fmt, where, options=opts), len(payloads), pos)
             payloads, origins = [], []
     if first and not stanzas:  # a file of blank lines only
         payloads.extend(b"" for _ in leading)
-        origins.extend(FileOrigin(name, k) for k in leading)
+        n = len(leading)
     if stanza:
         payloads.append(b"\n".join(stanza))
         origins.append(FileOrigin(name, stanza_line))
     if payloads:
-        yield FileChunk(parse_batch(payloads, fmt, origins, options=opts), len(payloads), pos)
+        where = origins if stanzas else FileOrigin(name, n - len(payloads) + 1)
+        yield FileChunk(parse_batch(payloads, fmt, where, options=opts), len(payloads), pos)
 
 
 def _row_raw(table: pa.Table | pa.RecordBatch, r: int) -> bytes:
