@@ -7,9 +7,11 @@ activity, offers, payment failures and support tickets, plus machine logs for ho
 
 from models.simulate.engine import LABEL_SCHEMA, SimResult, simulate
 from models.simulate.output import (
+    TOPIC_KEYS,
     PayloadBatch,
     iter_payload_batches,
     read_simulation,
+    send_payloads,
     write_simulation,
 )
 from models.simulate.params import PLANS, BehaviourParams, SimConfig
@@ -17,12 +19,14 @@ from models.simulate.params import PLANS, BehaviourParams, SimConfig
 __all__ = [
     "LABEL_SCHEMA",
     "PLANS",
+    "TOPIC_KEYS",
     "BehaviourParams",
     "PayloadBatch",
     "SimConfig",
     "SimResult",
     "iter_payload_batches",
     "read_simulation",
+    "send_payloads",
     "simulate",
     "write_simulation",
 ]

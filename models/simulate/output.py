@@ -15,7 +15,14 @@ import pyarrow.parquet as pq
 from models.simulate.engine import LABEL_SCHEMA, SimResult
 from schemas.events import EVENT_SCHEMA
 
-__all__ = ["PayloadBatch", "iter_payload_batches", "read_simulation", "write_simulation"]
+__all__ = [
+    "TOPIC_KEYS",
+    "PayloadBatch",
+    "iter_payload_batches",
+    "read_simulation",
+    "send_payloads",
+    "write_simulation",
+]
 
 PayloadKind = Literal["activity", "raw_logs", "outcomes"]
 _KINDS: tuple[PayloadKind, ...] = ("activity", "raw_logs", "outcomes")
@@ -132,3 +139,51 @@ def iter_payload_batches(result: SimResult, batch_size: int = 1000) -> Iterator[
                 tab = result.labels.take(rows)
                 payloads, keys = _outcome_json(tab), tab["entity"].to_pylist()
             yield PayloadBatch(_KINDS[k], payloads, [key.encode() for key in keys], t)
+
+
+TOPIC_KEYS: dict[str, str] = {"activity": "activity", "raw_logs": "raw-logs",
+                              "outcomes": "outcomes"}
+"""Payload kind -> logical topic key of ``streams.topics.TOPICS``."""
+
+
+def send_payloads(result: SimResult, producer, topic_for: dict[str, str],
+                  batch_size: int = 1000, progress: bool = False) -> dict[str, int]:
+    """Produce every payload of :func:`iter_payload_batches` with ``producer`` (a
+    confluent-kafka Producer, e.g. ``streams.kafka.clients.make_producer``) to
+    ``topic_for[kind]``, keyed by entity, then flush. Returns records sent per kind.
+
+    Raises :class:`streams.errors.KafkaSetupError` when records remain undelivered or fail.
+    """
+    from streams.errors import KafkaSetupError
+
+    failed: list[str] = []
+
+    def on_delivery(err, _msg) -> None:
+        if err is not None:
+            failed.append(str(err))
+
+    counts = dict.fromkeys(_KINDS, 0)
+    batches = iter_payload_batches(result, batch_size)
+    if progress:
+        from tqdm import tqdm
+
+        batches = tqdm(batches, desc="produce", unit="batch")
+    for batch in batches:
+        topic = topic_for[batch.kind]
+        for value, key, ts in zip(batch.payloads, batch.keys, batch.ts_ms.tolist(), strict=True):
+            while True:
+                try:
+                    producer.produce(topic, value=value, key=key, timestamp=ts,
+                                     on_delivery=on_delivery)
+                    break
+                except BufferError:  # local queue full: let deliveries drain
+                    producer.poll(0.1)
+        producer.poll(0)
+        counts[batch.kind] += len(batch.payloads)
+    left = producer.flush(60.0)
+    if left or failed:
+        raise KafkaSetupError(
+            f"producing the simulation: expected every record delivered, got {left} still "
+            f"queued and {len(failed)} failed (first: {failed[:1]})"
+        )
+    return counts

@@ -24,6 +24,9 @@ def register(subparsers) -> None:
                    help="from this day on, behaviour follows the drifted parameters")
     p.add_argument("--out", type=Path, default=None,
                    help="output folder (default <state_dir>/sim/seed<seed>)")
+    p.add_argument("--kafka", action="store_true",
+                   help="also produce activity, raw logs and outcomes to their Kafka topics "
+                   "(local broker or --bootstrap-servers; topics must exist: `topics create`)")
     p.set_defaults(func=run)
 
 
@@ -52,4 +55,14 @@ def run(args: argparse.Namespace, settings) -> int:
         y, p = lab["label"].to_numpy(), lab["true_p"].to_numpy()
         print(f"  {task}: {len(y)} decisions, positive rate {y.mean():.3f}, "
               f"oracle AUC {auc(y, p):.4f}")
+    if args.kafka:
+        from models.simulate import TOPIC_KEYS, send_payloads
+        from streams.kafka import resolve_bootstrap
+        from streams.kafka.clients import make_producer
+        from streams.topics import topic_name
+
+        bootstrap = resolve_bootstrap(settings)
+        topics = {kind: topic_name(settings, key) for kind, key in TOPIC_KEYS.items()}
+        sent = send_payloads(result, make_producer(bootstrap), topics, progress=True)
+        print("produced " + ", ".join(f"{n} to {topics[k]}" for k, n in sent.items()))
     return 0

@@ -91,3 +91,24 @@ def test_fit_rejects_non_binary_labels(trained, churn_set):
     y = churn_set.y.astype(np.int64) * 2
     with pytest.raises(ValueError, match="labels in"):
         new_model(kind).fit(churn_set.X, y, names=churn_set.names, fingerprint="x")
+
+
+def test_corrupt_artifact_triggers_fallback_not_a_crash(trained, churn_set, tmp_path):
+    from models.logistic import LogisticModel
+    from models.registry import ModelRegistry
+    from models.serving import FallbackScorer
+
+    kind, model = trained
+    baseline = LogisticModel()
+    baseline.fit(churn_set.X, churn_set.y, names=churn_set.names,
+                 fingerprint=churn_set.fingerprint)
+    reg = ModelRegistry(tmp_path)
+    info = reg.register("churn", model, baseline=baseline, status="champion")
+    for f in (info.path / "model").iterdir():
+        if f.name != "model.json":
+            f.write_bytes(b"\x00corrupt")
+    res = FallbackScorer(reg, "churn", fingerprint=churn_set.fingerprint).score(
+        churn_set.X, churn_set.names)
+    assert (res.kind, res.fallback_level) == ("logistic", 2)
+    assert "v0001/model" in res.errors[0]
+    np.testing.assert_allclose(res.scores, baseline.score(churn_set.X, churn_set.names))
