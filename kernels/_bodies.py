@@ -225,3 +225,97 @@ def one_hot_body(i, idx, width, out, col0):
     j = idx[i]
     if 0 <= j < width:
         out[i, col0 + j] = 1.0
+
+
+def json_field_body(i, data, offsets, valid, key, starts, ends, kinds):
+    """Find top-level ``key`` in the JSON object held by string ``i``: its value's byte span.
+
+    ``kinds[i]``: 0 absent (or not an object, or malformed before the key), 1 string (span
+    inside the quotes, escapes left as written), 2 number-like literal, 3 true/false, 4 null,
+    5 object or array (span not computed). One pass with a depth counter, so keys of nested
+    objects and text inside strings never match; the first occurrence of a key wins; a key
+    written with escapes does not match.
+    """
+    kinds[i] = 0
+    starts[i] = 0
+    ends[i] = 0
+    if valid[i] == 0:
+        return
+    klen = key.shape[0]
+    depth = 0
+    in_str = False
+    escaped = False
+    is_key = False
+    expect_key = False
+    key_match = False
+    value_next = False
+    capture = False
+    str_start = 0
+    for j in range(offsets[i], offsets[i + 1]):
+        c = data[j]
+        if in_str:
+            if escaped:
+                escaped = False
+            elif c == 92:  # backslash
+                escaped = True
+            elif c == 34:  # closing quote
+                in_str = False
+                if capture:
+                    starts[i] = str_start
+                    ends[i] = j
+                    kinds[i] = 1
+                    return
+                if is_key:
+                    is_key = False
+                    key_match = j - str_start == klen
+                    if key_match:
+                        for m in range(klen):
+                            if data[str_start + m] != key[m]:
+                                key_match = False
+                                break
+            continue
+        if c == 32 or c == 9 or c == 10 or c == 13:
+            continue
+        if depth == 0 and c != 123:
+            return  # not a JSON object
+        if c == 34:
+            in_str = True
+            str_start = j + 1
+            if depth == 1 and expect_key:
+                is_key = True
+                expect_key = False
+            elif depth == 1 and value_next:
+                capture = True
+            continue
+        if depth == 1 and value_next:
+            if c == 123 or c == 91:
+                kinds[i] = 5
+                return
+            k = j
+            while k < offsets[i + 1]:
+                d = data[k]
+                if d == 44 or d == 125 or d == 93 or d == 32 or d == 9 or d == 10 or d == 13:
+                    break
+                k += 1
+            starts[i] = j
+            ends[i] = k
+            if c == 116 or c == 102:  # t(rue) / f(alse)
+                kinds[i] = 3
+            elif c == 110:  # n(ull)
+                kinds[i] = 4
+            else:
+                kinds[i] = 2
+            return
+        if c == 123 or c == 91:
+            depth += 1
+            expect_key = depth == 1
+        elif c == 125 or c == 93:
+            depth -= 1
+            if depth == 0:
+                return  # end of the object: key absent
+        elif c == 44:
+            expect_key = depth == 1
+        elif c == 58:
+            if depth == 1 and key_match:
+                value_next = True
+            key_match = False

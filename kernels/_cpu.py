@@ -78,3 +78,12 @@ def normalise(x, cols, shift, scale):
 def one_hot(idx, width, out, col0):
     for i in range(idx.shape[0]):
         _one_hot(i, idx, width, out, col0)
+
+
+_json_field = njit(**JIT_OPTIONS)(_bodies.json_field_body)
+
+
+@njit(**JIT_OPTIONS)
+def json_field(data, offsets, valid, key, starts, ends, kinds):
+    for i in range(valid.shape[0]):
+        _json_field(i, data, offsets, valid, key, starts, ends, kinds)

@@ -60,3 +60,13 @@ def one_hot(idx, width, out, col0):
     i = cuda.grid(1)
     if i < idx.shape[0]:
         _one_hot(i, idx, width, out, col0)
+
+
+_json_field = cuda.jit(device=True)(_bodies.json_field_body)
+
+
+@cuda.jit
+def json_field(data, offsets, valid, key, starts, ends, kinds):
+    i = cuda.grid(1)
+    if i < valid.shape[0]:
+        _json_field(i, data, offsets, valid, key, starts, ends, kinds)

@@ -10,6 +10,7 @@ import pyarrow as pa
 from kernels._target import KernelTarget, ResolvedTarget, resolve_target
 from kernels.assemble import normalise, one_hot
 from kernels.hashing import hash_strings, hash_token_counts
+from kernels.json_fields import json_field_spans
 from kernels.windows import WindowLayout, window_update
 
 __all__ = ["warm_up"]
@@ -27,6 +28,7 @@ def warm_up(target: KernelTarget = "cpu") -> tuple[ResolvedTarget, float]:
     resolved = resolve_target(target)
     strings = pa.array(["warm up", None, "42 x"], type=pa.string())
     hash_strings(strings, 4, 1, target=resolved)
+    json_field_spans(pa.array(['{"a": 1}', None]), "a", target=resolved)
     x = np.zeros((3, 20), dtype=np.float32)
     hash_token_counts(strings, 2, 1, out=x, col0=1, target=resolved)
     one_hot(np.array([0, -1, 1], dtype=np.int64), 2, x, 5, target=resolved)

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from kernels import JsonKind, KernelTarget, json_field_text
 from streams.features.errors import FeatureInputError
 from streams.features.spec import CastStep, FilterStep, PropertyStep
 
 __all__ = ["apply_table_step", "column", "as_float", "as_text"]
 
-# A JSON number, bare or quoted; Arrow's cast then parses exactly what this accepts.
-_NUMBER = r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_NUMBER_ONLY = re.compile(rf"^{_NUMBER}$").pattern
+# Numeric text Arrow's cast parses (JSON numbers, plus "1." and ".5"); anything else -> null.
+_NUMBER_ONLY = r"^-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$"
 
 
 def column(table: pa.Table, name: str, step: str) -> pa.Array:
@@ -60,7 +58,7 @@ def float_values(arr: pa.Array, fill: float) -> np.ndarray:
 
 
 def apply_table_step(table: pa.Table, step: FilterStep | CastStep | PropertyStep,
-                     where: str) -> pa.Table:
+                     where: str, target: KernelTarget = "cpu") -> pa.Table:
     """The table after one table step (``where`` names the step in error messages)."""
     if isinstance(step, FilterStep):
         values = as_text(column(table, step.column, where))
@@ -76,16 +74,11 @@ def apply_table_step(table: pa.Table, step: FilterStep | CastStep | PropertyStep
         else:
             out = pc.cast(pc.floor(as_float(arr)), pa.int64(), safe=False)
         return _set(table, step.column, out)
-    source = column(table, step.source, where)
-    key = re.escape(step.key)
+    source = as_text(column(table, step.source, where))
     if step.to == "string":
-        pattern = rf'"{key}"\s*:\s*"(?P<v>(?:[^"\\]|\\.)*)"'
-    else:
-        pattern = rf'"{key}"\s*:\s*"?(?P<v>{_NUMBER})'
-    found = pc.struct_field(pc.extract_regex(as_text(source), pattern), "v")  # keeps nulls
-    if step.to == "float64":  # what the pattern matched always parses: no re-check needed
-        found = pc.cast(found, pa.float64())
-    return _set(table, step.name, found)
+        return _set(table, step.name, json_field_text(source, step.key, target=target))
+    found = json_field_text(source, step.key, (JsonKind.STRING, JsonKind.NUMBER), target=target)
+    return _set(table, step.name, as_float(found))  # "12" and 12 both read; "x" gives null
 
 
 def _set(table: pa.Table, name: str, arr: pa.Array) -> pa.Table:

@@ -161,7 +161,7 @@ class FeaturePipeline:
         """Run table and feature steps (not normalisers): raw ``X`` and the filtered table."""
         for index, step in enumerate(self.spec.steps):
             if step.op in ("filter", "cast", "property"):
-                table = apply_table_step(table, step, f"{index} ({step.op})")
+                table = apply_table_step(table, step, f"{index} ({step.op})", self.target)
         wanted = None if self.window_step is None else _blocks.window_layout(self.window_step)
         if wanted is not None and (state is None or state.layout != wanted):
             raise FeatureInputError(

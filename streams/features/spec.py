@@ -70,10 +70,12 @@ class CastStep(_Step):
 
 
 class PropertyStep(_Step):
-    """Copy ``key`` of the flat JSON object in ``source`` into column ``name``.
+    """Copy top-level ``key`` of the JSON object in ``source`` into column ``name``.
 
-    Read with a vectorised regular expression (no per-row JSON parsing): a string value keeps
-    its JSON escapes; a number may be bare or quoted; a missing key or other type gives null.
+    Read by a one-pass kernel (kernels.json_field_text), no per-row ``json.loads``: nested
+    keys never match, the first occurrence wins, a string keeps its JSON escapes. As
+    ``string``, numbers and booleans give their literal text; as ``float64``, a number may be
+    bare or quoted. Absent, null, nested or non-numeric values give null.
     """
 
     op: Literal["property"] = "property"

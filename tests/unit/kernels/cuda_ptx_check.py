@@ -36,6 +36,7 @@ KERNELS = {  # the argument types the wrappers pass (see kernels.warm_up)
                       t.int64, I64, I64),
     "normalise": (F32_2, I64, F64, F64),
     "one_hot": (I64, t.int64, F32_2, t.int64),
+    "json_field": (U8, I64, U8, U8, I64, I64, t.Array(t.int8, 1, "C")),
 }
 BODIES = {
     "hash_string_body": (t.int64, *KERNELS["hash_strings"]),
@@ -43,6 +44,7 @@ BODIES = {
     "window_event_body": (t.int64, *KERNELS["window_update"][:-2]),
     "normalise_body": (t.int64, *KERNELS["normalise"]),
     "one_hot_body": (t.int64, *KERNELS["one_hot"]),
+    "json_field_body": (t.int64, *KERNELS["json_field"]),
 }
 
 

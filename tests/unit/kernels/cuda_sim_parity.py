@@ -16,6 +16,7 @@ from kernels import (
     WindowLayout,
     hash_strings,
     hash_token_counts,
+    json_field_spans,
     normalise,
     one_hot,
     resolve_target,
@@ -23,6 +24,7 @@ from kernels import (
     window_update,
 )
 from tests.unit.kernels.test_hashing import random_strings
+from tests.unit.kernels.test_json_fields import random_documents
 from tests.unit.kernels.test_windows import LAYOUT, random_events
 
 
@@ -37,6 +39,15 @@ def check_hashing(rng: np.random.Generator) -> None:
             gpu = hash_token_counts(values, 5, 3, skip_numeric=skip, target="cuda")
             assert np.array_equal(cpu, gpu)
     print("hashing: identical")
+
+
+def check_json_fields(rng: np.random.Generator) -> None:
+    docs = [*random_documents(rng, 150), None, "", "[1]", '{"plan": "unterminated', "{}"]
+    for key in ("plan", "amount"):
+        cpu = json_field_spans(docs, key, target="cpu")[1:]
+        gpu = json_field_spans(docs, key, target="cuda")[1:]
+        assert all(np.array_equal(a, b) for a, b in zip(cpu, gpu, strict=True)), key
+    print("json fields: identical")
 
 
 def check_windows(rng: np.random.Generator) -> None:
@@ -86,6 +97,7 @@ def main() -> None:
     print("warm_up:", warm_up("cuda")[0])
     rng = np.random.default_rng(7)
     check_hashing(rng)
+    check_json_fields(rng)
     check_windows(rng)
     check_assembly(rng)
     print("ALL OK")
