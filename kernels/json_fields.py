@@ -73,23 +73,30 @@ def json_field_text(
     *,
     target: KernelTarget = "cpu",
 ) -> pa.Array:
-    """Top-level ``key`` of each JSON object string as text (pyarrow string array).
+    """Top-level ``key`` of each JSON object string as text (a pyarrow string array; a
+    large_string one past 2 GiB of text).
 
     Rows whose value is of a kind not in ``kinds`` (absent, null, nested...) are null.
     Strings keep their JSON escapes (``"a\\"b"`` gives ``a\\"b``); numbers and booleans give
     their literal text (``9.99``, ``true``).
     """
     data, starts, ends, found = json_field_spans(values, key, target=target)
-    keep = np.isin(found, np.array([int(k) for k in kinds], dtype=np.int8))
+    wanted = np.zeros(len(JsonKind), dtype=bool)
+    wanted[[int(k) for k in kinds]] = True
+    keep = wanted[found]
     lengths = np.where(keep, ends - starts, 0)
     offsets = np.zeros(lengths.shape[0] + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     # Byte k of the output comes from data[starts[row] + (k - offsets[row])].
     index = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1], dtype=np.int64)
     text = data[index]
-    validity = pa.array(keep, type=pa.bool_()).buffers()[1]
-    out = pa.LargeStringArray.from_buffers(
-        lengths.shape[0], pa.py_buffer(offsets), pa.py_buffer(text), validity,
-        int(lengths.shape[0] - keep.sum()),
+    n = lengths.shape[0]
+    nulls = n - int(np.count_nonzero(keep))
+    validity = pa.py_buffer(np.packbits(keep, bitorder="little")) if nulls else None
+    if offsets[-1] < 2**31:  # the usual case: plain string, int32 offsets
+        return pa.StringArray.from_buffers(
+            n, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(text), validity, nulls
+        )
+    return pa.LargeStringArray.from_buffers(
+        n, pa.py_buffer(offsets), pa.py_buffer(text), validity, nulls
     )
-    return out.cast(pa.string())
