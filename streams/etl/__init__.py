@@ -1,8 +1,23 @@
 """Parsing and validation: raw payloads (log lines, JSON, Arrow IPC) and files -> normalised events.
 
 Pure functions, no Kafka: the stream layer calls :func:`parse_batch` on micro-batches of record
-values and turns each :class:`Rejected` into a dead letter; the offline path reads files with
-:func:`read_file`, which yields the same events for the same lines.
+values and turns each :class:`Rejected` into a dead letter (:func:`dead_letter_of`); the offline
+path reads files with :func:`read_file` (or runs :func:`run_etl`, the ``streamscore etl``
+job), which yields the same events for the same lines.
+
+The rules every format follows (details in each parser module's docstring):
+
+- ``ts_ms`` is UTC epoch ms; times written without a zone are taken at
+  ``ParseOptions.naive_utc_offset_min`` (default UTC); RFC 3164's missing year comes from
+  ``ParseOptions.reference_ms``. Event times outside 2000..2100 are rejected (``validate``).
+- ``entity`` is the user id when there is one (activity, an authenticated web user), else the
+  host (the line's own, the caller-given ``hosts[i]``, else ``ParseOptions.default_host``).
+- ``event_id`` is the producer's id for activity; for logs it is the 80-bit BLAKE2b of the
+  payload bytes (20 hex chars), plus ``.k`` for the k-th event of a multi-event payload (an apt
+  stanza). Content, not origin: a line read from a file or a topic gets the same id.
+- Limits: 64 KiB per text payload (4 MiB per apt stanza, 256 MiB per Arrow IPC payload),
+  256 characters per activity id, 16 KiB of activity properties JSON.
+- One payload -> at least one event, or exactly one :class:`Rejected`; never an exception.
 """
 
 from streams.etl.batch import parse_batch, to_input_format
