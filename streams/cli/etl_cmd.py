@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 
 from streams.settings import Settings
 
@@ -37,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--host", default="localhost",
                         help="host of log lines that name none (dpkg, apt)")  # fmt: skip
     parser.add_argument("--reference-time", metavar="ISO",
-                        help="'now' for RFC 3164 years (default: each file's mtime)")  # fmt: skip
+                        help="'now' for RFC 3164 years, UTC unless a zone is given "
+                        "(default: each file's mtime)")  # fmt: skip
     parser.add_argument("--utc-offset-min", type=int, default=0,
                         help="UTC offset of zone-less log times (default 0)")  # fmt: skip
     parser.add_argument("--chunk-size", type=int, default=65_536, help="payloads per batch")
@@ -55,7 +56,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     reference_ms = None
     if args.reference_time:
         try:
-            reference_ms = int(datetime.fromisoformat(args.reference_time).timestamp() * 1000)
+            when = datetime.fromisoformat(args.reference_time)
+            if when.tzinfo is None:  # a zone-less reference is UTC, like zone-less log times
+                when = when.replace(tzinfo=UTC)
+            reference_ms = int(when.timestamp() * 1000)
         except ValueError:
             raise InputFormatError(
                 f"--reference-time: expected an ISO 8601 time, got {args.reference_time!r}"

@@ -85,3 +85,10 @@ def test_etl_errors_and_all_rejected_exit_status(tmp_path, capsys):
     bad.write_bytes(b"garbage\n\xff\n")
     assert main(["etl", str(bad), "--out", str(tmp_path / "o")]) == 1
     assert main(["etl", str(bad), "--out", str(tmp_path / "o"), "--reference-time", "x"]) == 2
+
+
+def test_cli_format_choices_are_the_input_formats():
+    from streams.cli.etl_cmd import _FORMATS
+    from streams.etl import InputFormat
+
+    assert set(_FORMATS) == {f.value for f in InputFormat}
