@@ -5,8 +5,10 @@ shape), then an RFC 5424 or 3164 syslog line, an access-log or an Apache error l
 parses, its time (the event time; ``@timestamp`` is often only the ingest time, as in the
 ``_grokparsefailure`` samples) and fields are used; otherwise the event has ``@timestamp``
 and the message as text. ``host`` (a string, or Beats' ``{"name": ...}``) overrides the line's
-host; ``syslog_severity_code`` fills a missing severity; ``path``, ``type`` and ``tags`` go to
-``properties``. Source is always ``logstash``.
+host; ``syslog_severity_code`` fills a missing severity; when the line does not parse, a
+grok's ``syslog_hostname``/``syslog_program``/``syslog_pid``/``syslog_message`` fill host,
+program, pid and message. ``path``, ``type``, ``tags`` and the ``syslog_facility``/
+``syslog_severity`` names go to ``properties``. Source is always ``logstash``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from streams.etl.web import parse_access, parse_apache_error
 __all__ = ["parse_logstash"]
 
 _SRC = "logstash"
+_PROPERTY_FIELDS = ("path", "type", "tags", "syslog_facility", "syslog_facility_code",
+                    "syslog_severity")  # fmt: skip
 
 
 def _inner_parsers(message: str, path: str | None) -> tuple:
@@ -36,6 +40,11 @@ def _inner_parsers(message: str, path: str | None) -> tuple:
     if message[:1] == "[":
         return (parse_apache_error,)
     return (parse_3164, parse_access)
+
+
+def _text(doc: dict, key: str) -> str | None:
+    value = doc.get(key)
+    return value if type(value) is str and value else None
 
 
 def _host(doc: dict) -> str | None:
@@ -72,7 +81,7 @@ def _logstash_row(text: str | bytes, ctx: Ctx) -> tuple:
     host = _host(doc)
     sev_code = doc.get("syslog_severity_code")
     sev = sev_code if type(sev_code) is int and 0 <= sev_code <= 7 else None
-    props = {k: doc[k] for k in ("path", "type", "tags") if doc.get(k) is not None}
+    props = {k: doc[k] for k in _PROPERTY_FIELDS if doc.get(k) is not None}
     props_text = orjson.dumps(props).decode() if props else None
     if inner is None:
         stamp = doc.get("@timestamp")
@@ -82,9 +91,13 @@ def _logstash_row(text: str | bytes, ctx: Ctx) -> tuple:
                 + describe_value(stamp)
             )
         ts = parse_rfc3339(stamp, 0, "logstash document field '@timestamp'")
-        h = host or ctx.given_host or ctx.host
-        return (ts, h, _SRC, "log", None, h, doc.get("type") if isinstance(doc.get("type"), str)
-                else None, None, sev, None, None, None, message, props_text)  # fmt: skip
+        # A grok that did match left its fields: use them when the message itself did not parse.
+        h = _text(doc, "syslog_hostname") or host or ctx.given_host or ctx.host
+        pid = _text(doc, "syslog_pid")
+        pid_int = int(pid) if pid and pid.isdigit() and len(pid) < 10 else None
+        msg = _text(doc, "syslog_message") or message
+        return (ts, h, _SRC, "log", None, h, _text(doc, "syslog_program"), pid_int, sev, None,
+                None, None, msg, props_text)  # fmt: skip
     (ts, _entity, _s, etype, user_id, ihost, program, pid, isev, action, package, version, msg,
      iprops) = inner  # fmt: skip
     h = ihost or host or ctx.given_host or ctx.host  # the line's own host (client, sender) first

@@ -32,7 +32,9 @@ def test_seed_samples_parse_the_inner_dpkg_line():
         assert (e["host"], e["entity"], e["severity"]) == ("scw-08d553",) * 2 + (5,)
         assert e["ts_ms"] == ms(2015, 6, 10, 13, 37, 10)  # the dpkg line's own time
         assert orjson.loads(e["properties"]) == {
-            "path": "/var/log/dpkg.log", "type": "syslog", "tags": ["_grokparsefailure"]
+            "path": "/var/log/dpkg.log", "type": "syslog", "tags": ["_grokparsefailure"],
+            "syslog_facility": "user-level", "syslog_facility_code": 1,
+            "syslog_severity": "notice",
         }  # fmt: skip
 
 
@@ -45,6 +47,15 @@ def test_inner_syslog_and_plain_messages():
     assert ev[0]["program"] == "sshd" and ev[0]["host"] == "web01" and ev[0]["severity"] == 6
     assert ev[1]["ts_ms"] == ms(2025, 11, 20, 6, 25, 9) + 500  # falls back to @timestamp
     assert ev[1]["message"] == "something free-form happened" and ev[1]["host"] == "beats-host"
+
+
+def test_grok_fields_fill_in_when_the_message_does_not_parse():
+    pb = parse([_doc(message="free text", syslog_hostname="db1", syslog_program="postgres",
+                     syslog_pid="4242", syslog_message="checkpoint complete",
+                     syslog_severity_code=6)], "logstash")  # fmt: skip
+    (e,) = pb.events.to_pylist()
+    assert (e["host"], e["program"], e["pid"], e["severity"]) == ("db1", "postgres", 4242, 6)
+    assert e["message"] == "checkpoint complete" and e["entity"] == "db1"
 
 
 def test_bad_logstash_documents():
