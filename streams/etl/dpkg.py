@@ -96,7 +96,8 @@ def parse_dpkg(text: str, ctx: Ctx) -> tuple:
 
 
 _RE_APT_DATE = re.compile(r"(\d{4})-(\d\d)-(\d\d)\s+(\d\d):(\d\d):(\d\d)\Z")
-_RE_APT_PKG = re.compile(r"([^\s,()]+) \(([^)]*)\)")
+# "[^()]" not "[^)]": a stanza of unclosed "(" must not make the scan quadratic.
+_RE_APT_PKG = re.compile(r"([^\s,()]+) \(([^()]*)\)")
 _APT_OPS = ("Install", "Upgrade", "Downgrade", "Reinstall", "Remove", "Purge")
 
 

@@ -199,3 +199,23 @@ def test_rejections_become_decodable_dead_letters():
     from_file = parse_batch([b""], "auto", FileOrigin("a.log", 7), options=OPTS).rejected[0]
     letter = dead_letter_of(from_file, dead_time_ms=1)
     assert (letter.source_topic, letter.source_offset) == ("a.log:7", -1)
+
+
+N = 60_000
+ADVERSARIAL = [
+    b"<34>1 2003-10-11T22:14:15Z h a - - [" + b"a" * N,
+    b"<34>1 2003-10-11T22:14:15Z h a - - " + b'[x a="b"]' * (N // 9) + b"x",
+    b'<34>1 2003-10-11T22:14:15Z h a - - [x a="' + b'\\"' * (N // 2),
+    b"<34>Oct 11 22:14:15 h a" + b"[" * N,
+    b'1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "' + b'\\"' * (N // 2),
+    b"[Wed Oct 11 14:32:52 2000] [error] [client " + b"[" * N,
+    b"2015-06-10 13:37:10 status " + b" " * N,
+    b"Start-Date: 2025-06-24  14:36:25\nInstall: " + b"a (" * 1_000_000,  # 3 MB stanza
+    b"2025-11-20T06:25:06." + b"1" * N,
+]
+
+
+@pytest.mark.timeout(120)  # a guard against regex backtracking blow-ups, not a benchmark
+def test_adversarial_lines_finish_and_are_accounted_for():
+    pb = parse(ADVERSARIAL, "auto")
+    assert pb.events.num_rows + len(pb.rejected) >= len(ADVERSARIAL)
