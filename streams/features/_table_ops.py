@@ -12,8 +12,9 @@ from streams.features.spec import CastStep, FilterStep, PropertyStep
 
 __all__ = ["apply_table_step", "column", "as_float", "as_text"]
 
-# Numeric text Arrow's cast parses (JSON numbers, plus "1." and ".5"); anything else -> null.
-_NUMBER_ONLY = r"^-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$"
+# The text Arrow's cast to float64 parses: decimal numbers ("1.", ".5", "+2e3") and
+# nan/inf/infinity in any case. Rows not matching become null before the cast.
+_NUMBER_ONLY = r"^[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|(?i:nan|inf|infinity))$"
 
 
 def column(table: pa.Table, name: str, step: str) -> pa.Array:
@@ -34,10 +35,17 @@ def as_text(arr: pa.Array) -> pa.Array:
 
 
 def as_float(arr: pa.Array) -> pa.Array:
-    """Any column as float64; text that is not a JSON-style number becomes null."""
+    """Any column as float64; text that is not a number becomes null.
+
+    Tries the plain cast first (every row numeric: the usual case, and no regex to compile
+    per batch); only a batch with a bad row pays for masking it.
+    """
     if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
-        ok = pc.match_substring_regex(arr, _NUMBER_ONLY)
-        arr = pc.if_else(ok, arr, pa.scalar(None, arr.type))
+        try:
+            return pc.cast(arr, pa.float64())
+        except pa.ArrowInvalid:
+            ok = pc.match_substring_regex(arr, _NUMBER_ONLY)
+            arr = pc.if_else(ok, arr, pa.scalar(None, arr.type))
     try:
         return pc.cast(arr, pa.float64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
@@ -64,7 +72,10 @@ def apply_table_step(table: pa.Table, step: FilterStep | CastStep | PropertyStep
         values = as_text(column(table, step.column, where))
         chosen = step.keep if step.keep is not None else step.drop
         hit = pc.is_in(values, value_set=pa.array(chosen, pa.string()))
-        return table.filter(hit if step.keep is not None else pc.invert(hit))
+        mask = hit if step.keep is not None else pc.invert(hit)
+        if pc.all(mask).as_py() is not False:  # all kept (or empty): skip copying columns
+            return table
+        return table.filter(mask)
     if isinstance(step, CastStep):
         arr = column(table, step.column, where)
         if step.to == "string":
