@@ -261,3 +261,13 @@ def test_warm_up_compiles_every_kernel_the_pipeline_uses() -> None:
                           check=True)
     before, after = done.stdout.strip().split("] [")
     assert before + "]" == "[" + after, done.stdout
+
+
+def test_number_text_reads_the_same_whether_or_not_the_batch_has_bad_rows() -> None:
+    from streams.features._table_ops import as_float
+
+    good = ["1", "+.5", "2e3", "nan", "-Infinity", "1.", None]
+    clean = as_float(pa.array(good)).to_pylist()
+    mixed = as_float(pa.array([*good, "x", " 1", "0x1A"])).to_pylist()
+    assert str(mixed[: len(good)]) == str(clean)  # str: nan == nan
+    assert mixed[len(good):] == [None, None, None]
