@@ -1,10 +1,13 @@
 """A Keras 3 multi-layer perceptron for tabular feature vectors.
 
-Inputs pass through a signed log (``sign(x) * log1p(|x|)``, tames count-like features) and a
-normalisation fitted on the training set, both inside the Keras graph so the exported LiteRT
-model sees the same raw feature vector as the pipeline produces. Trained with Adam and early
-stopping on a validation split. The feature vectors are dense (the pipeline already hashes
-categoricals into buckets), so there is no embedding layer.
+Inputs pass through an optional signed log (``sign(x) * log1p(|x|)``, for raw count-like
+features) and a normalisation fitted on the training set, both inside the Keras graph so the
+exported LiteRT model takes the same feature vector as the pipeline produces. Trained with
+Adam and early stopping on a validation split.
+
+No embedding layer: the default pipeline emits hashed categoricals already expanded into
+one-hot bucket columns (``plan#0..15``), and a dense layer over a one-hot block is exactly an
+embedding lookup; an integer-id input would be needed for a separate Embedding to pay off.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ class MLPParams:
     batch_size: int = 256
     epochs: int = 40
     patience: int = 5  # epochs without validation-loss improvement before stopping
-    signed_log: bool = True
+    signed_log: bool = False  # the default pipeline already standardises its counts
     seed: int = 0
 
     def __post_init__(self) -> None:

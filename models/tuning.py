@@ -22,6 +22,7 @@ DEFAULT_SPACE: dict[str, Sequence[Any]] = {
     "dropout": [0.0, 0.2],
     "learning_rate": [1e-3, 3e-3],
     "l2": [1e-5, 1e-4],
+    "signed_log": [False, True],
 }
 """The declared space: every key is an :class:`MLPParams` field, every value its candidates."""
 

@@ -31,7 +31,12 @@ def registry(tmp_path, mlp, churn_set):
     return reg
 
 
-def test_litert_export_agrees_with_tf_function(mlp, churn_set, tmp_path):
+@pytest.mark.parametrize("signed_log", [False, True])
+def test_litert_export_agrees_with_tf_function(signed_log, churn_set, tmp_path):
+    from models.mlp import MLPModel, MLPParams
+
+    mlp = MLPModel(MLPParams(epochs=1, hidden=(8,), signed_log=signed_log))
+    mlp.fit(churn_set.X, churn_set.y, names=churn_set.names, fingerprint=churn_set.fingerprint)
     mlp.save(tmp_path)
     lite = LiteRTEngine(tmp_path / "model.tflite", len(churn_set.names))
     tf_engine = TFFunctionEngine(mlp)
