@@ -144,10 +144,12 @@ def parse_batch(
     is_arrow, is_auto = fmt is InputFormat.ARROW, fmt is InputFormat.AUTO
     is_activity, is_syslog = fmt is InputFormat.ACTIVITY, fmt is InputFormat.SYSLOG
     single_append = single.append if single is not None else None
+    activity: list = groups.setdefault(InputFormat.ACTIVITY, []) if is_auto else []
+    logstash: list = groups.setdefault(InputFormat.LOGSTASH, []) if is_auto else []
     for i, raw in enumerate(payloads):
         if skip and i in skip:
             continue
-        if is_arrow or (is_auto and raw[:4] == IPC_MARKER):
+        if is_arrow or (is_auto and raw.startswith(IPC_MARKER)):
             if len(raw) > opts.max_ipc_bytes:
                 sink.reject(i, ParseError(f"payload: expected at most {opts.max_ipc_bytes} bytes "
                                           f"of Arrow IPC, got {len(raw)}"))  # fmt: skip
@@ -160,12 +162,10 @@ def parse_batch(
         if is_activity:  # orjson takes bytes and checks UTF-8 itself
             single_append((i, raw))  # type: ignore[misc]
             continue
-        if is_auto and raw[:1] == b"{":  # JSON: keep bytes for orjson, no decode here
-            kind = json_flavour(raw)
-            group = groups.get(kind)
-            if group is None:
-                group = groups[kind] = []
-            group.append((i, raw))
+        if is_auto and raw.startswith(b"{"):  # JSON: keep bytes for orjson, no decode here
+            # No '"@' at all (the common case) cannot be a Logstash document: skip the call.
+            is_doc = raw.find(b'"@', 0, 4096) >= 0 and json_flavour(raw) is InputFormat.LOGSTASH
+            (logstash if is_doc else activity).append((i, raw))
             continue
         try:
             text = raw.decode()

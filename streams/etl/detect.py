@@ -26,8 +26,7 @@ _MONTHS = frozenset(
 def json_flavour(raw: bytes) -> InputFormat:
     """A JSON object payload: a Logstash document when it has ``@timestamp``/``@version`` in
     its first 4 KiB, else an activity event. Works on bytes, so JSON is never decoded twice."""
-    head = raw[:4096]
-    if b'"@timestamp"' in head or b'"@version"' in head:
+    if raw.find(b'"@timestamp"', 0, 4096) >= 0 or raw.find(b'"@version"', 0, 4096) >= 0:
         return InputFormat.LOGSTASH
     return InputFormat.ACTIVITY
 
