@@ -22,10 +22,12 @@ from streams.etl.logstash import parse_logstash
 from streams.etl.syslog import parse_3164, parse_5424
 from streams.etl.tables import check_table
 from streams.etl.types import (
+    FileOrigin,
     InputFormat,
     OriginLike,
     ParsedBatch,
     ParseOptions,
+    TopicOrigin,
 )
 from streams.etl.web import parse_access, parse_apache_error
 
@@ -121,8 +123,8 @@ def parse_batch(
     knows it (the raw-logs record key): it is the host and entity of lines that name none
     (dpkg, apt, 5424 with ``-``), where ``options.default_host`` is used otherwise. Every
     payload yields at least one event or exactly one :class:`~streams.etl.types.Rejected`;
-    nothing raises for bad input. Raises ``InputFormatError`` only for an unknown ``fmt`` or
-    a ``hosts`` of the wrong length.
+    nothing raises for bad input. Raises ``InputFormatError`` only for caller errors: an
+    unknown ``fmt``, or ``origins``/``hosts`` lists of the wrong length.
     """
     fmt = to_input_format(fmt)
     opts = options or _DEFAULT_OPTIONS
@@ -131,6 +133,13 @@ def parse_batch(
     if hosts is not None and len(hosts) != len(payloads):
         raise InputFormatError(
             f"parse_batch hosts: expected one per payload ({len(payloads)}), got {len(hosts)}"
+        )
+    if not isinstance(origins, FileOrigin | TopicOrigin) and (
+        isinstance(origins, str | bytes) or len(origins) != len(payloads)
+    ):
+        raise InputFormatError(
+            "parse_batch origins: expected a FileOrigin/TopicOrigin or one per payload "
+            f"({len(payloads)}), got {type(origins).__name__} of length {len(origins)}"
         )
     sink = Sink(payloads, origins, hosts)
     for i, kind in not_bytes:

@@ -219,3 +219,8 @@ ADVERSARIAL = [
 def test_adversarial_lines_finish_and_are_accounted_for():
     pb = parse(ADVERSARIAL, "auto")
     assert pb.events.num_rows + len(pb.rejected) >= len(ADVERSARIAL)
+
+
+def test_origin_list_of_the_wrong_length_is_a_caller_error():
+    with pytest.raises(InputFormatError, match="origins: expected"):
+        parse_batch([b"a", b"b"], "auto", [TopicOrigin("t", 0, 0)])
