@@ -30,6 +30,7 @@ from pydantic import ValidationError
 import kernels
 from kernels import KernelTarget, resolve_target
 from streams.features import _blocks
+from streams.features._stats import FIT_CHUNK_ROWS, RunningStats
 from streams.features._table_ops import apply_table_step, column
 from streams.features.errors import FeatureInputError, FeatureSpecError, FingerprintError
 from streams.features.spec import FeatureSpec, NormaliseStep, WindowStep
@@ -143,18 +144,30 @@ class FeaturePipeline:
     def fit(self, events: pa.Table | pa.RecordBatch) -> FittedPipeline:
         """Fit the normalisers on ``events`` (window features computed from a fresh state).
 
-        Statistics use finite values only. Raises :class:`FeatureInputError` when no event
-        is left after the filters.
+        Featurises ``FIT_CHUNK_ROWS`` events at a time, so memory stays bounded however big
+        the table. Statistics use finite values only. Raises :class:`FeatureInputError` when
+        no event is left after the filters.
         """
         table = _as_table(events)
-        x, _ = self._features(table, self.new_state())
-        if self._normalisers and x.shape[0] == 0:
+        state = self.new_state()
+        running = [RunningStats(len(norm.cols)) for norm in self._normalisers]
+        kept = 0
+        for start in range(0, max(len(table), 1), FIT_CHUNK_ROWS):
+            x, _ = self._features(table.slice(start, FIT_CHUNK_ROWS), state)
+            kept += x.shape[0]
+            for stats, norm in zip(running, self._normalisers, strict=True):
+                stats.add(x[:, norm.cols])
+        if self._normalisers and kept == 0:
             raise FeatureInputError(
                 f"fitting feature spec {self.spec.name!r}: expected events left after the "
                 f"filters, found none of {len(table)}"
             )
-        stats = [_fit_stats(x, norm) for norm in self._normalisers]
-        return FittedPipeline(self, stats)
+        fitted = []
+        for stats, norm in zip(running, self._normalisers, strict=True):
+            shift, scale = stats.shift_scale(norm.method)
+            fitted.append({"method": norm.method, "columns": list(norm.names),
+                           "shift": shift, "scale": scale})
+        return FittedPipeline(self, fitted)
 
     def _features(self, table: pa.Table, state: WindowState | None) -> tuple[np.ndarray,
                                                                               pa.Table]:
@@ -298,22 +311,6 @@ def _as_table(events: pa.Table | pa.RecordBatch) -> pa.Table:
     raise FeatureInputError(
         f"featurising events: expected a pyarrow Table or RecordBatch, got {type(events)}"
     )
-
-
-def _fit_stats(x: np.ndarray, norm: _Normaliser) -> dict[str, Any]:
-    shift, scale = [], []
-    for c in norm.cols:
-        v = x[:, c].astype(np.float64)
-        v = v[np.isfinite(v)]
-        if norm.method == "standard":
-            centre = float(v.mean()) if v.size else 0.0
-            spread = float(v.std()) if v.size else 0.0
-        else:
-            centre = float(v.min()) if v.size else 0.0
-            spread = float(v.max()) - centre if v.size else 0.0
-        shift.append(centre)
-        scale.append(1.0 / spread if spread > 0 else 1.0)
-    return {"method": norm.method, "columns": list(norm.names), "shift": shift, "scale": scale}
 
 
 def _fingerprint(spec: FeatureSpec, names: tuple[str, ...], stats: list[dict[str, Any]]) -> str:

@@ -271,3 +271,27 @@ def test_number_text_reads_the_same_whether_or_not_the_batch_has_bad_rows() -> N
     mixed = as_float(pa.array([*good, "x", " 1", "0x1A"])).to_pylist()
     assert str(mixed[: len(good)]) == str(clean)  # str: nan == nan
     assert mixed[len(good):] == [None, None, None]
+
+
+def test_fitting_in_chunks_gives_the_whole_table_statistics(activity, monkeypatch) -> None:
+    from streams.features import pipeline as pipeline_module
+
+    raw_fit = FeaturePipeline(_spec(
+        {"op": "windows", "types": ["login", "purchase"], "horizons_s": [3600, 86400],
+         "halflives_s": [86400]},
+        {"op": "normalise", "method": "minmax", "columns": ["win.*.recency_h"]},
+        {"op": "normalise", "method": "standard", "columns": ["win.*"]},
+    ))
+    monkeypatch.setattr(pipeline_module, "FIT_CHUNK_ROWS", 97)
+    chunked = raw_fit.fit(activity)
+    x, _ = raw_fit._features(activity, raw_fit.new_state())  # raw, unnormalised
+    for stats in chunked.stats:
+        cols = [raw_fit.names.index(n) for n in stats["columns"]]
+        block = x[:, cols].astype(np.float64)
+        if stats["method"] == "standard":
+            want_shift, spread = block.mean(axis=0), block.std(axis=0)
+        else:
+            want_shift, spread = block.min(axis=0), np.ptp(block, axis=0)
+        want_scale = np.where(spread > 0, 1 / np.where(spread > 0, spread, 1), 1.0)
+        np.testing.assert_allclose(stats["shift"], want_shift, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(stats["scale"], want_scale, rtol=1e-7)
