@@ -11,6 +11,7 @@ from kernels._target import KernelTarget, ResolvedTarget, resolve_target
 from kernels.assemble import normalise, one_hot
 from kernels.hashing import hash_strings, hash_token_counts
 from kernels.json_fields import json_field_spans
+from kernels.partition import murmur2
 from kernels.windows import WindowLayout, window_update
 
 __all__ = ["warm_up"]
@@ -29,6 +30,7 @@ def warm_up(target: KernelTarget = "cpu") -> tuple[ResolvedTarget, float]:
     strings = pa.array(["warm up", None, "42 x"], type=pa.string())
     hash_strings(strings, 4, 1, target=resolved)
     json_field_spans(pa.array(['{"a": 1}', None]), "a", target=resolved)
+    murmur2(pa.array(["key"]))  # host-side only (producers' partitioner): no CUDA twin
     x = np.zeros((3, 20), dtype=np.float32)
     hash_token_counts(strings, 2, 1, out=x, col0=1, target=resolved)
     one_hot(np.array([0, -1, 1], dtype=np.int64), 2, x, 5, target=resolved)
