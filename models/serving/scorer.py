@@ -72,19 +72,27 @@ class ModelScorer:
 class FallbackScorer:
     """Scores a task with the first working candidate of the registry's fallback chain."""
 
-    def __init__(self, registry, task: str, *, fingerprint: str | None = None,
-                 engine: EngineName = "auto") -> None:
+    def __init__(self, registry, task: str, *, version: str | None = None,
+                 fingerprint: str | None = None, engine: EngineName = "auto") -> None:
+        """Load the chain for ``task``: ``version`` (default: the champion), then the previous
+        champion (or the champion, when ``version`` is a challenger in shadow), then the
+        primary version's baseline. Each model is checked against ``fingerprint`` if given,
+        gets its engine chosen by measurement, and is warmed up."""
         self.task = task
         self.errors: list[str] = []
+        self._registry, self._fingerprint, self._engine = registry, fingerprint, engine
         self._chain: list[tuple[int, str, str, str, ModelScorer]] = []
         champ = registry.champion(task)
         if champ is None:
             raise ModelError(f"scoring {task}: expected a champion in the registry, found none")
-        prev = registry.previous_champion(task)
-        plan = [(0, champ.version, "model")]
-        if prev is not None and prev.version != champ.version:
-            plan.append((1, prev.version, "model"))
-        plan.append((2, champ.version, "baseline"))
+        self._pinned = version
+        primary = version or champ.version
+        second = registry.previous_champion(task) if version is None else champ
+        plan = [(0, primary, "model")]
+        if second is not None and second.version != primary:
+            plan.append((1, second.version, "model"))
+        plan.append((2, primary, "baseline"))
+        self.champion_version = champ.version
         for level, version, part in plan:
             label = f"{task}/{version}/{part}"
             try:
@@ -102,6 +110,27 @@ class FallbackScorer:
             raise ModelError(
                 f"scoring {task}: no model of the chain loaded: " + " | ".join(self.errors)
             )
+
+    def refresh(self) -> bool:
+        """Reload the chain if the registry's champion changed (hot swap between batches).
+        Returns True when it reloaded. The old chain keeps serving if the new one fails."""
+        champ = self._registry.champion(self.task)
+        if self._pinned is not None or champ is None or champ.version == self.champion_version:
+            return False
+        fresh = FallbackScorer(self._registry, self.task, fingerprint=self._fingerprint,
+                               engine=self._engine)
+        self.__dict__.update(fresh.__dict__)
+        return True
+
+    def describe(self) -> dict:
+        """The loaded chain with engines and their measurements, and load errors."""
+        return {
+            "task": self.task,
+            "champion": self.champion_version,
+            "chain": [{"level": lvl, "version": v, "part": p, "kind": s.model.kind,
+                       "engine": s.engine_report} for lvl, v, p, _, s in self._chain],
+            "load_errors": list(self.errors),
+        }
 
     @property
     def served_by(self) -> list[str]:

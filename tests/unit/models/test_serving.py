@@ -108,3 +108,22 @@ def test_wrong_features_raise_instead_of_falling_back(registry, churn_set):
 def test_wrong_pipeline_everywhere_is_an_error_naming_the_chain(registry):
     with pytest.raises(ModelError, match="no model of the chain loaded"):
         FallbackScorer(registry, "churn", fingerprint="sha256:other")
+
+
+def test_challenger_in_shadow_falls_back_to_the_champion(registry, churn_set, mlp):
+    registry.register("churn", mlp)  # v0003, challenger, registered without a baseline
+    fs = FallbackScorer(registry, "churn", version="v0003")
+    assert fs.served_by == ["v0003/model", "v0002/model"]
+    assert "has no baseline" in fs.errors[0]
+    assert fs.score(churn_set.X[:5], churn_set.names).version == "v0003"
+
+
+def test_refresh_hot_swaps_to_a_new_champion(registry, churn_set, mlp):
+    fs = FallbackScorer(registry, "churn")
+    assert fs.refresh() is False
+    registry.register("churn", mlp, status="champion")  # v0003
+    assert fs.refresh() is True
+    assert fs.score(churn_set.X[:5], churn_set.names).version == "v0003"
+    d = fs.describe()
+    assert d["champion"] == "v0003" and d["chain"][0]["engine"]["engine"] in ("litert",
+                                                                               "tf_function")
