@@ -11,7 +11,10 @@ batch 1, 64, 1024 and 4096 by:
   forbids in hot paths), timed on ``--predict-rows`` rows;
 - ``predict/batch``: Keras ``model.predict`` on the whole batch;
 - ``tf.function``: the serving engine (fixed signature float32 [None, d]);
-- ``litert``: the serving engine on the exported LiteRT flatbuffer.
+- ``litert``: the serving engine on the exported LiteRT flatbuffer;
+- ``FallbackScorer``: the production path (registry champion, engine chosen by measurement at
+  load, feature-name and output checks, fallback bookkeeping) -- its overhead over the raw
+  engine is the per-call cost of safety.
 
 Outputs agree within 1e-5 (checked). Targets (issue 4): >= 1M rows/s at batch >= 1024 on one
 core, and >= 1000x per-event ``model.predict``.
@@ -54,7 +57,10 @@ def main() -> int:
 
     tensorflow(threads=1)  # before anything else starts TensorFlow's runtime
     from models.dataset import build_labelled_set
+    from models.logistic import LogisticModel
     from models.mlp import MLPModel, MLPParams
+    from models.registry import ModelRegistry
+    from models.serving import FallbackScorer
     from models.serving.engines import AGREEMENT, LiteRTEngine, TFFunctionEngine
     from models.simulate import SimConfig, simulate
     from models.training import fit_pipeline
@@ -66,9 +72,14 @@ def main() -> int:
     model = MLPModel(MLPParams(epochs=3))
     model.fit(data.X, data.y, names=data.names, fingerprint=data.fingerprint)
     d = len(data.names)
+    baseline = LogisticModel()
+    baseline.fit(data.X, data.y, names=data.names, fingerprint=data.fingerprint)
     with tempfile.TemporaryDirectory() as tmp:
-        model.save(Path(tmp))
-        lite = LiteRTEngine(Path(tmp) / "model.tflite", d, threads=1)
+        model.save(Path(tmp) / "m")
+        lite = LiteRTEngine(Path(tmp) / "m" / "model.tflite", d, threads=1)
+        registry = ModelRegistry(Path(tmp) / "registry")
+        registry.register("churn", model, baseline=baseline, status="champion")
+        serving = FallbackScorer(registry, "churn", fingerprint=data.fingerprint)
     tf_fn = TFFunctionEngine(model)
     keras_model = model.keras_model
 
@@ -90,8 +101,10 @@ def main() -> int:
 
     print(f"MLP {model.params.hidden} on {d} features; one core; "
           f"per-event model.predict = {per_event:,.0f} rows/s")
-    header = f"{'batch':>6} {'predict/batch':>14} {'tf.function':>14} {'litert':>14} " \
-             f"{'tf.fn/event':>12} {'litert/event':>13}"
+    print(f"FallbackScorer chose {serving.describe()['chain'][0]['engine']}")
+    header = (f"{'batch':>6} {'predict/batch':>14} {'tf.function':>14} {'litert':>14} "
+              f"{'FallbackScorer':>15} {'tf.fn/event':>12} {'litert/event':>13} "
+              f"{'scorer/event':>13}")
     print(header)
     print("-" * len(header))
     for batch in (1, 64, 1024, 4096):
@@ -99,9 +112,11 @@ def main() -> int:
         r_pred = rate(lambda a: keras_model.predict(a, verbose=0), X, 0.3)
         r_tf = rate(tf_fn, X)
         r_lite = rate(lite, X)
-        print(f"{batch:>6} {r_pred:>14,.0f} {r_tf:>14,.0f} {r_lite:>14,.0f} "
-              f"{r_tf / per_event:>11,.0f}x {r_lite / per_event:>12,.0f}x")
-    print("rows/s; the last two columns are ratios to per-event model.predict.")
+        r_srv = rate(lambda a: serving.score(a, data.names), X)
+        print(f"{batch:>6} {r_pred:>14,.0f} {r_tf:>14,.0f} {r_lite:>14,.0f} {r_srv:>15,.0f} "
+              f"{r_tf / per_event:>11,.0f}x {r_lite / per_event:>12,.0f}x "
+              f"{r_srv / per_event:>12,.0f}x")
+    print("rows/s; the last three columns are ratios to per-event model.predict.")
     return 0
 
 
