@@ -28,9 +28,10 @@ from streams.etl.types import (
 
 __all__ = ["Ctx", "LineParser", "Row", "Sink", "event_id_of", "run_lines", "ts_range_error"]
 
-_ROW_TYPE = pa.struct(list(EVENT_SCHEMA))
+_ROW_TYPE = pa.struct(list(EVENT_SCHEMA)[1:])
 Row = tuple
-"""One event: the 15 fields of EVENT_SCHEMA in order (``event_id`` first)."""
+"""One event: the 14 fields of EVENT_SCHEMA after ``event_id``, in order (the ids are kept in a
+parallel list, so a parser's tuple is stored as it is, not rebuilt with its id in front)."""
 LineParser = Callable[[str, "Ctx"], tuple]
 """Text of one payload -> the 14 fields after ``event_id``; raises RecordError."""
 
@@ -75,7 +76,7 @@ def ts_range_error(what: str, ts_ms: int) -> EventValidationError:
 class Sink:
     """Accumulates events and rejections of one batch call (payload indices are batch-wide)."""
 
-    __slots__ = ("hosts", "origins", "parts", "payloads", "rejected", "rows", "src")
+    __slots__ = ("hosts", "ids", "origins", "parts", "payloads", "rejected", "rows", "src")
 
     def __init__(
         self,
@@ -87,6 +88,7 @@ class Sink:
         self.origins = origins
         self.hosts = hosts
         self.rows: list[Row] = []
+        self.ids: list[str] = []
         self.src: list[int] = []
         self.parts: list[tuple[pa.RecordBatch, np.ndarray]] = []
         self.rejected: list[tuple[int, Rejected]] = []
@@ -117,31 +119,32 @@ class Sink:
             struct = pa.array(self.rows, type=_ROW_TYPE)
         except (pa.ArrowException, OverflowError, TypeError):
             struct = self._drop_unconvertible()
-        batch = pa.RecordBatch.from_struct_array(struct)
-        if batch.num_rows:
+        if len(struct):
+            columns = [pa.array(self.ids, pa.string()), *struct.flatten()]
+            batch = pa.RecordBatch.from_arrays(columns, schema=EVENT_SCHEMA)
             self.parts.append((batch, np.asarray(self.src, dtype=np.int32)))
         self.rows = []
+        self.ids = []
         self.src = []
 
     def _drop_unconvertible(self) -> pa.StructArray:
         """Safety net: reject the payloads whose rows do not fit the Arrow schema (a parser
         let an out-of-range value through), so one bad row cannot fail the whole batch."""
-        keep_rows, keep_src, dropped = [], [], set()
-        for row, i in zip(self.rows, self.src, strict=True):
+        dropped: set[int] = set()
+        for row, event_id, i in zip(self.rows, self.ids, self.src, strict=True):
             if i in dropped:
                 continue
             try:
                 pa.array([row], type=_ROW_TYPE)
+                pa.array([event_id], pa.string())
             except (pa.ArrowException, OverflowError, TypeError) as exc:
                 dropped.add(i)
                 self.reject(i, EventValidationError(f"event does not fit the event schema: {exc}"))
-                continue
-            keep_rows.append(row)
-            keep_src.append(i)
-        # A payload with several events is all-or-nothing: drop its rows kept before the bad one.
-        pairs = [(r, i) for r, i in zip(keep_rows, keep_src, strict=True) if i not in dropped]
-        self.rows = [r for r, _ in pairs]
-        self.src = [i for _, i in pairs]
+        # A payload with several events is all-or-nothing: drop all rows of a rejected payload.
+        kept = [t for t in zip(self.rows, self.ids, self.src, strict=True) if t[2] not in dropped]
+        self.rows = [t[0] for t in kept]
+        self.ids = [t[1] for t in kept]
+        self.src = [t[2] for t in kept]
         return pa.array(self.rows, type=_ROW_TYPE)
 
     def finish(self) -> ParsedBatch:
@@ -171,6 +174,7 @@ def run_lines(fn: LineParser, items: Sequence[tuple[int, str]], sink: Sink, ctx:
     src_append = sink.src.append
     payloads = sink.payloads
     hosts = sink.hosts
+    first = len(sink.src)
     for i, text in items:
         if hosts is not None:
             ctx.use_host(hosts[i])
@@ -182,5 +186,6 @@ def run_lines(fn: LineParser, items: Sequence[tuple[int, str]], sink: Sink, ctx:
         except RecordError as exc:
             sink.reject(i, exc)
             continue
-        rows_append((blake2b(payloads[i], digest_size=10).hexdigest(), *row))
+        rows_append(row)
         src_append(i)
+    sink.ids += [blake2b(payloads[i], digest_size=10).hexdigest() for i in sink.src[first:]]

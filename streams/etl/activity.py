@@ -188,12 +188,12 @@ def parse_activity_json(items: Sequence[tuple[int, bytes]], sink: Sink) -> None:
     if batch is not None:
         sink.add_batch(batch, np.asarray(index, np.int32))
         return
-    rows_append = sink.rows.append
-    src_append = sink.src.append
     for i, d in zip(index, docs, strict=True):
         try:
-            rows_append(activity_row(d))
+            row = activity_row(d)
         except RecordError as exc:
             sink.reject(i, exc)
             continue
-        src_append(i)
+        sink.ids.append(row[0])
+        sink.rows.append(row[1:])
+        sink.src.append(i)

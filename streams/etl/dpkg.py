@@ -170,6 +170,6 @@ def parse_apt_stanzas(items: list[tuple[int, str]], sink: Sink, ctx: Ctx) -> Non
             sink.reject(i, exc)
             continue
         base = event_id_of(sink.payloads[i])
-        for k, row in enumerate(rows):
-            sink.rows.append((f"{base}.{k}", *row))
-            sink.src.append(i)
+        sink.rows += rows
+        sink.ids += [f"{base}.{k}" for k in range(len(rows))]
+        sink.src += [i] * len(rows)

@@ -173,12 +173,14 @@ def test_a_row_that_does_not_fit_the_schema_is_rejected_not_raised():
 
     payloads = [b"a", b"b", b"c"]
     sink = Sink(payloads, TopicOrigin("t", 0, 0))
-    good = ("id", 1_763_619_901_000, "h", "dpkg", "log") + (None,) * 10
-    bad = good[:8] + (2**40,) + good[9:]  # pid beyond int32
-    sink.rows += [good, bad, good[:0] + ("id2",) + good[1:]]
-    sink.src += [0, 1, 1]
+    good = (1_763_619_901_000, "h", "dpkg", "log") + (None,) * 10
+    bad = good[:7] + (2**40,) + good[8:]  # pid beyond int32
+    sink.rows += [good, bad, good, good]
+    sink.ids += ["a", "b.0", "b.1", "c"]
+    sink.src += [0, 1, 1, 2]
     pb = sink.finish()
-    assert pb.source_index.tolist() == [0]
+    assert pb.source_index.tolist() == [0, 2]  # payload 1 is all-or-nothing: both rows go
+    assert pb.events.column("event_id").to_pylist() == ["a", "c"]
     assert pb.rejected[0].origin.offset == 1 and "does not fit" in pb.rejected[0].reason
 
 
