@@ -18,7 +18,21 @@ import pyarrow.compute as pc
 
 from models.errors import ModelError
 
-__all__ = ["LabelledSet", "build_labelled_set"]
+__all__ = ["LabelledSet", "build_labelled_set", "held_out"]
+
+
+def held_out(entities, share: float, seed: int = 0) -> np.ndarray:
+    """Boolean mask: which of ``entities`` (strings) belong to the held-out population.
+
+    Decided per entity by a salted CRC32 of its id, so the same user is held out for every
+    task and every table, whichever other entities are present."""
+    import zlib
+
+    uniq, inv = np.unique(np.asarray(entities, dtype=object).astype(str), return_inverse=True)
+    salt = f"{seed}:".encode()
+    cut = int(share * 2**32)
+    held = np.array([zlib.crc32(salt + e.encode()) < cut for e in uniq.tolist()], dtype=bool)
+    return held[inv] if len(uniq) else np.zeros(0, dtype=bool)
 
 _TS_BITS = 41  # ms offsets up to ~69 years; entity codes take the bits above
 
@@ -44,10 +58,8 @@ class LabelledSet:
                            self.decision_ts_ms[index], self.names, self.fingerprint, 0)
 
     def split_by_entity(self, holdout: float, seed: int = 0) -> tuple[LabelledSet, LabelledSet]:
-        """(train, held-out) with every entity entirely on one side (no user leaks across)."""
-        uniq, inv = np.unique(self.entity.astype(str), return_inverse=True)
-        held = np.random.default_rng(seed).random(len(uniq)) < holdout
-        mask = held[inv]
+        """(train, held-out) with every entity entirely on one side (see :func:`held_out`)."""
+        mask = held_out(self.entity, holdout, seed)
         return self.take(np.flatnonzero(~mask)), self.take(np.flatnonzero(mask))
 
     def time_range(self) -> dict[str, Any]:

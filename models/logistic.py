@@ -47,7 +47,7 @@ class LogisticModel(ScoringModel):
         reg[-1] = 0.0  # the intercept is not penalised
         iterations = 0
         for iterations in range(1, self.params.max_iter + 1):  # noqa: B007 - read after
-            p = 1.0 / (1.0 + np.exp(-(Z @ w)))
+            p = 1.0 / (1.0 + np.exp(-np.clip(Z @ w, -80.0, 80.0)))
             grad = Z.T @ (p - y) + reg * w
             hess = (Z * (p * (1 - p))[:, None]).T @ Z + np.diag(reg + 1e-9)
             step = np.linalg.solve(hess, grad)
@@ -65,6 +65,7 @@ class LogisticModel(ScoringModel):
 
     def _score(self, X: np.ndarray) -> np.ndarray:
         logit = ((X - self.mean) / self.scale) @ self.coef + np.float32(self.intercept)
+        np.clip(logit, -80.0, 80.0, out=logit)  # exp overflow on absurd inputs, not a warning
         return (1.0 / (1.0 + np.exp(-logit))).astype(np.float32)
 
     def _save_artifacts(self, path: Path) -> None:

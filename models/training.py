@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 
 from models.contract import FitReport, ScoringModel
-from models.dataset import LabelledSet, build_labelled_set
+from models.dataset import LabelledSet, build_labelled_set, held_out
 from models.evaluation import evaluate
 from models.kinds import ModelKind, new_model
 from models.logistic import LogisticModel
@@ -29,10 +29,15 @@ class TrainOutcome:
     version: Any = None  # VersionInfo when registered
 
 
-def fit_pipeline(events: pa.Table):
-    """Fit the default activity feature pipeline on ``events``."""
+def fit_pipeline(events: pa.Table, *, holdout: float = 0.0, seed: int = 0):
+    """Fit the default activity feature pipeline on ``events``, leaving out the events of the
+    entities :func:`~models.dataset.held_out` puts in the held-out population (so normaliser
+    statistics never see held-out users)."""
     from streams.features import FeaturePipeline, FeatureSpec
 
+    if holdout > 0:
+        events = events.filter(pa.array(~held_out(events["entity"].to_numpy(
+            zero_copy_only=False), holdout, seed)))
     return FeaturePipeline(FeatureSpec.default()).fit(events)
 
 
@@ -76,12 +81,13 @@ def train_task(
 ) -> TrainOutcome:
     """Train ``task`` on simulated or recorded ``events``/``labels``.
 
-    The feature pipeline is fitted on ``events`` unless given. Users are split into training
-    and held-out populations (``holdout`` share). With a ``registry`` the result becomes a new
+    Users are split into training and held-out populations (``holdout`` share, by
+    :func:`~models.dataset.held_out`); the feature pipeline, unless given, is fitted on the
+    training users' events only. With a ``registry`` the result becomes a new
     version whose parent is the current champion; ``promote=None`` promotes it only when the
     task has no champion yet.
     """
-    pipeline = pipeline or fit_pipeline(events)
+    pipeline = pipeline or fit_pipeline(events, holdout=holdout, seed=seed)
     data = build_labelled_set(pipeline, events, labels, task=task, progress=progress)
     train, held = data.split_by_entity(holdout, seed)
     out = fit_and_evaluate(train, held, kind=kind, params=params)

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace, settings) -> int:
 
     events, labels = read_data(args, settings)
     registry = ModelRegistry.from_settings(settings)
-    pipeline = fit_pipeline(events)
+    pipeline = fit_pipeline(events, holdout=args.holdout, seed=args.seed)
     params = {}
     if args.kind == "mlp":
         params["seed"] = args.seed

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace, settings) -> int:
 
     events, labels = read_data(args, settings)
     space = json.loads(args.space.read_text()) if args.space else None
-    pipeline = fit_pipeline(events)
+    pipeline = fit_pipeline(events, holdout=0.25, seed=args.seed)
     data = build_labelled_set(pipeline, events, labels, task=args.task, progress=True)
     train, val = data.split_by_entity(0.25, args.seed)
     trials = search(train, val, space, strategy=args.strategy, n_trials=args.trials,

@@ -61,3 +61,14 @@ def test_split_by_entity_keeps_users_on_one_side(churn_set):
     assert len(train) + len(held) == len(churn_set)
     assert not set(train.entity) & set(held.entity)
     assert 0.15 < len(held) / len(churn_set) < 0.45
+
+
+def test_held_out_users_are_the_same_for_every_task_and_table():
+    from models.dataset import held_out
+
+    users = np.array([f"u{i:06d}" for i in range(2000)], dtype=object)
+    mask = held_out(users, 0.2, seed=3)
+    assert 0.15 < mask.mean() < 0.25
+    subset = users[::7]
+    np.testing.assert_array_equal(held_out(subset, 0.2, seed=3), mask[::7])
+    assert not np.array_equal(held_out(users, 0.2, seed=4), mask)
