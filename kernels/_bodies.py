@@ -243,56 +243,51 @@ def json_field_body(i, data, offsets, valid, key, starts, ends, kinds):
         return
     klen = key.shape[0]
     depth = 0
-    in_str = False
-    escaped = False
-    is_key = False
     expect_key = False
     key_match = False
     value_next = False
-    capture = False
-    str_start = 0
-    for j in range(offsets[i], offsets[i + 1]):
+    j = offsets[i]
+    end = offsets[i + 1]
+    while j < end:
         c = data[j]
-        if in_str:
-            if escaped:
-                escaped = False
-            elif c == 92:  # backslash
-                escaped = True
-            elif c == 34:  # closing quote
-                in_str = False
-                if capture:
-                    starts[i] = str_start
-                    ends[i] = j
-                    kinds[i] = 1
-                    return
-                if is_key:
-                    is_key = False
-                    key_match = j - str_start == klen
-                    if key_match:
-                        for m in range(klen):
-                            if data[str_start + m] != key[m]:
-                                key_match = False
-                                break
-            continue
         if c == 32 or c == 9 or c == 10 or c == 13:
+            j += 1
             continue
         if depth == 0 and c != 123:
             return  # not a JSON object
-        if c == 34:
-            in_str = True
-            str_start = j + 1
+        if c == 34:  # a string: run to its closing quote in a tight loop
+            first = j + 1
+            j = first
+            while j < end:
+                d = data[j]
+                if d == 34:
+                    break
+                if d == 92:  # backslash: the next byte is escaped
+                    j += 1
+                j += 1
+            if j >= end:
+                return  # unterminated string
+            if depth == 1 and value_next:
+                starts[i] = first
+                ends[i] = j
+                kinds[i] = 1
+                return
             if depth == 1 and expect_key:
-                is_key = True
                 expect_key = False
-            elif depth == 1 and value_next:
-                capture = True
+                key_match = j - first == klen
+                if key_match:
+                    for m in range(klen):
+                        if data[first + m] != key[m]:
+                            key_match = False
+                            break
+            j += 1
             continue
         if depth == 1 and value_next:
             if c == 123 or c == 91:
                 kinds[i] = 5
                 return
             k = j
-            while k < offsets[i + 1]:
+            while k < end:
                 d = data[k]
                 if d == 44 or d == 125 or d == 93 or d == 32 or d == 9 or d == 10 or d == 13:
                     break
@@ -319,3 +314,4 @@ def json_field_body(i, data, offsets, valid, key, starts, ends, kinds):
             if depth == 1 and key_match:
                 value_next = True
             key_match = False
+        j += 1
