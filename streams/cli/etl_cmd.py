@@ -84,6 +84,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     rows = [*result.per_file.items(), ("total", result.total)]
     for name, c in rows:
         print(f"{name:<{width}}  {c.read:>9} {c.parsed:>9} {c.events:>9} {c.rejected:>9}")
+    for rej in result.first_rejected:
+        print(f"rejected {rej.origin} ({rej.stage}): {rej.reason[:160]}")
     for name, path in result.outputs.items():
         extra = f" ({result.feature_rows[name]} rows)" if name in result.feature_rows else ""
         print(f"wrote {name}: {path}{extra}")

@@ -69,6 +69,7 @@ class EtlResult:
     per_file: dict[str, EtlCounts] = field(default_factory=dict)
     outputs: dict[str, Path] = field(default_factory=dict)
     feature_rows: dict[str, int] = field(default_factory=dict)
+    first_rejected: list[Rejected] = field(default_factory=list)  # up to 3, for a summary
 
 
 def rejected_record(rej: Rejected) -> dict[str, object]:
@@ -141,6 +142,7 @@ def _read_inputs(inputs: Sequence[Path], fmt: InputFormat | str, kind: FileKind,
                     writer.write_batch(parsed.events)
                     batches.append(parsed.events)
                 rejects.write(parsed.rejected)
+                result.first_rejected += parsed.rejected[: 3 - len(result.first_rejected)]
                 n_ok = chunk.n_read - len(parsed.rejected)
                 for c in (counts, result.total):
                     c.add(chunk.n_read, n_ok, parsed.events.num_rows, len(parsed.rejected))
