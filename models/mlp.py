@@ -67,6 +67,24 @@ def signed_log_cls():
     return _SIGNED_LOG
 
 
+def _EpochBar(epochs: int):  # noqa: N802 - builds a keras Callback lazily (keras is heavy)
+    import keras
+    from tqdm import tqdm
+
+    class EpochBar(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.bar = tqdm(total=epochs, desc="fit", unit="epoch")
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.bar.set_postfix(val_loss=f"{(logs or {}).get('val_loss', float('nan')):.4f}")
+            self.bar.update()
+
+        def on_train_end(self, logs=None):
+            self.bar.close()
+
+    return EpochBar()
+
+
 class MLPModel(ScoringModel):
     kind = "mlp"
 
@@ -75,6 +93,7 @@ class MLPModel(ScoringModel):
         self.params = params or MLPParams()
         self.keras_model = None
         self._fn = None
+        self.progress = False  # show a tqdm bar over epochs while fitting (not a hyper-parameter)
 
     def _build(self, X: np.ndarray):
         tf = tensorflow()
@@ -116,16 +135,18 @@ class MLPModel(ScoringModel):
             X, y = X[idx[cut:]], y[idx[cut:]]
         X_val = self._check_matrix(X_val)
         self.keras_model = self._build(X)
-        stop = keras.callbacks.EarlyStopping(
+        callbacks = [keras.callbacks.EarlyStopping(
             patience=self.params.patience, restore_best_weights=True
-        )
+        )]
+        if self.progress:
+            callbacks.append(_EpochBar(self.params.epochs))
         hist = self.keras_model.fit(
             X,
             y,
             validation_data=(X_val, np.asarray(y_val, np.float32)),
             epochs=self.params.epochs,
             batch_size=self.params.batch_size,
-            callbacks=[stop],
+            callbacks=callbacks,
             verbose=0,
             shuffle=True,
         )

@@ -52,9 +52,12 @@ def fit_and_evaluate(
     *,
     kind: ModelKind = "mlp",
     params: dict[str, Any] | None = None,
+    progress: bool = False,
 ) -> TrainOutcome:
     """Fit a model of ``kind`` and the logistic baseline on ``train``; metrics on ``holdout``."""
     model = new_model(kind, params)
+    if hasattr(model, "progress"):
+        model.progress = progress
     report = model.fit(train.X, train.y, names=train.names, fingerprint=train.fingerprint)
     baseline = LogisticModel()
     baseline.fit(train.X, train.y, names=train.names, fingerprint=train.fingerprint)
@@ -90,7 +93,7 @@ def train_task(
     pipeline = pipeline or fit_pipeline(events, holdout=holdout, seed=seed)
     data = build_labelled_set(pipeline, events, labels, task=task, progress=progress)
     train, held = data.split_by_entity(holdout, seed)
-    out = fit_and_evaluate(train, held, kind=kind, params=params)
+    out = fit_and_evaluate(train, held, kind=kind, params=params, progress=progress)
     if registry is not None:
         champ = registry.champion(task)
         do_promote = champ is None if promote is None else promote
