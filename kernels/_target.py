@@ -18,6 +18,7 @@ __all__ = [
     "require",
     "resolve_target",
     "run_cuda",
+    "run_cuda_on_columns",
 ]
 
 KernelTarget = Literal["cpu", "cuda", "auto"]
@@ -99,7 +100,8 @@ def run_cuda(
     """Launch ``kernel`` with one thread per unit of work; copy ``args[k]`` back for k in outputs.
 
     Arrays travel host -> device -> host on every call: simple and correct; a pipeline that
-    kept its matrices on the GPU between steps would avoid the copies.
+    kept its matrices on the GPU between steps would avoid the copies. Wrappers writing a few
+    columns of a wide matrix pass only those columns (:func:`run_cuda_on_columns`).
     """
     if n_threads == 0:
         return
@@ -110,3 +112,23 @@ def run_cuda(
     kernel[blocks, THREADS_PER_BLOCK](*dev)
     for k in outputs:
         dev[k].copy_to_host(args[k])
+
+
+def run_cuda_on_columns(
+    kernel: Callable[..., Any],
+    n_threads: int,
+    args: Sequence[Any],
+    out_index: int,
+    col0_index: int,
+    width: int,
+    outputs: Sequence[int] = (),
+) -> None:
+    """Like :func:`run_cuda` for a kernel writing columns ``col0 .. col0 + width`` of
+    ``args[out_index]``: only a contiguous copy of those columns crosses to the GPU and back
+    (not the whole feature matrix), then it is written into place."""
+    out, col0 = args[out_index], int(args[col0_index])
+    block = np.ascontiguousarray(out[:, col0 : col0 + width])
+    call = list(args)
+    call[out_index], call[col0_index] = block, 0
+    run_cuda(kernel, n_threads, call, [out_index, *outputs])  # other outputs: same objects
+    out[:, col0 : col0 + width] = block

@@ -9,7 +9,14 @@ from __future__ import annotations
 import numpy as np
 
 from kernels import _cpu
-from kernels._target import KernelTarget, check_out, require, resolve_target, run_cuda
+from kernels._target import (
+    KernelTarget,
+    check_out,
+    require,
+    resolve_target,
+    run_cuda,
+    run_cuda_on_columns,
+)
 from kernels.errors import KernelInputError
 
 __all__ = ["normalise", "one_hot"]
@@ -37,7 +44,7 @@ def one_hot(
     if resolve_target(target) == "cuda":
         from kernels import _cuda
 
-        run_cuda(_cuda.one_hot, idx.shape[0], args, [2])
+        run_cuda_on_columns(_cuda.one_hot, idx.shape[0], args, 2, 3, int(width))
     else:
         _cpu.one_hot(*args)
     return out
@@ -70,11 +77,16 @@ def normalise(
         raise KernelInputError(
             f"normalise cols: expected 0..{x.shape[1] - 1}, got {cols.min()}..{cols.max()}"
         )
-    args = [x, cols, shift, scale]
+    if np.unique(cols).shape[0] != cols.shape[0]:
+        raise KernelInputError("normalise cols: expected each column once, got duplicates")
     if resolve_target(target) == "cuda":
         from kernels import _cuda
 
-        run_cuda(_cuda.normalise, x.shape[0], args, [0])
+        # Only the normalised columns cross to the GPU, as one contiguous block.
+        block = np.ascontiguousarray(x[:, cols])
+        local = np.arange(cols.shape[0], dtype=np.int64)
+        run_cuda(_cuda.normalise, x.shape[0], [block, local, shift, scale], [0])
+        x[:, cols] = block
     else:
-        _cpu.normalise(*args)
+        _cpu.normalise(x, cols, shift, scale)
     return x

@@ -13,7 +13,13 @@ import numpy as np
 import pyarrow as pa
 
 from kernels import _cpu
-from kernels._target import KernelTarget, check_out, resolve_target, run_cuda
+from kernels._target import (
+    KernelTarget,
+    check_out,
+    resolve_target,
+    run_cuda,
+    run_cuda_on_columns,
+)
 from kernels.errors import KernelInputError
 
 __all__ = ["hash_strings", "hash_token_counts", "string_buffers"]
@@ -130,7 +136,7 @@ def hash_token_counts(
     if resolve_target(target) == "cuda":
         from kernels import _cuda
 
-        run_cuda(_cuda.token_counts, n, args, [6])
+        run_cuda_on_columns(_cuda.token_counts, n, args, 6, 7, 1 << bits)
     else:
         _cpu.token_counts(*args)
     return out

@@ -12,7 +12,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernels import _bodies, _cpu
-from kernels._target import KernelTarget, check_out, require, resolve_target, run_cuda
+from kernels._target import (
+    KernelTarget,
+    check_out,
+    require,
+    resolve_target,
+    run_cuda_on_columns,
+)
 from kernels.errors import KernelInputError
 
 __all__ = ["WindowLayout", "window_update"]
@@ -156,7 +162,8 @@ def window_update(
     halflives = np.asarray(layout.halflives_ms, dtype=np.float64)
     scalars = (float(layout.session_gap_ms), float(layout.recency_cap_ms), int(layout.n_types))
     if resolve_target(target) == "cuda":
-        _update_cuda(ts, slot, type_id, value, horizons, halflives, scalars, state, out, col0)
+        _update_cuda(ts, slot, type_id, value, horizons, halflives, scalars, state, out, col0,
+                     layout.n_features)
     else:
         _cpu.window_update(
             ts, slot, type_id, value, horizons, halflives, *scalars, state, out, int(col0)
@@ -164,7 +171,8 @@ def window_update(
     return out
 
 
-def _update_cuda(ts, slot, type_id, value, horizons, halflives, scalars, state, out, col0):
+def _update_cuda(ts, slot, type_id, value, horizons, halflives, scalars, state, out, col0,
+                 width):
     """CUDA: copy only the batch's entity rows, one thread per entity, then write them back."""
     from kernels import _cuda
 
@@ -176,5 +184,6 @@ def _update_cuda(ts, slot, type_id, value, horizons, halflives, scalars, state, 
     np.cumsum(counts, out=starts[1:])
     args = [ts, local, type_id, value, horizons, halflives, *scalars, rows, out, int(col0),
             order, starts]
-    run_cuda(_cuda.window_update, uniq.shape[0], args, [9, 10])
+    # Only the entities' rows and the window columns of `out` cross to the GPU and back.
+    run_cuda_on_columns(_cuda.window_update, uniq.shape[0], args, 10, 11, width, [9])
     state[uniq] = rows

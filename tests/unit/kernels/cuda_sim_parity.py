@@ -38,6 +38,11 @@ def check_hashing(rng: np.random.Generator) -> None:
             cpu = hash_token_counts(values, 5, 3, skip_numeric=skip, target="cpu")
             gpu = hash_token_counts(values, 5, 3, skip_numeric=skip, target="cuda")
             assert np.array_equal(cpu, gpu)
+        # into a block of a wider matrix that already holds values (only the block moves)
+        base = np.arange(len(values) * 40, dtype=np.float32).reshape(len(values), 40)
+        cpu = hash_token_counts(values, 5, 3, out=base.copy(), col0=4, target="cpu")
+        gpu = hash_token_counts(values, 5, 3, out=base.copy(), col0=4, target="cuda")
+        assert np.array_equal(cpu, gpu)
     print("hashing: identical")
 
 

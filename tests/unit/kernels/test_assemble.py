@@ -39,6 +39,8 @@ def test_normalise_rejects_bad_input() -> None:
         normalise(x, np.array([3]), np.zeros(1), np.ones(1))
     with pytest.raises(KernelInputError, match="float32"):
         normalise(x.astype(np.float64), np.array([0]), np.zeros(1), np.ones(1))
+    with pytest.raises(KernelInputError, match="duplicates"):
+        normalise(x, np.array([1, 1]), np.zeros(2), np.ones(2))
 
 
 def test_one_hot_matches_reference_and_ignores_out_of_range_ids() -> None:
