@@ -1,12 +1,12 @@
-"""Per-row kernel bodies shared by the CPU and the CUDA kernels.
+"""Per-row kernel bodies shared by the CPU and the CUDA kernels, and the CPU loops.
 
-Each function here handles one row (one string, one event, one output row) and is compiled
-twice: by ``numba.njit`` for the CPU loops in :mod:`kernels._cpu`, and by
-``numba.cuda.jit(device=True)`` for the one-thread-per-row kernels in :mod:`kernels._cuda`.
-One source for both is what makes the twins give identical results; keep these functions to the
-subset of Python both targets compile (scalars, ``math``, array indexing; no allocation, no
-exceptions, no calls to other functions of this module, and no builtin ``min``/``max``, which
-numba 0.68's CUDA target fails to type for two floats: conditionals instead).
+Each ``*_body`` function handles one row (one string, one event, one output row) and is
+compiled twice: by ``numba.njit`` for the CPU loops at the end of this module (re-exported by
+:mod:`kernels._cpu`), and by ``numba.cuda.jit(device=True)`` for the one-thread-per-row kernels
+in :mod:`kernels._cuda`. One source for both is what makes the twins give identical results;
+keep the bodies to the subset of Python both targets compile (scalars, ``math``, array
+indexing; no allocation, no exceptions, no calls to other functions of this module, and no
+builtin ``min``/``max``, which numba 0.68's CUDA target fails to type for two floats).
 
 Hash function: 64-bit FNV-1a over the UTF-8 bytes, started from ``FNV_OFFSET ^ seed`` (so seed 0
 is the published FNV-1a), then xor-folded (``h ^ (h >> 32)``) and masked to ``bits`` bits.
@@ -17,6 +17,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba import njit
+
+from kernels._jit import JIT_OPTIONS
 
 FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 FNV_PRIME = np.uint64(0x100000001B3)
@@ -315,3 +318,88 @@ def json_field_body(i, data, offsets, valid, key, starts, ends, kinds):
                 value_next = True
             key_match = False
         j += 1
+
+
+# ----------------------------------------------------------------------------------------
+# CPU kernels: njit loops over rows calling the bodies above. They live in this file, not in
+# kernels/_cpu.py, on purpose: numba's on-disk cache (JIT_OPTIONS cache=True) is keyed on the
+# source file of each jitted function only, so a loop cached from another file would keep
+# running a stale copy of a body edited here. (Editing kernels/_jit.py does not invalidate
+# the cache either: delete kernels/__pycache__/*.nbi and *.nbc after changing JIT options.)
+# Unchecked: call them through the public wrappers, which validate shapes, dtypes and ranges.
+
+_hash_string = njit(**JIT_OPTIONS)(hash_string_body)
+_token_counts = njit(**JIT_OPTIONS)(token_counts_body)
+_window_event = njit(**JIT_OPTIONS)(window_event_body)
+_normalise = njit(**JIT_OPTIONS)(normalise_body)
+_one_hot = njit(**JIT_OPTIONS)(one_hot_body)
+_json_field = njit(**JIT_OPTIONS)(json_field_body)
+
+
+@njit(**JIT_OPTIONS)
+def hash_strings(data, offsets, valid, seed, bits, out):
+    # FNV-1a is a serial multiply chain (about 4 cycles a byte), so one string at a time
+    # leaves the multiplier idle; four strings side by side run about twice as fast on short
+    # keys (ids). Same arithmetic as the shared body, which handles the tail; the tests check
+    # both against the reference and the CUDA twin.
+    n = out.shape[0]
+    n4 = n - n % 4
+    mask = np.uint64((1 << bits) - 1)
+    start = FNV_OFFSET ^ seed
+    for i in range(0, n4, 4):
+        a0, a1, a2, a3, a4 = offsets[i], offsets[i + 1], offsets[i + 2], offsets[i + 3], \
+            offsets[i + 4]
+        l0, l1, l2, l3 = a1 - a0, a2 - a1, a3 - a2, a4 - a3
+        h0 = h1 = h2 = h3 = start
+        for j in range(max(max(l0, l1), max(l2, l3))):
+            if j < l0:
+                h0 = (h0 ^ np.uint64(data[a0 + j])) * FNV_PRIME
+            if j < l1:
+                h1 = (h1 ^ np.uint64(data[a1 + j])) * FNV_PRIME
+            if j < l2:
+                h2 = (h2 ^ np.uint64(data[a2 + j])) * FNV_PRIME
+            if j < l3:
+                h3 = (h3 ^ np.uint64(data[a3 + j])) * FNV_PRIME
+        out[i] = np.int64((h0 ^ (h0 >> SHIFT_32)) & mask) if valid[i] else -1
+        out[i + 1] = np.int64((h1 ^ (h1 >> SHIFT_32)) & mask) if valid[i + 1] else -1
+        out[i + 2] = np.int64((h2 ^ (h2 >> SHIFT_32)) & mask) if valid[i + 2] else -1
+        out[i + 3] = np.int64((h3 ^ (h3 >> SHIFT_32)) & mask) if valid[i + 3] else -1
+    for i in range(n4, n):
+        _hash_string(i, data, offsets, valid, seed, bits, out)
+
+
+@njit(**JIT_OPTIONS)
+def token_counts(data, offsets, valid, seed, bits, skip_numeric, out, col0):
+    for i in range(valid.shape[0]):
+        _token_counts(i, data, offsets, valid, seed, bits, skip_numeric, out, col0)
+
+
+@njit(**JIT_OPTIONS)
+def window_update(
+    ts, slot, etype, value, horizons, halflives, gap_ms, cap_ms, n_types, state, out, col0
+):
+    # Arrival order is the loop order: events of one entity are applied in the order given.
+    for i in range(ts.shape[0]):
+        _window_event(
+            i, ts, slot, etype, value, horizons, halflives, gap_ms, cap_ms, n_types, state,
+            out, col0,
+        )
+
+
+@njit(**JIT_OPTIONS)
+def normalise(x, cols, shift, scale):
+    for i in range(x.shape[0]):
+        _normalise(i, x, cols, shift, scale)
+
+
+@njit(**JIT_OPTIONS)
+def one_hot(idx, width, out, col0):
+    for i in range(idx.shape[0]):
+        _one_hot(i, idx, width, out, col0)
+
+
+
+@njit(**JIT_OPTIONS)
+def json_field(data, offsets, valid, key, starts, ends, kinds):
+    for i in range(valid.shape[0]):
+        _json_field(i, data, offsets, valid, key, starts, ends, kinds)
