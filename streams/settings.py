@@ -71,10 +71,10 @@ class Settings(BaseModel):
         "rocksdb", description="Where workers keep per-entity window state (Faust table store)."
     )
     batch_max: int = Field(
-        2000, ge=1, le=1_000_000, description="Most records an agent takes into one micro-batch."
+        5000, ge=1, le=1_000_000, description="Most records an agent takes into one micro-batch."
     )
     batch_within_s: float = Field(
-        0.05, gt=0, le=60, description="Longest an agent waits to fill a micro-batch (seconds)."
+        0.1, gt=0, le=60, description="Longest an agent waits to fill a micro-batch (seconds)."
     )
     commit_interval_s: float = Field(
         0.2, gt=0, le=60, description="How often workers commit offsets (and transactions)."

@@ -28,6 +28,10 @@ COMMAND_MODULES: tuple[str, ...] = (
     "streams.cli.evaluate_cmd",
     "streams.cli.tune_cmd",
     "streams.cli.models_cmd",
+    "streams.cli.worker_cmd",
+    "streams.cli.produce_cmd",
+    "streams.cli.consume_cmd",
+    "streams.cli.dlq_cmd",
 )
 
 

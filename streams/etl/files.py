@@ -59,11 +59,16 @@ _BLOCK = 4 << 20
 @dataclass(frozen=True, slots=True)
 class FileChunk:
     """One chunk of a file: its parsed events, how many payloads (lines, stanzas, rows) it held,
-    and how far into the file (bytes, approximate for columnar kinds) reading has got."""
+    and how far into the file (bytes, approximate for columnar kinds) reading has got.
+
+    ``payloads`` are the chunk's raw payloads (text kinds only; ``None`` for columnar kinds), so
+    a producer can replay exactly what the parser saw.
+    """
 
     parsed: ParsedBatch
     n_read: int
     position: int
+    payloads: list[bytes] | None = None
 
 
 def detect_file_kind(path: str | os.PathLike[str]) -> FileKind:
@@ -143,7 +148,8 @@ def _read_text(path: Path, fmt: InputFormat, opts: ParseOptions, chunk: int) -> 
             payloads.append(line)
         if len(payloads) >= chunk:
             where = origins if stanzas else FileOrigin(name, n - len(payloads) + 1)
-            yield FileChunk(parse_batch(payloads, fmt, where, options=opts), len(payloads), pos)
+            yield FileChunk(parse_batch(payloads, fmt, where, options=opts), len(payloads), pos,
+                            payloads)
             payloads, origins = [], []
     if first and not stanzas:  # a file of blank lines only
         payloads.extend(b"" for _ in leading)
@@ -153,7 +159,8 @@ def _read_text(path: Path, fmt: InputFormat, opts: ParseOptions, chunk: int) -> 
         origins.append(FileOrigin(name, stanza_line))
     if payloads:
         where = origins if stanzas else FileOrigin(name, n - len(payloads) + 1)
-        yield FileChunk(parse_batch(payloads, fmt, where, options=opts), len(payloads), pos)
+        yield FileChunk(parse_batch(payloads, fmt, where, options=opts), len(payloads), pos,
+                        payloads)
 
 
 def _row_raw(table: pa.Table | pa.RecordBatch, r: int) -> bytes:

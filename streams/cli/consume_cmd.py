@@ -1,0 +1,115 @@
+"""``streamscore consume``: read scores (FlatBuffers) from Kafka as a table or JSON lines."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from schemas import decode_dead_letter, decode_score_batch, decode_score_results
+from streams.kafka import resolve_bootstrap
+from streams.kafka.clients import read_topic
+from streams.settings import Settings
+from streams.topics import topic_name
+
+_COLUMNS = (
+    "event_id",
+    "entity",
+    "model_name",
+    "model_version",
+    "score",
+    "decision",
+    "fallback",
+    "served_by",
+    "event_time_ms",
+    "scored_time_ms",
+)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "consume",
+        help="decode and print results from the scores topics",
+        description="Reads committed records (read_committed) of the per-event scores topic, "
+        "the columnar score-batches topic or the dead-letters topic, and prints them as a "
+        "table or as JSON lines.",
+    )
+    parser.add_argument(
+        "--topic",
+        choices=("scores", "score-batches", "dead-letters"),
+        default="scores",
+        help="which output to read (default scores)",
+    )
+    parser.add_argument("--format", choices=("table", "jsonl"), default="table")
+    parser.add_argument(
+        "-n",
+        "--max",
+        type=int,
+        default=20,
+        help="stop after this many records (0: no limit; default 20)",
+    )
+    parser.add_argument(
+        "--idle",
+        type=float,
+        default=5.0,
+        help="stop after this many seconds without a record (default 5)",
+    )
+    parser.add_argument("-f", "--follow", action="store_true", help="keep waiting for records")
+    parser.add_argument("--latest", action="store_true", help="start at the end, not the start")
+    parser.set_defaults(func=_run)
+
+
+def rows_of(topic: str, value: bytes) -> list[dict]:
+    """The decoded rows of one record of output ``topic`` (one, or many for a ScoreBatch)."""
+    if topic == "scores":
+        cols = decode_score_results([value])
+        return [{k: _plain(cols[k][0]) for k in _COLUMNS}]
+    if topic == "score-batches":
+        batch = decode_score_batch(value)
+        n = len(batch.event_id)
+        return [{k: _plain(_column(batch, k, n)[i]) for k in _COLUMNS} for i in range(n)]
+    letter = decode_dead_letter(value)
+    return [
+        {
+            "source": f"{letter.source_topic}[{letter.source_partition}]@{letter.source_offset}",
+            "stage": letter.stage.name.lower(),
+            "reason": letter.reason,
+            "value": (letter.value or b"")[:200].decode("utf-8", "replace"),
+        }
+    ]
+
+
+def _column(batch, name: str, n: int):  # noqa: ANN001, ANN202
+    value = getattr(batch, name)
+    return [value] * n if isinstance(value, str) else value
+
+
+def _plain(v):  # noqa: ANN001, ANN202
+    return v.item() if hasattr(v, "item") else v
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    bootstrap = resolve_bootstrap(settings)
+    name = topic_name(settings, args.topic)
+    printed = 0
+    header = False
+    for msg in read_topic(
+        bootstrap,
+        name,
+        max_records=args.max or None,
+        idle_s=args.idle,
+        from_beginning=not args.latest,
+        follow=args.follow,
+    ):
+        for row in rows_of(args.topic, msg.value()):
+            if args.format == "jsonl":
+                print(json.dumps(row, default=str))
+            else:
+                if not header:
+                    print("  ".join(f"{k:>14.14s}" for k in row))
+                    header = True
+                print("  ".join(f"{str(v):>14.14s}" for v in row.values()))
+            printed += 1
+    if not printed:
+        print(f"no records on {name}", file=sys.stderr)
+    return 0

@@ -1,0 +1,85 @@
+"""The unit of work of the stream layer: a micro-batch of records of one topic, and its output."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["BatchOutput", "PartitionOutput", "SourceRecords"]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecords:
+    """Records of one topic, grouped by partition (ascending), in offset order within each.
+
+    ``timestamps_ms`` are the records' Kafka timestamps (UTC epoch ms; -1 when unknown). Records
+    read from a file use partition -1 and line numbers as offsets.
+    """
+
+    topic: str
+    partitions: np.ndarray  # int32, non-decreasing
+    offsets: np.ndarray  # int64
+    keys: list[bytes | None]
+    values: list[bytes]
+    timestamps_ms: np.ndarray  # int64
+
+    def __post_init__(self) -> None:
+        n = len(self.values)
+        lengths = (len(self.partitions), len(self.offsets), len(self.keys), len(self.timestamps_ms))
+        if any(k != n for k in lengths):
+            raise ValueError(
+                f"SourceRecords of {self.topic}: expected partitions, offsets, keys, values and "
+                f"timestamps of equal length, got {(*lengths[:3], n, lengths[3])}"
+            )
+        if n and np.any(np.diff(self.partitions) < 0):
+            raise ValueError(f"SourceRecords of {self.topic}: records must be grouped by partition")
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+@dataclass(slots=True)
+class PartitionOutput:
+    """What one partition's records of a batch produce; all of it goes to that partition number.
+
+    ``scores``/``dead_letters`` are (key, value) pairs; ``state_rows`` maps each entity seen to
+    its window-state row after the batch.
+    """
+
+    scores: list[tuple[bytes, bytes]] = field(default_factory=list)
+    score_batches: list[bytes] = field(default_factory=list)
+    features: bytes | None = None
+    dead_letters: list[tuple[bytes | None, bytes]] = field(default_factory=list)
+    state_rows: dict[str, bytes] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class BatchOutput:
+    """Everything a batch produces, per source partition, plus counts.
+
+    Every source record ends up in exactly one of: events that were scored by every model
+    (counted in ``scored_records``), or one dead letter.
+    """
+
+    partitions: dict[int, PartitionOutput] = field(default_factory=dict)
+    events: int = 0
+    scored_records: int = 0
+
+    def part(self, partition: int) -> PartitionOutput:
+        out = self.partitions.get(partition)
+        if out is None:
+            out = self.partitions[partition] = PartitionOutput()
+        return out
+
+    @property
+    def dead_letters(self) -> list[tuple[bytes | None, bytes]]:
+        return [d for p in self.partitions.values() for d in p.dead_letters]
+
+    @property
+    def scores(self) -> list[tuple[bytes, bytes]]:
+        return [s for p in self.partitions.values() for s in p.scores]
+
+    @property
+    def state_rows(self) -> dict[str, bytes]:
+        return {e: r for p in self.partitions.values() for e, r in p.state_rows.items()}

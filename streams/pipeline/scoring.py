@@ -1,0 +1,191 @@
+"""The models a worker scores with, and the feature pipeline they were trained on.
+
+A :class:`ModelSet` is what the stream layer needs from the model side: featurise a batch of
+normalised events (window state from and back to a per-entity store), call each model once on the
+feature matrix, and describe what the models saw as a feature snapshot for retraining.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from streams.errors import ConfigError
+from streams.features import FeatureBatch, FittedPipeline
+from streams.settings import Settings
+
+__all__ = ["Features", "ModelSet", "ScoredBatch", "ServedModel", "load_model_set"]
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredBatch:
+    """One model's scores for a batch. ``served_by``/``fallback`` say who actually scored."""
+
+    model_name: str
+    model_version: str
+    threshold: float
+    scores: np.ndarray  # float32 [n]
+    served_by: Sequence[str]  # [n] "name@version" (or "baseline")
+    fallback: np.ndarray  # bool [n]
+
+
+class ServedModel(Protocol):
+    """A model behind its fallback chain, as the stream layer calls it (once per batch)."""
+
+    name: str
+
+    def score_batch(self, X: np.ndarray, names: Sequence[str]) -> ScoredBatch: ...
+
+    def warm_up(self, width: int) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    """A batch's features and the window-state rows of its entities after the batch."""
+
+    batch: FeatureBatch
+    state_rows: dict[str, bytes]
+
+    @property
+    def X(self) -> np.ndarray:  # noqa: N802 - a design matrix
+        return self.batch.X
+
+
+@dataclass
+class ModelSet:
+    """The fitted feature pipeline and the served models of one worker."""
+
+    pipeline: FittedPipeline
+    models: list[ServedModel]
+
+    def featurise(self, events: pa.RecordBatch, state: Mapping[str, bytes]) -> Features:
+        """Features of ``events`` in arrival order; reads and returns the entities' state rows."""
+        window = self.pipeline.new_state(capacity=1)
+        if window is None:  # a spec without windows keeps no state
+            return Features(self.pipeline.transform(events, None), {})
+        entities = pc.unique(events.column("entity")).to_pylist()
+        width = window.row_width
+        rows = np.zeros((len(entities), width), dtype=np.float64)
+        for k, entity in enumerate(entities):
+            raw = state.get(entity)
+            if raw is not None:
+                rows[k] = np.frombuffer(raw, dtype=np.float64, count=width)
+        window.import_rows(entities, rows)
+        batch = self.pipeline.transform(events, window)
+        after = window.export_rows(entities)
+        return Features(batch, {e: after[k].tobytes() for k, e in enumerate(entities)})
+
+    def score(self, X: np.ndarray) -> list[ScoredBatch]:
+        """Each model once on the whole batch."""
+        names = self.pipeline.names
+        return [model.score_batch(X, names) for model in self.models]
+
+    def snapshot(
+        self,
+        features: Features,
+        scored: list[ScoredBatch],
+        now_ms: int,
+        start: int = 0,
+        stop: int | None = None,
+    ) -> bytes:
+        """Arrow IPC stream of what the models saw for rows ``start:stop``: ids, time, feature
+        vector, every score.
+
+        Schema metadata carries the feature names, the pipeline fingerprint and the model
+        versions, so a retraining job can join it with delayed outcomes and check it matches.
+        """
+        stop = len(features.batch) if stop is None else stop
+        table = features.batch.to_arrow().slice(start, stop - start)
+        for s in scored:
+            scores = pa.array(s.scores[start:stop], pa.float32())
+            table = table.append_column(f"score.{s.model_name}", scores)
+        table = table.append_column("scored_ms", pa.array(np.full(len(table), now_ms, np.int64)))
+        meta = dict(table.schema.metadata or {})
+        meta[b"models"] = json.dumps({s.model_name: s.model_version for s in scored}).encode()
+        table = table.replace_schema_metadata(meta)
+        sink = io.BytesIO()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        return sink.getvalue()
+
+    def warm_up(self) -> None:
+        """Compile kernels and trace models before the first event arrives."""
+        for model in self.models:
+            model.warm_up(len(self.pipeline.names))
+
+
+class _TaskScorer:
+    """A task's champion behind the registry's fallback chain, in the stream layer's shape."""
+
+    def __init__(self, scorer, task: str, threshold: float = 0.5) -> None:  # noqa: ANN001
+        self.name = task
+        self._scorer = scorer
+        self._threshold = threshold
+
+    def score_batch(self, X: np.ndarray, names: Sequence[str]) -> ScoredBatch:  # noqa: N803
+        result = self._scorer.score(X, names)
+        n = len(result.scores)
+        served = f"{self.name}@{result.version}"
+        if result.kind == "logistic" and result.fallback_level == 2:
+            served += "/baseline"
+        return ScoredBatch(
+            model_name=self.name,
+            model_version=self._scorer.champion_version,
+            threshold=self._threshold,
+            scores=result.scores,
+            served_by=[served] * n,
+            fallback=np.full(n, result.fallback_level > 0),
+        )
+
+    def warm_up(self, width: int) -> None:
+        self._scorer.score(np.zeros((1, width), np.float32))
+
+
+def load_model_set(settings: Settings, models: Sequence[str] | None = None) -> ModelSet:
+    """The champions of ``models`` (default: every task with a champion) from the registry.
+
+    All of them must share one feature pipeline (the same fingerprint): the worker featurises
+    each batch once. Raises :class:`~streams.errors.ConfigError` when there is no champion, a
+    named task has none, or two champions were trained on different pipelines.
+    """
+    from models.registry import TASKS, ModelRegistry
+    from models.serving import FallbackScorer
+
+    registry = ModelRegistry.from_settings(settings)
+    tasks = list(models) if models else [t for t in TASKS if registry.champion(t) is not None]
+    if not tasks:
+        raise ConfigError(
+            f"no champion model in the registry at {registry.root}; train one first "
+            "(`streamscore train`, or `make demo` which trains them)"
+        )
+    pipeline: FittedPipeline | None = None
+    scorers = []
+    for task in tasks:
+        champion = registry.champion(task)
+        if champion is None:
+            raise ConfigError(f"model {task!r}: expected a champion in {registry.root}, found none")
+        task_pipeline = registry.load_pipeline(task, champion.version)
+        if pipeline is None:
+            pipeline = task_pipeline
+        elif task_pipeline.fingerprint != pipeline.fingerprint:
+            raise ConfigError(
+                f"models {tasks[0]!r} and {task!r} were trained on different feature pipelines "
+                f"({pipeline.fingerprint[:12]} vs {task_pipeline.fingerprint[:12]}); a worker "
+                "scores with one pipeline: retrain them together or run them on separate workers"
+            )
+        if any(step.op == "filter" for step in task_pipeline.spec.steps):
+            raise ConfigError(
+                f"model {task!r}: its feature spec filters events out, so some events would get "
+                "no score; a serving spec must keep every event"
+            )
+        fallback = FallbackScorer(registry, task, fingerprint=pipeline.fingerprint)
+        scorers.append(_TaskScorer(fallback, task))
+    assert pipeline is not None
+    return ModelSet(pipeline, scorers)

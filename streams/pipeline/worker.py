@@ -1,0 +1,238 @@
+"""The Faust application: agents that read input partitions in micro-batches and publish scores.
+
+Why every output goes to the *same partition number* as its input: faust-streaming's exactly-once
+mode keeps one transactional producer per assigned input partition and picks the producer for a
+send by the destination partition. A record produced from input partition ``p`` to partition
+``q != p`` would land in another partition's transaction (or in none on this worker), and a crash
+between the two commits would lose or repeat it. So all pipeline topics have the same partition
+count, inputs are keyed by entity (user id, or host for logs), and the per-entity window state,
+its changelog and every result stay on the input's partition number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Sequence
+
+import faust
+import numpy as np
+from faust.streams import _current_event  # private: see _publish
+
+from streams.kafka import resolve_bootstrap
+from streams.pipeline.processor import BatchProcessor
+from streams.pipeline.records import PartitionOutput, SourceRecords
+from streams.pipeline.scoring import ModelSet, load_model_set
+from streams.settings import Settings
+from streams.topics import TOPICS, topic_name
+
+__all__ = ["INPUT_ROLES", "create_app"]
+
+INPUT_ROLES: dict[str, str] = {"activity": "activity", "logs": "raw-logs"}
+"""Worker role -> the input topic (logical key) its agent consumes."""
+
+TABLE_NAME = "entity-windows"
+
+
+def create_app(
+    settings: Settings,
+    roles: Sequence[str] = tuple(INPUT_ROLES),
+    models: Sequence[str] | None = None,
+    model_set: ModelSet | None = None,
+) -> faust.App:
+    """A Faust app whose agents consume the ``roles``' input topics and score with ``models``.
+
+    Workers with the same roles and models form one consumer group and share the partitions;
+    a different model subset is a different group, so one model can run on its own workers.
+    ``model_set`` is loaded from the registry at worker start-up when not given.
+    """
+    unknown = set(roles) - set(INPUT_ROLES)
+    if unknown:
+        raise ValueError(f"unknown worker role(s) {sorted(unknown)}; expected {list(INPUT_ROLES)}")
+    model_key = "-".join(sorted(models)) if models else "all"
+    app_id = f"{settings.topic_prefix}worker.{'-'.join(sorted(roles))}.{model_key}"
+    bootstrap = resolve_bootstrap(settings)
+    datadir = (settings.state_dir / "faust").resolve()
+    datadir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        app_id,
+        broker=";".join(f"kafka://{server}" for server in bootstrap.split(",")),
+        store="rocksdb://" if settings.table_store == "rocksdb" else "memory://",
+        processing_guarantee=settings.processing_guarantee,
+        topic_partitions=TOPICS["activity"].partitions,
+        topic_replication_factor=1,
+        topic_allow_declare=True,
+        datadir=str(datadir),
+        broker_commit_interval=settings.commit_interval_s,
+        stream_buffer_maxsize=max(4096, 2 * settings.batch_max),
+        web_enabled=settings.web_port > 0,
+        web_port=settings.web_port or 6066,
+        web_bind="127.0.0.1",
+        web_host="127.0.0.1",
+        consumer_auto_offset_reset="earliest",
+        producer_linger_ms=5,  # a micro-batch's sends leave in a few large produce requests
+        producer_max_batch_size=262_144,
+        producer_max_request_size=4_194_304,
+        broker_session_timeout=10.0,  # a killed worker's partitions move on after 10 s
+        broker_heartbeat_interval=2.0,
+    )
+    table = app.Table(
+        TABLE_NAME,
+        default=None,
+        partitions=TOPICS["activity"].partitions,
+        key_type=bytes,
+        value_type=bytes,  # raw bytes: entity name, float64 state row
+    )
+    outputs = {
+        key: app.topic(
+            topic_name(settings, key), key_serializer="raw", value_serializer="raw"
+        ).get_topic_name()
+        for key in ("scores", "score-batches", "features", "dead-letters")
+    }
+    outputs["changelog"] = table.changelog_topic.get_topic_name()
+    loaded: dict[str, ModelSet] = {}
+    lock = asyncio.Lock()
+
+    async def current_models() -> ModelSet:
+        async with lock:  # two agents start together: load once
+            if "models" not in loaded:
+                found = model_set or await asyncio.get_running_loop().run_in_executor(
+                    None, load_model_set, settings, models
+                )
+                found.warm_up()
+                loaded["models"] = found
+        return loaded["models"]
+
+    @app.task
+    async def _load_models_at_start() -> None:
+        # aiokafka logs every produce request at DEBUG; building those records costs more
+        # than the sends themselves on a busy worker.
+        logging.getLogger("aiokafka").setLevel(logging.WARNING)
+        await current_models()  # load and warm up before the first event, not on it
+
+    for role in roles:
+        source = app.topic(
+            topic_name(settings, INPUT_ROLES[role]), key_serializer="raw", value_serializer="raw"
+        )
+        _add_agent(app, role, source, table, outputs, current_models, settings)
+    return app
+
+
+def _add_agent(app, role, source, table, outputs, current_models, settings) -> None:  # noqa: ANN001
+    exactly_once = settings.processing_guarantee == "exactly_once"
+    hosts_from_keys = INPUT_ROLES[role] == "raw-logs"
+
+    def on_sent(future: asyncio.Future) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            app.log.error("producing a result failed: %r; restarting", future.exception())
+            asyncio.ensure_future(app.crash(future.exception()))
+
+    async def agent(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
+            proc = BatchProcessor(await current_models(), hosts_from_keys=hosts_from_keys)
+            records, last_event = _to_records(events)
+            out = proc.process(records, _TableView(table))
+            pending = []
+            for partition, part in out.partitions.items():
+                pending += await _publish(
+                    app, outputs, table, part, partition, last_event[partition]
+                )
+            if exactly_once:
+                # The transaction's commit flushes these; a send that fails must abort it, which
+                # crashing the worker does (the batch is then read and scored again).
+                for future in pending:
+                    future.add_done_callback(on_sent)
+            else:
+                # At-least-once: offsets are committed once the loop moves on, so every result
+                # must be in Kafka first.
+                await asyncio.gather(*pending)
+
+    agent.__name__ = f"score_{role}"
+    app.agent(source, name=f"score-{role}")(agent)
+
+
+def _to_records(
+    events: Sequence[faust.EventT],
+) -> tuple[SourceRecords, dict[int, faust.EventT]]:
+    """One batch of records grouped by partition (a stable sort keeps offset order), and the
+    last event of each partition."""
+    partitions = np.fromiter((e.message.partition for e in events), np.int32, len(events))
+    order = np.argsort(partitions, kind="stable")
+    messages = [events[i].message for i in order.tolist()]
+    last = {e.message.partition: e for e in events}
+    records = SourceRecords(
+        topic=messages[0].topic,
+        partitions=partitions[order],
+        offsets=np.fromiter((m.offset for m in messages), np.int64, len(messages)),
+        keys=[m.key for m in messages],
+        values=[m.value for m in messages],
+        timestamps_ms=np.fromiter(
+            (int(m.timestamp * 1000) if m.timestamp else -1 for m in messages),
+            np.int64,
+            len(messages),
+        ),
+    )
+    return records, last
+
+
+class _TableView:
+    """Read access to the window-state table in the shape the processor wants."""
+
+    __slots__ = ("_table",)
+
+    def __init__(self, table: faust.Table) -> None:
+        self._table = table
+
+    def get(self, entity: str, default: bytes | None = None) -> bytes | None:
+        value = self._table.get(entity.encode())
+        return default if value is None else value
+
+    def __getitem__(self, entity: str) -> bytes:
+        value = self.get(entity)
+        if value is None:
+            raise KeyError(entity)
+        return value
+
+
+async def _publish(
+    app: faust.App,
+    outputs: dict[str, str],
+    table: faust.Table,
+    out: PartitionOutput,
+    partition: int,
+    event: faust.EventT,
+) -> list[asyncio.Future]:
+    """Queue one partition's results, and its window-state rows, for the same partition number.
+
+    State rows go into the table's store and straight onto its changelog through the same
+    (transactional) producer as the scores, instead of through ``table[key] = value``: Faust's
+    per-key changelog path costs more than the scoring of the event itself, and it needs a
+    "current event" that ``take_events`` does not set (the RocksDB store picks its partition
+    database from it, so we set it to ``event``, the partition's last). Recovery reads the same
+    changelog.
+    Returns the delivery futures.
+    """
+    producer = await app.maybe_start_producer()
+    futures: list[asyncio.Future] = []
+    send = producer.send
+
+    async def send_all(topic: str, pairs) -> None:  # noqa: ANN001
+        for k, v in pairs:
+            futures.append(await send(topic, k, v, partition, None, None))
+
+    await send_all(outputs["dead-letters"], out.dead_letters)
+    await send_all(outputs["scores"], out.scores)
+    await send_all(outputs["score-batches"], ((None, v) for v in out.score_batches))
+    if out.features is not None:
+        await send_all(outputs["features"], [(None, out.features)])
+    if out.state_rows:
+        rows = [(entity.encode(), row) for entity, row in out.state_rows.items()]
+        token = _current_event.set(weakref.ref(event))
+        try:
+            for k, v in rows:
+                table.data[k] = v
+        finally:
+            _current_event.reset(token)
+        await send_all(outputs["changelog"], rows)
+    return futures
