@@ -25,6 +25,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace, settings) -> int:
+    import numpy as np
+
     from models.dataset import build_labelled_set
     from models.errors import RegistryError
     from models.evaluation import evaluate, plot_calibration, plot_roc
@@ -41,16 +43,20 @@ def run(args: argparse.Namespace, settings) -> int:
         model = registry.load(task, info.version, fingerprint=pipeline.fingerprint)
         data = build_labelled_set(pipeline, events, labels, task=task, progress=True)
         p = model.score(data.X, data.names)
-        metrics = evaluate(data.y, p, data.true_p if len(data) else None)
+        known = bool(len(data)) and bool(np.isfinite(data.true_p).all())  # simulator data only
+        metrics = evaluate(data.y, p, data.true_p if known else None)
         metrics.update(task=task, version=info.version, kind=info.kind, dropped=data.dropped)
         out = args.out or Path(settings.state_dir) / "reports" / f"{task}-{info.version}"
         out.mkdir(parents=True, exist_ok=True)
-        curves = {f"{info.kind} {info.version}": p, "oracle (true p)": data.true_p}
+        curves = {f"{info.kind} {info.version}": p}
+        if known:
+            curves["oracle (true p)"] = data.true_p
         plot_roc(data.y, curves, out / "roc.png", title=f"{task} ROC")
         plot_calibration(data.y, p, out / "calibration.png", title=f"{task} calibration")
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
         rows.append({"task": task, "version": info.version, "auc": metrics["auc"],
-                     "oracle_auc": metrics["oracle_auc"], "log_loss": metrics["log_loss"],
+                     "oracle_auc": metrics.get("oracle_auc", float("nan")),
+                     "log_loss": metrics["log_loss"],
                      "ece": metrics["ece"], "report": str(out)})
     print_table(rows, "evaluation")
     return 0
