@@ -48,5 +48,6 @@ def test_bad_specs_raise_feature_spec_error_saying_what(text: str, needle: str) 
 
 
 def test_unknown_default_kind_is_an_error() -> None:
-    with pytest.raises(FeatureSpecError, match="'activity' or 'logs'"):
+    with pytest.raises(FeatureSpecError, match="default feature spec: expected .*'activity'.*"
+                                               "got 'video'"):
         FeatureSpec.default("video")  # type: ignore[arg-type]
