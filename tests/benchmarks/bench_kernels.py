@@ -328,14 +328,81 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--python-n", type=int, default=50_000)
+    parser.add_argument("--cuda", action="store_true",
+                        help="also time every kernel and the pipeline on the CUDA target "
+                             "(needs a GPU), against the CPU on the same machine")
     args = parser.parse_args()
     n, n_py = args.n, min(args.python_n, args.n)
     pa.set_cpu_count(1)
     pa.set_io_thread_count(1)
     target, warm_s = kernels.warm_up("cpu")
     print(f"warm_up({target}): {warm_s:.2f} s; numpy {np.__version__}, pyarrow {pa.__version__}")
+    if args.cuda:
+        cuda_rows(n)
+        return
     kernel_rows(n, n_py)  # its big arrays are freed on return
     featurise(n)
+
+
+def cuda_rows(n: int) -> None:
+    """CPU vs CUDA target through the same wrappers (GPU times include host<->device copies).
+
+    Wall-clock time: GPU work is not this process's CPU time. Results are compared, not
+    asserted equal: a GPU's exp() may differ from the CPU's in the last bit.
+    """
+    resolved, warm_s = kernels.warm_up("cuda")
+    print(f"warm_up({resolved}): {warm_s:.2f} s")
+    rng = np.random.default_rng(42)
+    ids = pa.array(np.char.add("user-", rng.integers(0, 10**7, size=n).astype(str)))
+    messages = log_table(n, seed=1).column("message").combine_chunks()
+    props = activity_table(n, seed=3).column("properties").combine_chunks()
+    layout = WindowLayout(13, (HOUR, 24 * HOUR, 7 * 24 * HOUR, 30 * 24 * HOUR),
+                          (24 * HOUR, 7 * 24 * HOUR), 1_800_000.0, 90 * 24 * HOUR)
+    users = max(n // 100, 1)
+    ts = 1_700_000_000_000 + np.cumsum(rng.exponential(3_000.0, size=n)).astype(np.int64)
+    slot = rng.integers(0, users, size=n).astype(np.int64)
+    etype = rng.integers(0, 13, size=n).astype(np.int64)
+    value = rng.gamma(2.0, 10.0, size=n)
+    x = rng.normal(size=(n, 32)).astype(np.float32)
+    cols = np.arange(0, 32, 2, dtype=np.int64)
+    shift, scale = rng.normal(size=16), rng.random(16) + 0.5
+    idx = rng.integers(-1, 13, size=n).astype(np.int64)
+    jobs = {
+        "hash_strings": lambda t: kernels.hash_strings(ids, 20, target=t),
+        "hash_token_counts": lambda t: kernels.hash_token_counts(messages, 8, 3, target=t),
+        "json_field_spans": lambda t: kernels.json_field_spans(props, "plan", target=t)[3],
+        "window_update": lambda t: kernels.window_update(ts, slot, etype, value, layout,
+                                                         layout.new_state(users), target=t),
+        "normalise": lambda t: kernels.normalise(x.copy(), cols, shift, scale, target=t),
+        "one_hot": lambda t: kernels.one_hot(idx, 13, np.zeros((n, 32), np.float32), 3,
+                                             target=t),
+    }
+    print(f"\n{'kernel':<20} {'events':>9} {'cpu ms':>9} {'cuda ms':>9} {'speedup':>9} "
+          f"{'max |diff|':>11}")
+    for name, job in jobs.items():
+        got = {}
+        took = {}
+        for t in ("cpu", "cuda"):
+            got[t] = job(t)
+            times = []
+            for _ in range(3):
+                start = time.perf_counter()
+                job(t)
+                times.append(time.perf_counter() - start)
+            took[t] = min(times)
+        diff = float(np.nanmax(np.abs(got["cpu"].astype(np.float64)
+                                      - got["cuda"].astype(np.float64)), initial=0.0))
+        print(f"{name:<20} {n:>9,} {took['cpu'] * 1e3:>9.1f} {took['cuda'] * 1e3:>9.1f} "
+              f"{took['cpu'] / took['cuda']:>8.2f}x {diff:>11.3g}")
+    table = activity_table(n, seed=7, n_users=users)
+    for t in ("cpu", "cuda"):
+        fitted = FeaturePipeline(FeatureSpec.default(), target=t).fit(table.slice(0, 100_000))
+        state = fitted.new_state()
+        start = time.perf_counter()
+        for offset in range(0, n, 100_000):
+            fitted.transform(table.slice(offset, 100_000), state)
+        wall = time.perf_counter() - start
+        print(f"featurise activity on {t:<4}: {n / wall:>11,.0f} events/s (wall, 100k batches)")
 
 
 def kernel_rows(n: int, n_py: int) -> None:
