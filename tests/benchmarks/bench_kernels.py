@@ -1,6 +1,7 @@
 """Kernel and featurisation benchmark: Numba kernels vs NumPy and pure-Python versions.
 
     .venv/bin/python tests/benchmarks/bench_kernels.py [--n 1000000] [--python-n 50000]
+    .venv/bin/python tests/benchmarks/bench_kernels.py --cuda     # on a GPU machine
 
 Seeded workloads; JIT warmed up first; one core (Arrow's pool set to one thread; the kernels are
 serial). Times are this process's CPU time (best of 3), which other jobs on a shared machine
