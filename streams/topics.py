@@ -22,7 +22,6 @@ Serialisation = Literal[
     "raw-log-line",  # one raw log line (syslog, dpkg, access log, ...) or a Logstash JSON document
     "activity-json",  # one activity event as JSON, or an Arrow IPC stream of many (header-tagged)
     "outcome-json",  # one delayed label as JSON
-    "event-arrow",  # normalised events, Arrow IPC record batch
     "feature-arrow",  # feature snapshot batch (what a model saw), Arrow IPC record batch
     "score-flatbuffer",  # schemas/scores.fbs ScoreResult, one per event and model
     "score-batch-flatbuffer",  # schemas/score_batch.fbs ScoreBatch, columnar
@@ -31,6 +30,9 @@ Serialisation = Literal[
 ]
 
 _DAY_MS = 24 * 3600 * 1000
+BULK_MESSAGE_BYTES = 16 * 1024 * 1024
+"""Largest record on the topics that carry many events per record (Arrow input, feature
+snapshots, ScoreBatch). Writers keep theirs well under it (see ``streams.pipeline``)."""
 
 
 @dataclass(frozen=True)
@@ -43,12 +45,15 @@ class TopicSpec:
     description: str
     cleanup_policy: Literal["delete", "compact"] = "delete"
     retention_ms: int = 7 * _DAY_MS
+    max_message_bytes: int | None = None  # None: the broker's default (1 MiB)
 
     def config(self) -> dict[str, str]:
         """Topic-level configs to create it with."""
         out = {"cleanup.policy": self.cleanup_policy}
         if self.cleanup_policy == "delete":
             out["retention.ms"] = str(self.retention_ms)
+        if self.max_message_bytes:
+            out["max.message.bytes"] = str(self.max_message_bytes)
         return out
 
 
@@ -56,7 +61,13 @@ TOPICS: dict[str, TopicSpec] = {
     spec.key: spec
     for spec in (
         TopicSpec("raw-logs", 6, "raw-log-line", "raw machine log lines, keyed by host"),
-        TopicSpec("activity", 6, "activity-json", "user activity events, keyed by user id"),
+        TopicSpec(
+            "activity",
+            6,
+            "activity-json",
+            "user activity events, keyed by user id",
+            max_message_bytes=BULK_MESSAGE_BYTES,
+        ),
         TopicSpec(
             "outcomes",
             6,
@@ -64,19 +75,25 @@ TOPICS: dict[str, TopicSpec] = {
             "delayed churn/upsell labels, keyed by user id",
             retention_ms=30 * _DAY_MS,
         ),
-        TopicSpec("events", 6, "event-arrow", "normalised events, keyed by entity"),
         TopicSpec(
             "features",
             6,
             "feature-arrow",
             "feature snapshots as scored, for retraining",
             retention_ms=30 * _DAY_MS,
+            max_message_bytes=BULK_MESSAGE_BYTES,
         ),
         TopicSpec("scores", 6, "score-flatbuffer", "per-event ScoreResult, keyed by entity"),
-        TopicSpec("score-batches", 6, "score-batch-flatbuffer", "columnar ScoreBatch per batch"),
+        TopicSpec(
+            "score-batches",
+            6,
+            "score-batch-flatbuffer",
+            "columnar ScoreBatch per batch",
+            max_message_bytes=BULK_MESSAGE_BYTES,
+        ),
         TopicSpec(
             "dead-letters",
-            3,
+            6,
             "dead-letter-flatbuffer",
             "rejected input with origin, stage and reason",
             retention_ms=30 * _DAY_MS,

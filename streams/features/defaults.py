@@ -16,7 +16,7 @@ from streams.features.spec import (
     WindowStep,
 )
 
-__all__ = ["activity_spec", "logs_spec"]
+__all__ = ["activity_spec", "logs_spec", "serving_spec"]
 
 HOUR = 3600.0
 DAY = 24 * HOUR
@@ -81,3 +81,17 @@ def logs_spec() -> FeatureSpec:
             NormaliseStep(method="standard", columns=("win.*",)),
         ),
     )
+
+
+def serving_spec() -> FeatureSpec:
+    """What the stream workers score with: the activity features, without the source filter.
+
+    A worker must give every valid event a score from every model, machine-log events
+    included. Their entity is a host, their type (``log``) is no activity type, so they add to
+    no activity window and read the host's (empty) activity state: a host is scored as an
+    entity with no user activity. Fit it on activity events only (see
+    ``models.training.fit_pipeline``) so hosts do not move the normaliser statistics.
+    """
+    spec = activity_spec()
+    steps = tuple(step for step in spec.steps if not isinstance(step, FilterStep))
+    return spec.model_copy(update={"name": "serving-default", "steps": steps})

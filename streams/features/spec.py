@@ -164,8 +164,16 @@ class NormaliseStep(_Step):
 
 
 Step = Annotated[
-    FilterStep | CastStep | PropertyStep | TimeStep | OneHotStep | HashedStep | TokensStep
-    | NumericStep | WindowStep | NormaliseStep,
+    FilterStep
+    | CastStep
+    | PropertyStep
+    | TimeStep
+    | OneHotStep
+    | HashedStep
+    | TokensStep
+    | NumericStep
+    | WindowStep
+    | NormaliseStep,
     Field(discriminator="op"),
 ]
 TABLE_OPS = frozenset({"filter", "cast", "property"})
@@ -211,15 +219,18 @@ class FeatureSpec(BaseModel):
             raise FeatureSpecError(_describe("reading a feature spec", exc)) from exc
 
     @classmethod
-    def default(cls, kind: Literal["activity", "logs"] = "activity") -> FeatureSpec:
-        """The built-in spec for user activity (churn/upsell) or for machine logs."""
-        from streams.features.defaults import activity_spec, logs_spec
+    def default(cls, kind: Literal["activity", "logs", "serving"] = "activity") -> FeatureSpec:
+        """The built-in spec for user activity (churn/upsell), for machine logs, or the
+        serving spec the stream workers score every event with (activity features, no filter).
+        """
+        from streams.features.defaults import activity_spec, logs_spec, serving_spec
 
-        if kind == "activity":
-            return activity_spec()
-        if kind == "logs":
-            return logs_spec()
-        raise FeatureSpecError(f"default feature spec: expected 'activity' or 'logs', got {kind!r}")
+        specs = {"activity": activity_spec, "logs": logs_spec, "serving": serving_spec}
+        if kind not in specs:
+            raise FeatureSpecError(
+                f"default feature spec: expected one of {list(specs)}, got {kind!r}"
+            )
+        return specs[kind]()
 
 
 def _describe(doing: str, exc: ValidationError) -> str:

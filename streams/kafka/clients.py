@@ -21,6 +21,7 @@ def make_producer(bootstrap: str, **config: object) -> Producer:
         "compression.type": "lz4",
         "partitioner": "murmur2_random",  # the Java/Faust partitioner: same key, same partition
         "queue.buffering.max.messages": 1_000_000,
+        "message.max.bytes": 16 * 1024 * 1024,  # Arrow batches: see topics.BULK_MESSAGE_BYTES
     }
     base.update(config)
     return Producer(base)

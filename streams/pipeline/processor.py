@@ -40,6 +40,10 @@ __all__ = ["BatchProcessor", "StateStore", "records_from_values"]
 
 _STAGE_OF = {"parse": DeadLetterStage.PARSE, "validate": DeadLetterStage.VALIDATE}
 
+BULK_ROWS = 2048
+"""Most events per ScoreBatch or feature-snapshot record: 2048 x ~200 float32 features stay
+well under the bulk topics' record size limit."""
+
 StateStore = Mapping[str, bytes]
 """Per-entity window-state rows (read side); the caller writes back ``BatchOutput.state_rows``."""
 
@@ -135,8 +139,10 @@ class BatchProcessor:
             for col in columns:
                 sliced = col.slice(a, b)
                 part.scores.extend(zip(keys[a:b], encode_score_results(sliced), strict=True))
-                part.score_batches.append(encode_score_batch(sliced))
-            part.features = self.models.snapshot(features, scored, now, a, b)
+            for lo in range(a, b, BULK_ROWS):
+                hi = min(b, lo + BULK_ROWS)
+                part.score_batches.extend(encode_score_batch(col.slice(lo, hi)) for col in columns)
+                part.features.append(self.models.snapshot(features, scored, now, lo, hi))
             for key in keys[a:b]:
                 entity_partition[key.decode()] = partition
         for entity, row in features.state_rows.items():
@@ -156,7 +162,7 @@ class BatchProcessor:
         for part in out.partitions.values():  # drop any partial results of this batch
             part.scores.clear()
             part.score_batches.clear()
-            part.features = None
+            part.features.clear()
             part.state_rows.clear()
         out.events = out.scored_records = 0
         for i in np.unique(parsed.source_index):

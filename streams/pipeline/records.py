@@ -49,7 +49,7 @@ class PartitionOutput:
 
     scores: list[tuple[bytes, bytes]] = field(default_factory=list)
     score_batches: list[bytes] = field(default_factory=list)
-    features: bytes | None = None
+    features: list[bytes] = field(default_factory=list)
     dead_letters: list[tuple[bytes | None, bytes]] = field(default_factory=list)
     state_rows: dict[str, bytes] = field(default_factory=dict)
 

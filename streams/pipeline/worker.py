@@ -73,7 +73,7 @@ def create_app(
         consumer_auto_offset_reset="earliest",
         producer_linger_ms=5,  # a micro-batch's sends leave in a few large produce requests
         producer_max_batch_size=262_144,
-        producer_max_request_size=4_194_304,
+        producer_max_request_size=16 * 1024 * 1024,  # the bulk topics' record limit
         broker_session_timeout=10.0,  # a killed worker's partitions move on after 10 s
         broker_heartbeat_interval=2.0,
     )
@@ -224,8 +224,7 @@ async def _publish(
     await send_all(outputs["dead-letters"], out.dead_letters)
     await send_all(outputs["scores"], out.scores)
     await send_all(outputs["score-batches"], ((None, v) for v in out.score_batches))
-    if out.features is not None:
-        await send_all(outputs["features"], [(None, out.features)])
+    await send_all(outputs["features"], ((None, v) for v in out.features))
     if out.state_rows:
         rows = [(entity.encode(), row) for entity, row in out.state_rows.items()]
         token = _current_event.set(weakref.ref(event))

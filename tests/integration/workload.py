@@ -35,8 +35,12 @@ class Workload:
 
 
 def _activity(rng: random.Random, i: int, users: int, ts: int, tag: str) -> dict:
-    event = {"event_id": f"{tag}-{i}", "user_id": f"u{rng.randrange(users):05d}", "ts": ts,
-             "type": rng.choice(ACTIVITY_TYPES)}
+    event = {
+        "event_id": f"{tag}-{i}",
+        "user_id": f"u{rng.randrange(users):05d}",
+        "ts": ts,
+        "type": rng.choice(ACTIVITY_TYPES),
+    }
     if event["type"] in ("purchase", "plan_change"):
         event["properties"] = {"plan": rng.choice(PLANS), "amount": round(rng.uniform(1, 50), 2)}
     return event
@@ -49,13 +53,25 @@ def _ipc(table: pa.Table) -> bytes:
     return sink.getvalue()
 
 
-ARROW_SCHEMA = pa.schema([("event_id", pa.string()), ("user_id", pa.string()),
-                          ("ts", pa.int64()), ("type", pa.string()),
-                          ("properties", pa.string())])
+ARROW_SCHEMA = pa.schema(
+    [
+        ("event_id", pa.string()),
+        ("user_id", pa.string()),
+        ("ts", pa.int64()),
+        ("type", pa.string()),
+        ("properties", pa.string()),
+    ]
+)
 
 
-def mixed_workload(n_events: int, seed: int = 11, malformed_frac: float = 0.01,
-                   users: int = 2000, hosts: int = 40, arrow_rows: int = 500) -> Workload:
+def mixed_workload(
+    n_events: int,
+    seed: int = 11,
+    malformed_frac: float = 0.01,
+    users: int = 2000,
+    hosts: int = 40,
+    arrow_rows: int = 500,
+) -> Workload:
     """About ``n_events`` valid events plus ``malformed_frac`` of that in malformed records.
 
     Shares: 45% activity JSON, 30% activity in Arrow batches of ``arrow_rows``, 10% syslog
@@ -84,25 +100,37 @@ def mixed_workload(n_events: int, seed: int = 11, malformed_frac: float = 0.01,
     for i in range(n_syslog):
         host = f"host{rng.randrange(hosts):02d}"
         if i % 2:
-            line = (f"<{rng.randrange(8, 192)}>1 2026-05-28T10:{i // 3600 % 60:02d}:"
-                    f"{i // 60 % 60:02d}.{i % 1000:03d}Z {host} sshd {1000 + i} ID47 - "
-                    f"Accepted publickey for user{i} port {20000 + i}")
+            line = (
+                f"<{rng.randrange(8, 192)}>1 2026-05-28T10:{i // 3600 % 60:02d}:"
+                f"{i // 60 % 60:02d}.{i % 1000:03d}Z {host} sshd {1000 + i} ID47 - "
+                f"Accepted publickey for user{i}s{seed} port {20000 + i}"
+            )
         else:
-            line = (f"<{rng.randrange(8, 192)}>May 28 10:{i // 3600 % 60:02d}:{i // 60 % 60:02d} "
-                    f"{host} cron[{1000 + i}]: (root) CMD (job {i})")
+            line = (
+                f"<{rng.randrange(8, 192)}>May 28 10:{i // 3600 % 60:02d}:{i // 60 % 60:02d} "
+                f"{host} cron[{1000 + i}]: (root) CMD (job {i} of run {seed})"
+            )
         w.log_lines.append((host.encode(), line.encode()))
     for i in range(n_dpkg):
-        pkg = f"pkg{i}"
+        pkg = f"pkg{seed}x{i}"
         line = f"2026-05-28 11:{i // 60 % 60:02d}:{i % 60:02d} status installed {pkg}:amd64 1.{i}"
         w.log_lines.append((b"localhost", line.encode()))
     for i in range(n_logstash):
         host = f"scw-{rng.randrange(hosts):06x}"
-        doc = {"message": f"2026-05-28 12:{i // 60 % 60:02d}:{i % 60:02d} status half-configured "
-                          f"lib{i}:all 2.{i}",
-               "@version": "1", "@timestamp": "2026-05-28T12:00:01.108Z", "type": "syslog",
-               "host": host, "path": "/var/log/dpkg.log", "tags": ["_grokparsefailure"],
-               "syslog_severity_code": 5, "syslog_facility_code": 1,
-               "syslog_facility": "user-level", "syslog_severity": "notice"}
+        doc = {
+            "message": f"2026-05-28 12:{i // 60 % 60:02d}:{i % 60:02d} status half-configured "
+            f"lib{seed}x{i}:all 2.{i}",
+            "@version": "1",
+            "@timestamp": "2026-05-28T12:00:01.108Z",
+            "type": "syslog",
+            "host": host,
+            "path": "/var/log/dpkg.log",
+            "tags": ["_grokparsefailure"],
+            "syslog_severity_code": 5,
+            "syslog_facility_code": 1,
+            "syslog_facility": "user-level",
+            "syslog_severity": "notice",
+        }
         w.log_lines.append((host.encode(), json.dumps(doc).encode()))
     n_bad = max(1, int(n_events * malformed_frac))
     junk = [

@@ -16,6 +16,12 @@ def test_topics_are_declared_once_with_sane_values():
     assert TOPICS["model-events"].cleanup_policy == "compact"
 
 
+def test_pipeline_topics_share_one_partition_count():
+    # Workers send every result to the input's partition number (exactly-once in Faust).
+    counts = {key: spec.partitions for key, spec in TOPICS.items() if key != "model-events"}
+    assert len(set(counts.values())) == 1, counts
+
+
 def test_topic_names_carry_the_prefix_and_unknown_keys_fail():
     s = load_settings(env={"STREAMSCORE_TOPIC_PREFIX": "t1."})
     assert topic_name(s, "activity") == "t1.activity"

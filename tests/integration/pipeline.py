@@ -1,0 +1,184 @@
+"""Helpers for the end-to-end pipeline tests: trained models, workers as processes, results."""
+
+from __future__ import annotations
+
+import collections
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from confluent_kafka.admin import AdminClient
+
+from schemas import decode_dead_letter, decode_score_results
+from streams.kafka.clients import make_consumer
+from streams.produce import Publisher
+from streams.settings import Settings, load_settings
+from streams.topics import create_topics, topic_name
+from tests.integration._cli import REPO, clean_env, streamscore
+from tests.integration.workload import Workload
+
+MODELS = ("churn", "upsell")
+
+
+def train_models(state_dir: Path) -> None:
+    """Simulate a small population and train both tasks into ``state_dir``'s registry."""
+    env = clean_env()
+    for args in (
+        ("simulate", "--users", "1200", "--days", "35", "--seed", "0"),
+        ("train", "--task", "all", "--kind", "mlp", "--epochs", "4"),
+    ):
+        done = streamscore("--state-dir", str(state_dir), *args, env=env, timeout=600)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+
+
+@dataclass
+class Deployment:
+    """One isolated deployment: its own topic prefix and state directory, sharing the models."""
+
+    bootstrap: str
+    state_dir: Path
+    prefix: str
+
+    @classmethod
+    def create(cls, bootstrap: str, trained: Path, tmp: Path) -> Deployment:
+        state = tmp / "state"
+        shutil.copytree(trained / "models", state / "models")
+        d = cls(bootstrap, state, f"t{uuid.uuid4().hex[:8]}.")
+        create_topics(d.settings, bootstrap)
+        return d
+
+    @property
+    def settings(self) -> Settings:
+        return load_settings(env={}, **self.overrides)
+
+    @property
+    def overrides(self) -> dict:
+        return {
+            "state_dir": self.state_dir,
+            "kafka_bootstrap_servers": self.bootstrap,
+            "topic_prefix": self.prefix,
+        }
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            "STREAMSCORE_TOPIC_PREFIX": self.prefix,
+            "STREAMSCORE_STATE_DIR": str(self.state_dir),
+            "STREAMSCORE_WEB_PORT": "0",
+            "STREAMSCORE_TABLE_STORE": "rocksdb",
+        }
+        return clean_env(**{**env, **extra})
+
+    def start_worker(self, name: str, **extra: str) -> subprocess.Popen:
+        """A ``streamscore worker`` process with its own Faust data directory."""
+        log = open(self.state_dir.parent / f"{name}.log", "ab")  # noqa: SIM115 - closed by OS
+        own_state = self.state_dir.parent / f"state-{name}"
+        if not own_state.exists():
+            own_state.mkdir()
+            os.symlink(self.state_dir / "models", own_state / "models")
+        env = self.env(STREAMSCORE_STATE_DIR=str(own_state), **extra)
+        return subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker", "-l", "warn"],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def log_tail(self, name: str, chars: int = 3000) -> str:
+        path = self.state_dir.parent / f"{name}.log"
+        return path.read_text(errors="replace")[-chars:] if path.exists() else ""
+
+    def produce(self, w: Workload) -> None:
+        with Publisher(self.settings, self.bootstrap) as pub:
+            pub.send("activity", [v for _, v in w.json_activity], [k for k, _ in w.json_activity])
+            for table in w.arrow_tables:
+                pub.send_arrow(table)
+            pub.send("raw-logs", [v for _, v in w.log_lines], [k for k, _ in w.log_lines])
+            for key, value in w.malformed:
+                pub.send(key, [value], [None])
+
+    def group_members(self) -> dict[str, set[tuple[str, int]]]:
+        """Consumer-group members of the default worker group and their assigned partitions."""
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        group = f"{self.prefix}worker.activity-logs.all"
+        desc = admin.describe_consumer_groups([group])[group].result(timeout=30)
+        return {
+            m.member_id: {(tp.topic, tp.partition) for tp in m.assignment.topic_partitions}
+            for m in desc.members
+        }
+
+
+class ResultReader:
+    """Reads committed scores and dead letters of a deployment, keeping everything seen."""
+
+    def __init__(self, d: Deployment) -> None:
+        self.d = d
+        self.scores: collections.Counter = collections.Counter()
+        self.score_values: dict[tuple[str, str], float] = {}
+        self.samples: list[bytes] = []
+        self.dead: collections.Counter = collections.Counter()
+        self.dead_reasons: list[str] = []
+        self._consumer = make_consumer(d.bootstrap)
+        self._consumer.subscribe(
+            [topic_name(d.settings, "scores"), topic_name(d.settings, "dead-letters")]
+        )
+        self._scores_topic = topic_name(d.settings, "scores")
+
+    def poll(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            msgs = [m for m in self._consumer.consume(2000, timeout=0.5) if m.error() is None]
+            scores = [m.value() for m in msgs if m.topic() == self._scores_topic]
+            if scores:
+                cols = decode_score_results(scores)
+                for eid, model, score in zip(
+                    cols["event_id"], cols["model_name"], cols["score"], strict=True
+                ):
+                    self.scores[(eid, model)] += 1
+                    self.score_values[(eid, model)] = float(score)
+                if len(self.samples) < 20:
+                    self.samples += scores[: 20 - len(self.samples)]
+            for m in msgs:
+                if m.topic() != self._scores_topic:
+                    letter = decode_dead_letter(m.value())
+                    self.dead[
+                        (letter.source_topic, letter.source_partition, letter.source_offset)
+                    ] += 1
+                    self.dead_reasons.append(letter.reason)
+
+    def wait_for(self, n_scores: int, n_dead: int, timeout: float, workers=()) -> None:
+        """Poll until at least the expected counts arrived (or time out), then a little more
+        so that duplicates, if any, have a chance to show up."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.poll(1.0)
+            if sum(self.scores.values()) >= n_scores and sum(self.dead.values()) >= n_dead:
+                break
+            for w in workers:
+                assert w.poll() is None, f"a worker exited with {w.returncode}"
+        self.poll(4.0)
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 60) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+def expected_keys(w: Workload, valid_ids: list[str]) -> set[tuple[str, str]]:
+    return {(eid, m) for eid in valid_ids for m in MODELS}

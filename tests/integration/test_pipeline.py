@@ -1,0 +1,183 @@
+"""The scoring pipeline end to end, on the real broker, with real workers (`streamscore worker`).
+
+What must hold, whatever happens to the workers: every valid event gets exactly one ScoreResult
+per model on the scores topic (read_committed), every malformed record exactly one dead letter,
+and the online scores equal the offline scores of the same events.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+
+import numpy as np
+import pytest
+
+from schemas import decode_score_result
+from streams.pipeline import BatchProcessor, records_from_values
+from streams.pipeline.scoring import load_model_set
+from tests.integration.pipeline import MODELS, Deployment, ResultReader, stop, train_models
+from tests.integration.workload import Workload, arrow_payload, mixed_workload
+from tests.unit.schemas.flatc import flatc_json, require_flatc
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    state = tmp_path_factory.mktemp("trained")
+    train_models(state)
+    return state
+
+
+@pytest.fixture
+def deployment(kafka_bootstrap, trained, tmp_path):
+    return Deployment.create(kafka_bootstrap, trained, tmp_path)
+
+
+def offline_scores(d: Deployment, w: Workload) -> tuple[dict, int]:
+    """Scores of the workload's events computed offline, in production order; dead letters."""
+    models = load_model_set(d.settings)
+    activity = [v for _, v in w.json_activity] + [arrow_payload(t) for t in w.arrow_tables]
+    keys = [k for k, _ in w.json_activity] + [None] * len(w.arrow_tables)
+    runs = [
+        (BatchProcessor(models), records_from_values("activity", activity, keys)),
+        (
+            BatchProcessor(models, hosts_from_keys=True),
+            records_from_values(
+                "raw-logs", [v for _, v in w.log_lines], [k for k, _ in w.log_lines]
+            ),
+        ),
+        (BatchProcessor(models), records_from_values("junk", [v for _, v in w.malformed])),
+    ]
+    scores: dict[tuple[str, str], float] = {}
+    dead = 0
+    for proc, records in runs:
+        out = proc.process(records, {})
+        dead += len(out.dead_letters)
+        for _, value in out.scores:
+            r = decode_score_result(value)
+            scores[(r["event_id"], r["model_name"])] = r["score"]
+    return scores, dead
+
+
+def assert_exactly_once(reader: ResultReader, expected: dict, n_malformed: int, logs: str) -> None:
+    got = reader.scores
+    missing = set(expected) - set(got)
+    extra = set(got) - set(expected)
+    dupes = {k: n for k, n in got.items() if n > 1}
+    assert not missing, f"{len(missing)} results missing, e.g. {sorted(missing)[:3]}\n{logs}"
+    assert not extra, f"{len(extra)} unexpected results, e.g. {sorted(extra)[:3]}"
+    assert not dupes, f"{len(dupes)} duplicated results, e.g. {list(dupes.items())[:3]}"
+    assert sum(reader.dead.values()) == n_malformed == len(reader.dead), (
+        f"dead letters: {sum(reader.dead.values())} for {len(reader.dead)} distinct records, "
+        f"expected {n_malformed}: {reader.dead_reasons[:5]}"
+    )
+
+
+def test_100k_mixed_events_exactly_one_result_each(deployment, tmp_path):
+    w = mixed_workload(100_000, seed=21)
+    expected, offline_dead = offline_scores(deployment, w)
+    assert len(expected) == w.n_valid_events * len(MODELS)
+    assert offline_dead == len(w.malformed) == 1000
+
+    worker = deployment.start_worker("w1")
+    reader = ResultReader(deployment)
+    try:
+        deployment.produce(w)
+        reader.wait_for(len(expected), len(w.malformed), timeout=600, workers=[worker])
+    finally:
+        stop(worker)
+        reader.close()
+    assert_exactly_once(reader, expected, len(w.malformed), deployment.log_tail("w1"))
+
+    # Online scores equal offline scores of the same events.
+    diffs = np.array([abs(reader.score_values[k] - v) for k, v in expected.items()])
+    assert diffs.max() <= 1e-6, f"max |online - offline| = {diffs.max():.3g}"
+
+    # The stock flatc decodes our ScoreResults to the same fields as our decoder.
+    flatc = require_flatc()
+    for i, value in enumerate(reader.samples[:10]):
+        ours = decode_score_result(value)
+        theirs = flatc_json(flatc, "scores.fbs", value, tmp_path / f"flatc{i}")
+        for field in (
+            "event_id",
+            "entity",
+            "model_name",
+            "model_version",
+            "served_by",
+            "decision",
+            "fallback",
+            "event_time_ms",
+            "scored_time_ms",
+        ):
+            assert theirs[field] == ours[field], (field, theirs, ours)
+        assert abs(theirs["score"] - ours["score"]) < 1e-6
+        assert json.dumps(theirs)  # plain JSON
+
+
+def test_sigkill_twice_still_exactly_once(deployment):
+    w = mixed_workload(30_000, seed=22)
+    expected, _ = offline_scores(deployment, w)
+    reader = ResultReader(deployment)
+    worker = deployment.start_worker("k1")
+    try:
+        deployment.produce(w)
+        for name, share in (("k2", 0.2), ("k3", 0.55)):
+            reader.wait_for(int(len(expected) * share), 0, timeout=300, workers=[worker])
+            worker.send_signal(signal.SIGKILL)
+            worker.wait(30)
+            worker = deployment.start_worker(name)
+        reader.wait_for(len(expected), len(w.malformed), timeout=600, workers=[worker])
+    finally:
+        stop(worker)
+        reader.close()
+    assert_exactly_once(reader, expected, len(w.malformed), deployment.log_tail("k3"))
+
+
+def test_two_workers_share_partitions_and_one_takes_over(deployment):
+    first, second = mixed_workload(12_000, seed=23), mixed_workload(12_000, seed=24)
+    exp_first, _ = offline_scores(deployment, first)
+    reader = ResultReader(deployment)
+    a, b = deployment.start_worker("a"), deployment.start_worker("b")
+    try:
+        deployment.produce(first)
+        reader.wait_for(len(exp_first), len(first.malformed), timeout=600, workers=[a, b])
+        members = deployment.group_members()
+        inputs = {
+            tp for tps in members.values() for tp in tps if tp[0].endswith(("activity", "raw-logs"))
+        }
+        assert len(members) == 2, members
+        assert all(any(tp in inputs for tp in tps) for tps in members.values()), (
+            f"both workers should hold input partitions: {members}"
+        )
+        assert len(inputs) == 12  # 6 partitions of each input topic, all assigned
+
+        stop(b)
+        deployment.produce(second)
+        total = len(exp_first) + len(w_keys := offline_scores(deployment, second)[0])
+        reader.wait_for(
+            total, len(first.malformed) + len(second.malformed), timeout=600, workers=[a]
+        )
+        members = deployment.group_members()
+        assert (
+            len(members) == 1
+            and len(
+                {
+                    tp
+                    for tps in members.values()
+                    for tp in tps
+                    if tp[0].endswith(("activity", "raw-logs"))
+                }
+            )
+            == 12
+        )
+    finally:
+        stop(a)
+        stop(b)
+        reader.close()
+    # Second workload's state builds on the first's (same users): compare ids, not scores.
+    expected = {**exp_first, **w_keys}
+    assert_exactly_once(
+        reader, expected, len(first.malformed) + len(second.malformed), deployment.log_tail("a")
+    )
