@@ -77,12 +77,14 @@ def py_hash_strings(values: list[str | None], bits: int) -> list[int]:
 _TOKEN = re.compile(rb"[A-Za-z0-9\x80-\xff]+")
 
 
-def py_token_counts(values: list[str], bits: int, seed: int,
-                    rows: list[list[float]]) -> list[list[float]]:
-    for v, row in zip(values, rows, strict=True):
+def py_token_counts(values: list[str], bits: int, seed: int) -> list[list[float]]:
+    rows = []
+    for v in values:
+        row = [0.0] * (1 << bits)  # its output row, as the kernel zeroes its own
         for tok in _TOKEN.findall(v.encode()):
             if not tok.isdigit():
                 row[py_fnv_bucket(tok.lower(), bits, seed)] += 1.0
+        rows.append(row)
     return rows
 
 
@@ -429,16 +431,15 @@ def kernel_rows(n: int, n_py: int) -> None:
     # stays in cache, so the main row runs 1,000-message batches for kernel and NumPy alike;
     # the kernel zeroes and reuses one output buffer (a fresh np.zeros per batch measures the
     # allocator's page faults instead: glibc hands the freed block back to the OS each time);
-    # NumPy's bincount allocates its own. The one-call figures follow for reference.
+    # NumPy's bincount allocates its own; Python makes a list per row. The one-call figures
+    # follow for reference.
     messages = log_table(n, seed=1).column("message").combine_chunks()
     got = kernels.hash_token_counts(messages, 8, 3)
     assert np.array_equal(got, np_token_counts(messages, 8, 3))
-    want = py_token_counts(messages.slice(0, 200).to_pylist(), 8, 3,
-                           [[0.0] * 256 for _ in range(200)])
+    want = py_token_counts(messages.slice(0, 200).to_pylist(), 8, 3)
     assert np.array_equal(got[:200], want)
     del got
     small = messages.slice(0, n_py).to_pylist()
-    rows_py = [[0.0] * 256 for _ in range(n_py)]
 
     def batched(fn: Callable[[pa.Array], object], size: int = 1000) -> Callable[[], None]:
         return lambda: [fn(messages.slice(a, size)) for a in range(0, n, size)]
@@ -452,7 +453,7 @@ def kernel_rows(n: int, n_py: int) -> None:
 
     row("hash_token_counts", n, best(batched(kernel_batch)),
         best(batched(lambda m: np_token_counts(m, 8, 3))),
-        best(lambda: py_token_counts(small, 8, 3, rows_py), 1) * scale_py, True)
+        best(lambda: py_token_counts(small, 8, 3), 1) * scale_py, True)
     t_one = best(lambda: kernels.hash_token_counts(messages, 8, 3), 1)
     t_np_one = best(lambda: np_token_counts(messages, 8, 3), 1)
     print(f"{'':<22} (in 1k batches; as one call with a {n * 1024 / 2**20:,.0f} MiB output: "
