@@ -5,6 +5,13 @@ For a label (entity, decision time t) the feature vector is the one the pipeline
 after that entity's last event strictly before t: exactly what the online path would have held
 in its window state at t, so nothing at or after the decision leaks in. Labels of entities with
 no event before t are dropped (counted in ``dropped``).
+
+Training rows can also be *sampled* (``samples_per_label=k``): besides the as-of row, k rows
+drawn uniformly, with replacement, from the entity's feature rows in ``[t - sample_window_ms,
+t)`` (the last row when there is none). Online, a model scores the row after *every* event
+(mid-session views as well as the session end that usually precedes a decision); trained on
+last rows only, it extrapolated wildly on the others (83% of per-event churn scores > 0.99).
+Sampled rows match the serving distribution.
 """
 
 from __future__ import annotations
@@ -76,10 +83,16 @@ def build_labelled_set(
     task: str | None = None,
     chunk_rows: int = 262_144,
     progress: bool = False,
+    samples_per_label: int = 0,
+    sample_window_ms: int = 7 * 86_400_000,
+    seed: int = 0,
 ) -> LabelledSet:
     """Join ``labels`` (``LABEL_SCHEMA``; only ``task`` if given) to the features of ``events``
     (``EVENT_SCHEMA``, in arrival order) computed by ``fitted`` (a FittedPipeline) with a fresh
-    window state, in chunks of ``chunk_rows`` events (memory stays O(labels x features)).
+    window state, in chunks of ``chunk_rows`` events (memory stays O(k x labels x features)).
+    ``samples_per_label=0`` gives one as-of row per label; ``k > 0`` gives the as-of rows
+    followed by k blocks of sampled rows (see the module docstring): rows ``j * n .. (j + 1) * n``
+    are block j, block 0 being the as-of rows.
     """
     if task is not None:
         labels = labels.filter(pc.equal(labels["task"], task))
@@ -94,12 +107,17 @@ def build_labelled_set(
     keep = pc.and_(pc.is_in(events["entity"], value_set=uniq),
                    pc.less(events["ts_ms"], int(decision.max())))
     events = events.filter(keep)
-    t0 = min(int(decision.min()), int(pc.min(events["ts_ms"]).as_py() or 0)) - 1
+    k, window = int(samples_per_label), int(sample_window_ms)
+    # t0 below every window start, so a key range never reaches into another entity's keys.
+    t0 = min(int(decision.min()) - window, int(pc.min(events["ts_ms"]).as_py() or 0)) - 1
     l_code = pc.index_in(entities, value_set=uniq).to_numpy().astype(np.int64)
     l_key = (l_code << _TS_BITS) + (decision - t0)
     names = tuple(fitted.names)
     X = np.zeros((labels.num_rows, len(names)), dtype=np.float32)
     have = np.zeros(labels.num_rows, dtype=bool)
+    XS = np.zeros((k, labels.num_rows, len(names)), dtype=np.float32)
+    seen = np.zeros(labels.num_rows, dtype=np.int64)  # window rows met so far, per label
+    rng = np.random.default_rng(seed)
     state = fitted.new_state()
     batches = events.to_batches(max_chunksize=chunk_rows)
     if progress:
@@ -120,11 +138,25 @@ def build_labelled_set(
         ok[ok] = (key[pos[ok]] >> _TS_BITS) == l_code[ok]
         X[ok] = fb.X[rows[order[pos[ok]]]]
         have |= ok
+        if k:  # one reservoir of size 1 per draw: uniform over all window rows, any chunking
+            lo = np.searchsorted(key, l_key - window, side="left")
+            count = pos + 1 - lo
+            for j in range(k):
+                take = (count > 0) & (rng.random(len(count)) * (seen + count) < count)
+                pick = lo[take] + (rng.random(int(take.sum())) * count[take]).astype(np.int64)
+                XS[j, take] = fb.X[rows[order[pick]]]
+            seen += count
     idx = np.flatnonzero(have)
     true_p = (labels["true_p"].to_numpy() if "true_p" in labels.column_names
               else np.full(labels.num_rows, np.nan))
+    if k:
+        XS[:, seen == 0] = X[seen == 0]  # no row in the window: the last row stands in
+        X_out = np.concatenate([X[idx], XS[:, idx].reshape(k * len(idx), len(names))])
+        idx = np.tile(idx, k + 1)
+    else:
+        X_out = X[idx]
     return LabelledSet(
-        X=X[idx],
+        X=X_out,
         y=labels["label"].to_numpy().astype(np.int8)[idx],
         true_p=true_p[idx],
         entity=np.asarray(entities.to_pylist(), dtype=object)[idx],

@@ -55,11 +55,17 @@ def fit_and_evaluate(
     params: dict[str, Any] | None = None,
     progress: bool = False,
 ) -> TrainOutcome:
-    """Fit a model of ``kind`` and the logistic baseline on ``train``; metrics on ``holdout``."""
+    """Fit a model of ``kind`` and the logistic baseline on ``train``; metrics on ``holdout``.
+
+    Early stopping watches a validation split of ``train`` made by entity (10% of users):
+    ``train`` may hold several sampled rows per label, and a row-wise split would validate on
+    near-copies of training rows and never stop."""
     model = new_model(kind, params)
     if hasattr(model, "progress"):
         model.progress = progress
-    report = model.fit(train.X, train.y, names=train.names, fingerprint=train.fingerprint)
+    fit_part, val_part = train.split_by_entity(0.1, seed=VALIDATION_SEED)
+    report = model.fit(fit_part.X, fit_part.y, names=train.names, fingerprint=train.fingerprint,
+                       X_val=val_part.X, y_val=val_part.y)
     baseline = LogisticModel()
     baseline.fit(train.X, train.y, names=train.names, fingerprint=train.fingerprint)
     metrics = {
@@ -67,6 +73,12 @@ def fit_and_evaluate(
         "baseline": _metrics(holdout, baseline.score(holdout.X, holdout.names)),
     }
     return TrainOutcome(model, baseline, report, metrics, train, holdout)
+
+
+VALIDATION_SEED = 7  # salt of the validation users; independent of the held-out split
+TRAIN_SAMPLES_PER_LABEL = 3
+"""Training rows per label besides the as-of row (see :func:`build_labelled_set`): the model
+then learns on rows like those it scores online, after any event, not only last rows."""
 
 
 def train_task(
@@ -87,13 +99,18 @@ def train_task(
 
     Users are split into training and held-out populations (``holdout`` share, by
     :func:`~models.dataset.held_out`); the feature pipeline, unless given, is fitted on the
-    training users' events only. With a ``registry`` the result becomes a new
+    training users' events only. The model trains on as-of plus sampled rows
+    (:data:`TRAIN_SAMPLES_PER_LABEL`) and is judged on the held-out users' as-of rows. With a
+    ``registry`` the result becomes a new
     version whose parent is the current champion; ``promote=None`` promotes it only when the
     task has no champion yet.
     """
     pipeline = pipeline or fit_pipeline(events, holdout=holdout, seed=seed)
-    data = build_labelled_set(pipeline, events, labels, task=task, progress=progress)
-    train, held = data.split_by_entity(holdout, seed)
+    sampled = build_labelled_set(pipeline, events, labels, task=task, progress=progress,
+                                 samples_per_label=TRAIN_SAMPLES_PER_LABEL, seed=seed)
+    as_of = build_labelled_set(pipeline, events, labels, task=task, progress=progress)
+    train, _ = sampled.split_by_entity(holdout, seed)
+    _, held = as_of.split_by_entity(holdout, seed)  # judged on the decision-time rows
     out = fit_and_evaluate(train, held, kind=kind, params=params, progress=progress)
     if registry is not None:
         champ = registry.champion(task)

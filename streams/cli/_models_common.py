@@ -16,8 +16,12 @@ def add_task_arg(p: argparse.ArgumentParser, allow_all: bool = True) -> None:
 
 
 def add_data_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", type=Path, default=None,
-                   help="folder written by `streamscore simulate` (default <state_dir>/sim/seed0)")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="folder written by `streamscore simulate` (default <state_dir>/sim/seed0)",
+    )
 
 
 def tasks_of(args) -> tuple[str, ...]:

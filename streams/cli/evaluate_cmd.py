@@ -19,8 +19,12 @@ def register(subparsers) -> None:
     add_data_arg(p)
     add_task_arg(p)
     p.add_argument("--version", default=None, help="version to evaluate (default: champion)")
-    p.add_argument("--out", type=Path, default=None,
-                   help="report folder (default <state_dir>/reports/<task>-<version>)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="report folder (default <state_dir>/reports/<task>-<version>)",
+    )
     p.set_defaults(func=run)
 
 
@@ -36,7 +40,7 @@ def run(args: argparse.Namespace, settings) -> int:
     registry = ModelRegistry.from_settings(settings)
     rows = []
     for task in tasks_of(args):
-        info = (registry.get(task, args.version) if args.version else registry.champion(task))
+        info = registry.get(task, args.version) if args.version else registry.champion(task)
         if info is None:
             raise RegistryError(f"evaluate {task}: expected a champion, found none; train first")
         pipeline = registry.load_pipeline(task, info.version)
@@ -54,9 +58,16 @@ def run(args: argparse.Namespace, settings) -> int:
         plot_roc(data.y, curves, out / "roc.png", title=f"{task} ROC")
         plot_calibration(data.y, p, out / "calibration.png", title=f"{task} calibration")
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-        rows.append({"task": task, "version": info.version, "auc": metrics["auc"],
-                     "oracle_auc": metrics.get("oracle_auc", float("nan")),
-                     "log_loss": metrics["log_loss"],
-                     "ece": metrics["ece"], "report": str(out)})
+        rows.append(
+            {
+                "task": task,
+                "version": info.version,
+                "auc": metrics["auc"],
+                "oracle_auc": metrics.get("oracle_auc", float("nan")),
+                "log_loss": metrics["log_loss"],
+                "ece": metrics["ece"],
+                "report": str(out),
+            }
+        )
     print_table(rows, "evaluation")
     return 0

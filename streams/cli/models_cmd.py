@@ -36,11 +36,18 @@ def run(args: argparse.Namespace, settings) -> int:
         for task in [args.task] if args.task else TASKS:
             for v in reg.versions(task):
                 m = v.metrics.get("model", {})
-                rows.append({"task": task, "version": v.version, "status": v.status,
-                             "kind": v.kind, "parent": v.parent or "-",
-                             "auc": m.get("auc", float("nan")),
-                             "oracle_auc": m.get("oracle_auc", float("nan")),
-                             "fingerprint": v.fingerprint[:19]})
+                rows.append(
+                    {
+                        "task": task,
+                        "version": v.version,
+                        "status": v.status,
+                        "kind": v.kind,
+                        "parent": v.parent or "-",
+                        "auc": m.get("auc", float("nan")),
+                        "oracle_auc": m.get("oracle_auc", float("nan")),
+                        "fingerprint": v.fingerprint[:19],
+                    }
+                )
         print_table(rows, f"models in {reg.root}")
     elif action == "show":
         print(json.dumps(reg.get(args.task, args.version).to_dict(), indent=2))

@@ -20,13 +20,21 @@ def register(subparsers) -> None:
     p.add_argument("--hosts", type=int, default=16, help="machines emitting logs (default 16)")
     p.add_argument("--days", type=int, default=42, help="days of history (default 42)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--drift-day", type=int, default=None,
-                   help="from this day on, behaviour follows the drifted parameters")
-    p.add_argument("--out", type=Path, default=None,
-                   help="output folder (default <state_dir>/sim/seed<seed>)")
-    p.add_argument("--kafka", action="store_true",
-                   help="also produce activity, raw logs and outcomes to their Kafka topics "
-                   "(local broker or --bootstrap-servers; topics must exist: `topics create`)")
+    p.add_argument(
+        "--drift-day",
+        type=int,
+        default=None,
+        help="from this day on, behaviour follows the drifted parameters",
+    )
+    p.add_argument(
+        "--out", type=Path, default=None, help="output folder (default <state_dir>/sim/seed<seed>)"
+    )
+    p.add_argument(
+        "--kafka",
+        action="store_true",
+        help="also produce activity, raw logs and outcomes to their Kafka topics "
+        "(local broker or --bootstrap-servers; topics must exist: `topics create`)",
+    )
     p.set_defaults(func=run)
 
 
@@ -35,8 +43,14 @@ def run(args: argparse.Namespace, settings) -> int:
 
     from models.simulate import SimConfig, simulate, write_simulation
 
-    cfg = SimConfig(n_users=args.users, n_hosts=args.hosts, days=args.days, seed=args.seed,
-                    drift_day=args.drift_day, decision_min_day=min(28, args.days - 7))
+    cfg = SimConfig(
+        n_users=args.users,
+        n_hosts=args.hosts,
+        days=args.days,
+        seed=args.seed,
+        drift_day=args.drift_day,
+        decision_min_day=min(28, args.days - 7),
+    )
     out = args.out or Path(settings.state_dir) / "sim" / f"seed{args.seed}"
     with tqdm(total=2, desc="simulate", unit="step") as bar:
         t = time.perf_counter()
@@ -46,15 +60,19 @@ def run(args: argparse.Namespace, settings) -> int:
         paths = write_simulation(result, out)
         bar.update()
     n = result.events.num_rows
-    print(f"{n} events ({n / took * 60 / 1e6:.1f}M events/min), {result.labels.num_rows} labels "
-          f"-> {paths['events'].parent}")
+    print(
+        f"{n} events ({n / took * 60 / 1e6:.1f}M events/min), {result.labels.num_rows} labels "
+        f"-> {paths['events'].parent}"
+    )
     for task in ("churn", "upsell"):
         lab = result.task_labels(task)
         from models.evaluation import auc
 
         y, p = lab["label"].to_numpy(), lab["true_p"].to_numpy()
-        print(f"  {task}: {len(y)} decisions, positive rate {y.mean():.3f}, "
-              f"oracle AUC {auc(y, p):.4f}")
+        print(
+            f"  {task}: {len(y)} decisions, positive rate {y.mean():.3f}, "
+            f"oracle AUC {auc(y, p):.4f}"
+        )
     if args.kafka:
         from models.simulate import TOPIC_KEYS, send_payloads
         from streams.kafka import resolve_bootstrap

@@ -18,8 +18,13 @@ def register(subparsers) -> None:
     p.add_argument("--holdout", type=float, default=0.2, help="share of users held out")
     p.add_argument("--seed", type=int, default=0)
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--promote", dest="promote", action="store_true", default=None,
-                   help="make the new version champion (default: only if there is none)")
+    g.add_argument(
+        "--promote",
+        dest="promote",
+        action="store_true",
+        default=None,
+        help="make the new version champion (default: only if there is none)",
+    )
     g.add_argument("--no-promote", dest="promote", action="store_false")
     p.set_defaults(func=run)
 
@@ -38,15 +43,32 @@ def run(args: argparse.Namespace, settings) -> int:
             params["epochs"] = args.epochs
     rows = []
     for task in tasks_of(args):
-        out = train_task(task, events, labels, kind=args.kind, params=params, pipeline=pipeline,
-                         holdout=args.holdout, seed=args.seed, registry=registry,
-                         promote=args.promote, progress=True)
+        out = train_task(
+            task,
+            events,
+            labels,
+            kind=args.kind,
+            params=params,
+            pipeline=pipeline,
+            holdout=args.holdout,
+            seed=args.seed,
+            registry=registry,
+            promote=args.promote,
+            progress=True,
+        )
         for which in ("model", "baseline"):
             m = out.metrics[which]
-            rows.append({"task": task, "version": out.version.version, "status":
-                         out.version.status, "model": out.model.kind if which == "model"
-                         else "logistic (baseline)", "auc": m["auc"],
-                         "oracle_auc": m.get("oracle_auc", float("nan")),
-                         "log_loss": m["log_loss"], "ece": m["ece"]})
+            rows.append(
+                {
+                    "task": task,
+                    "version": out.version.version,
+                    "status": out.version.status,
+                    "model": out.model.kind if which == "model" else "logistic (baseline)",
+                    "auc": m["auc"],
+                    "oracle_auc": m.get("oracle_auc", float("nan")),
+                    "log_loss": m["log_loss"],
+                    "ece": m["ece"],
+                }
+            )
     print_table(rows, "held-out metrics")
     return 0

@@ -18,12 +18,20 @@ def register(subparsers) -> None:
     p.add_argument("--strategy", choices=("random", "grid"), default="random")
     p.add_argument("--trials", type=int, default=8, help="trials (grid: first N; 0 = all)")
     p.add_argument("--max-epochs", type=int, default=30)
-    p.add_argument("--space", type=Path, default=None,
-                   help="JSON object of MLPParams field -> list of candidates "
-                   "(default: models.tuning.DEFAULT_SPACE)")
+    p.add_argument(
+        "--space",
+        type=Path,
+        default=None,
+        help="JSON object of MLPParams field -> list of candidates "
+        "(default: models.tuning.DEFAULT_SPACE)",
+    )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=None,
-                   help="results JSON (default <state_dir>/reports/tune-<task>.json)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="results JSON (default <state_dir>/reports/tune-<task>.json)",
+    )
     p.set_defaults(func=run)
 
 
@@ -37,8 +45,16 @@ def run(args: argparse.Namespace, settings) -> int:
     pipeline = fit_pipeline(events, holdout=0.25, seed=args.seed)
     data = build_labelled_set(pipeline, events, labels, task=args.task, progress=True)
     train, val = data.split_by_entity(0.25, args.seed)
-    trials = search(train, val, space, strategy=args.strategy, n_trials=args.trials,
-                    base={"epochs": args.max_epochs}, seed=args.seed, progress=True)
+    trials = search(
+        train,
+        val,
+        space,
+        strategy=args.strategy,
+        n_trials=args.trials,
+        base={"epochs": args.max_epochs},
+        seed=args.seed,
+        progress=True,
+    )
     rows = trials_table(trials)
     out = args.out or Path(settings.state_dir) / "reports" / f"tune-{args.task}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
