@@ -16,13 +16,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         "consumer group; a different --models subset forms its own group, so one model can run "
         "on its own workers.",
     )
-    parser.add_argument("--roles", default="activity,logs",
-                        help="input roles to consume: activity, logs (default both)")
-    parser.add_argument("--models", default=None,
-                        help="comma-separated model names to score with (default: every "
-                        "champion in the registry)")
-    parser.add_argument("-l", "--loglevel", default="warn",
-                        choices=("crit", "error", "warn", "info", "debug"))
+    parser.add_argument(
+        "--roles",
+        default="activity,logs",
+        help="input roles to consume: activity, logs (default both)",
+    )
+    parser.add_argument(
+        "--models",
+        default=None,
+        help="comma-separated model names to score with (default: every champion in the registry)",
+    )
+    parser.add_argument(
+        "-l", "--loglevel", default="warn", choices=("crit", "error", "warn", "info", "debug")
+    )
     parser.set_defaults(func=_run)
 
 
