@@ -31,9 +31,9 @@ LITERT_FILE = "model.tflite"
 @dataclass(frozen=True)
 class MLPParams:
     hidden: tuple[int, ...] = (32, 16)
-    dropout: float = 0.2
+    dropout: float = 0.3
     learning_rate: float = 2e-3
-    l2: float = 1e-4
+    l2: float = 1e-3
     batch_size: int = 256
     epochs: int = 40
     patience: int = 5  # epochs without validation-loss improvement before stopping

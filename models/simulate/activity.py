@@ -100,13 +100,14 @@ def _outcome_events(cfg: SimConfig, pop: Population) -> list[ActivityColumns]:
     )
     price_props = np.array([f'{{"amount":{p}}}' for p in PLAN_PRICES], dtype=object)
     dec = pop.offer_declined_visible
+    moved = acc & (o_plan < len(PLANS) - 1)  # premium renews: a purchase, no plan change
     r_ts, r_user = pop.offer_response_ts, pop.offer_user
     return [
         _part(pop.fail_ts, pop.fail_user, "payment_failed", fail_props[fail_plan]),
         _part(pop.ticket_ts, pop.ticket_user, "support_ticket", '{"topic":"billing"}'),
         _part(pop.offer_ts, pop.offer_user, "offer_shown", offer_props[new_plan]),
         _part(r_ts[acc], r_user[acc], "offer_accepted", offer_props[new_plan[acc]]),
-        _part(r_ts[acc] + 1_000, r_user[acc], "plan_change", change_props[o_plan[acc]]),
+        _part(r_ts[moved] + 1_000, r_user[moved], "plan_change", change_props[o_plan[moved]]),
         _part(r_ts[acc] + 2_000, r_user[acc], "purchase", price_props[new_plan[acc]]),
         _part(r_ts[dec], r_user[dec], "offer_declined", offer_props[new_plan[dec]]),
     ]

@@ -64,7 +64,7 @@ class BehaviourParams:
     upsell_engagement: float = 0.15
     upsell_sessions: float = 1.0
     upsell_payment_failures: float = -1.0
-    upsell_plan: tuple[float, ...] = (0.5, 0.0, -0.5, -9.0)
+    upsell_plan: tuple[float, ...] = (0.5, 0.0, -0.5, -2.5)
 
     def drifted(self) -> BehaviourParams:
         """A plausible shifted regime: busier sessions, payment trouble matters more for churn,

@@ -119,9 +119,10 @@ def draw_population(cfg: SimConfig, rng: np.random.Generator) -> Population:
         lo = np.maximum(day - 7, 0)
         return (zbar7_cum[rows, day] - zbar7_cum[rows, lo]) / np.maximum(day - lo, 1)
 
-    # Offers: from day 7, not to premium users; a user accepts at most one (then moves up a plan).
+    # Offers: from day 7, to every plan (premium users get a renewal offer, rarely taken); a
+    # user accepts at most one, and moves up a plan unless already premium.
     offer_rate = _per_day(cfg, drifted, "offer_rate")
-    shown = (rng.random((n, days)) < offer_rate[None, :]) & (plan0 < 3)[:, None]
+    shown = rng.random((n, days)) < offer_rate[None, :]
     shown[:, :7] = False
     ou, od = np.nonzero(shown)
     o_ts = _times_in_day(rng, cfg.start_ms, od)
@@ -143,7 +144,8 @@ def draw_population(cfg: SimConfig, rng: np.random.Generator) -> Population:
     np.minimum.at(first_acc, ou[o_acc], o_ts[o_acc])
     keep = o_ts <= first_acc[ou]
     upgrade_ts = np.full(n, NEVER)
-    np.minimum.at(upgrade_ts, ou[o_acc & keep], o_resp[o_acc & keep])
+    moves = o_acc & keep & (plan0[ou] < 3)
+    np.minimum.at(upgrade_ts, ou[moves], o_resp[moves])
 
     # Churn: one decision per user at the start of a day; leaves within the horizon if churned.
     dday = rng.integers(cfg.decision_min_day, days - cfg.horizon_days + 1, n)
@@ -170,7 +172,8 @@ def draw_population(cfg: SimConfig, rng: np.random.Generator) -> Population:
     # decision (leave_ts > decision_ts), so the plan used for churn above stays right.
     keep &= o_resp < leave_ts[ou]
     upgrade_ts = np.full(n, NEVER)
-    np.minimum.at(upgrade_ts, ou[o_acc & keep], o_resp[o_acc & keep])
+    moves = o_acc & keep & (plan0[ou] < 3)
+    np.minimum.at(upgrade_ts, ou[moves], o_resp[moves])
     f_keep = fail_ts < leave_ts[fu]
     t_keep = ticket_ts < leave_ts[tu]
     return Population(
