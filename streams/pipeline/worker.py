@@ -76,6 +76,9 @@ def create_app(
         producer_max_request_size=16 * 1024 * 1024,  # the bulk topics' record limit
         broker_session_timeout=10.0,  # a killed worker's partitions move on after 10 s
         broker_heartbeat_interval=2.0,
+        # No standby replicas: a new owner rebuilds a partition's window state from its
+        # changelog. (Standbys + exactly-once crashed recovery in faust-streaming 0.15.)
+        table_standby_replicas=0,
     )
     table = app.Table(
         TABLE_NAME,
