@@ -1,126 +1,260 @@
-"""The demo: a real broker, the declared topics, and real events round-tripped through Kafka.
+"""The demo: the whole loop on one machine, from nothing to live scores.
 
-Until the Faust pipeline lands, the demo proves the foundation end to end: it starts (or finds)
-Kafka, creates every declared topic, produces generated activity events and this machine's own
-log lines, reads them all back, and checks that every record came back intact and in
-per-partition order.
+:func:`run_demo` does, in order:
+
+1. Start the local Kafka broker (unless ``KAFKA_BOOTSTRAP_SERVERS`` is set) and create the topics.
+2. If the model registry has no champion, simulate a population and train churn and upsell
+   models on it (``streamscore simulate`` and ``streamscore train``).
+3. Start ``workers`` Faust workers (``streamscore worker``) as child processes.
+4. Produce, in a background thread and at a steady rate: a fresh simulation (activity events,
+   some as Arrow batches), this machine's own log files, and a few malformed records.
+5. Show a live terminal view of scores, throughput and dead letters, read from the output topics
+   (read_committed), until Ctrl-C or ``duration`` seconds.
+6. Stop the producer and the workers (SIGTERM, then SIGKILL after a grace period). The broker
+   keeps running.
 """
 
 from __future__ import annotations
 
-import json
-import random
+import collections
+import signal
+import subprocess
+import sys
+import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
 
-from schemas.events import ACTIVITY_TYPES
+from schemas import decode_dead_letter, decode_score_results
+from streams.kafka import broker_up
+from streams.kafka.clients import make_consumer
+from streams.produce import Publisher, replay_file, replay_simulation
+from streams.settings import Settings
+from streams.topics import create_topics, topic_name
 
-__all__ = ["RoundTrip", "activity_payloads", "machine_log_lines", "round_trip"]
+__all__ = ["DemoOptions", "DemoSummary", "run_demo"]
 
-LOG_FILES = ("/var/log/dpkg.log", "/var/log/apt/history.log", "/var/log/syslog")
-
-
-def activity_payloads(n: int, seed: int = 7, users: int = 500) -> Iterator[tuple[bytes, bytes]]:
-    """``n`` (key, JSON value) activity events for ``users`` users, timestamps increasing."""
-    rng = random.Random(seed)
-    ts = 1_750_000_000_000
-    for i in range(n):
-        user = f"u{rng.randrange(users):05d}"
-        ts += rng.randrange(1, 2000)
-        event = {
-            "event_id": f"demo-{seed}-{i}",
-            "user_id": user,
-            "ts": ts,
-            "type": rng.choice(ACTIVITY_TYPES),
-        }
-        yield user.encode(), json.dumps(event, separators=(",", ":")).encode()
-
-
-def machine_log_lines(limit: int, files: tuple[str, ...] = LOG_FILES) -> list[tuple[bytes, bytes]]:
-    """Up to ``limit`` (host key, raw line) pairs from this machine's own log files."""
-    host = Path("/etc/hostname").read_text().strip() if Path("/etc/hostname").exists() else "local"
-    out: list[tuple[bytes, bytes]] = []
-    for name in files:
-        try:
-            with open(name, "rb") as fh:
-                for line in fh:
-                    if line.strip():
-                        out.append((host.encode(), line.rstrip(b"\n")))
-                    if len(out) >= limit:
-                        return out
-        except OSError:
-            continue
-    return out
+LOG_FILES = (
+    "/var/log/dpkg.log",
+    "/var/log/apt/history.log",
+    "/var/log/syslog",
+    "/var/log/auth.log",
+)
+JUNK = (
+    b'{"event_id": "bad", "user_id": "u1", "ts": "yesterday", "type": "login"}',
+    b"\x00\xffnot a log line",
+    b"",
+)
 
 
 @dataclass(frozen=True)
-class RoundTrip:
-    """What one topic's round trip produced and got back."""
-
-    topic: str
-    produced: int
-    consumed: int
-    intact: bool  # every (partition, offset) came back with its key and value, in order
-    seconds: float
+class DemoOptions:
+    duration_s: float | None = None  # None: until Ctrl-C
+    rate: float = 2000.0  # events produced per second
+    workers: int = 1
+    users: int = 3000  # simulated users (training and live)
+    days: int = 35
 
 
-def round_trip(
-    bootstrap: str, topic: str, records: list[tuple[bytes, bytes]], timeout_s: float = 60.0
-) -> RoundTrip:
-    """Produce ``records`` to ``topic``, consume exactly those offsets back, and compare."""
-    start = time.monotonic()
-    sent: dict[tuple[int, int], tuple[bytes, bytes]] = {}
-    errors: list[str] = []
+@dataclass
+class DemoSummary:
+    produced: int = 0
+    scores: int = 0
+    dead_letters: int = 0
+    by_model: collections.Counter = field(default_factory=collections.Counter)
+    dead_by_reason: collections.Counter = field(default_factory=collections.Counter)
+    recent: collections.deque = field(default_factory=lambda: collections.deque(maxlen=12))
+    started: float = field(default_factory=time.monotonic)
+    error: str | None = None
 
-    def on_delivery(err, msg) -> None:  # noqa: ANN001 - confluent-kafka callback signature
-        if err is not None:
-            errors.append(str(err))
-        else:
-            sent[(msg.partition(), msg.offset())] = (msg.key(), msg.value())
 
-    producer = Producer(
-        {"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5}
+def _cli(settings: Settings, *args: str, log: Path | None = None, wait: bool = True):  # noqa: ANN202
+    cmd = [sys.executable, "-m", "streams.cli", "--state-dir", str(settings.state_dir), *args]
+    if settings.kafka_bootstrap_servers:
+        cmd[3:3] = ["--bootstrap-servers", settings.kafka_bootstrap_servers]
+    if not wait:
+        out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - child owns it
+        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    done = subprocess.run(cmd, check=False)
+    if done.returncode:
+        raise RuntimeError(f"`streamscore {' '.join(args)}` failed with exit {done.returncode}")
+    return done
+
+
+def _ensure_models(settings: Settings, opts: DemoOptions, console: Console) -> None:
+    from models.registry import TASKS, ModelRegistry
+
+    registry = ModelRegistry.from_settings(settings)
+    if all(registry.champion(t) is not None for t in TASKS):
+        console.print(f"models: champions found in {registry.root}")
+        return
+    console.print("models: none yet, simulating a population and training churn and upsell")
+    _cli(settings, "simulate", "--users", str(opts.users), "--days", str(opts.days))
+    _cli(settings, "train", "--task", "all", "--kind", "mlp")
+
+
+def _produce(pub: Publisher, opts: DemoOptions, summary: DemoSummary, stop: threading.Event):
+    try:
+        for path in LOG_FILES:
+            if stop.is_set():
+                return
+            if Path(path).is_file():
+                for n in replay_file(pub, Path(path)):
+                    summary.produced += n
+        pub.send("activity", [JUNK[0]], [None])
+        pub.send("raw-logs", list(JUNK[1:]), [None, None])
+        summary.produced += len(JUNK)
+        seed = 100
+        while not stop.is_set():  # a fresh simulated population each round
+            for n in replay_simulation(
+                pub,
+                users=opts.users,
+                days=opts.days,
+                seed=seed,
+                arrow=seed % 2 == 1,
+                batch_size=1000,
+            ):
+                summary.produced += n
+                if stop.is_set():
+                    return
+            seed += 1
+    except Exception as exc:  # noqa: BLE001 - shown in the view, not a silent thread death
+        summary.error = f"producer: {exc!r}"
+
+
+def _view(summary: DemoSummary, settings: Settings, workers: list) -> Group:
+    elapsed = max(time.monotonic() - summary.started, 1e-9)
+    head = Table.grid(padding=(0, 3))
+    head.add_row(
+        f"[b]produced[/b] {summary.produced:,} ({summary.produced / elapsed:,.0f}/s)",
+        f"[b]scores[/b] {summary.scores:,} ({summary.scores / elapsed:,.0f}/s)",
+        f"[b]dead letters[/b] {summary.dead_letters:,}",
+        f"[b]workers[/b] {sum(w.poll() is None for w in workers)}/{len(workers)} up",
+        f"{elapsed:,.0f}s",
     )
-    for key, value in records:
-        while True:
+    recent = Table(title="latest scores", expand=True)
+    for col in ("event", "entity", "model", "version", "score", "decision", "served by"):
+        recent.add_column(col)
+    for row in list(summary.recent):
+        recent.add_row(*row)
+    models = Table(title="per model")
+    models.add_column("model")
+    models.add_column("scores", justify="right")
+    for name, n in sorted(summary.by_model.items()):
+        models.add_row(name, f"{n:,}")
+    dead = Table(title="dead letters by reason")
+    dead.add_column("n", justify="right")
+    dead.add_column("reason")
+    for reason, n in summary.dead_by_reason.most_common(5):
+        dead.add_row(str(n), reason[:100])
+    parts = [head, recent, Table.grid(), models, dead]
+    if summary.error:
+        parts.append(f"[red]{summary.error}[/red]")
+    parts.append(f"[dim]topics {settings.topic_prefix}*  -  Ctrl-C stops the demo[/dim]")
+    return Group(*parts)
+
+
+def _consume(consumer, summary: DemoSummary, scores_topic: str) -> None:  # noqa: ANN001
+    msgs = [m for m in consumer.consume(5000, timeout=0.2) if m.error() is None]
+    scores = [m.value() for m in msgs if m.topic() == scores_topic]
+    if scores:
+        cols = decode_score_results(scores)
+        summary.scores += len(scores)
+        summary.by_model.update(cols["model_name"].tolist())
+        for i in range(max(0, len(scores) - 4), len(scores)):
+            summary.recent.appendleft(
+                (
+                    str(cols["event_id"][i])[:20],
+                    str(cols["entity"][i]),
+                    str(cols["model_name"][i]),
+                    str(cols["model_version"][i]),
+                    f"{float(cols['score'][i]):.3f}",
+                    "yes" if cols["decision"][i] else "no",
+                    str(cols["served_by"][i]),
+                )
+            )
+    for m in msgs:
+        if m.topic() != scores_topic:
+            letter = decode_dead_letter(m.value())
+            summary.dead_letters += 1
+            summary.dead_by_reason[f"{letter.stage.name.lower()}: {letter.reason[:80]}"] += 1
+
+
+def run_demo(settings: Settings, opts: DemoOptions, console: Console | None = None) -> DemoSummary:
+    """Run the demo (see the module docstring); return what it saw."""
+    console = console or Console()
+    local = not settings.kafka_bootstrap_servers
+    if not local:
+        bootstrap = settings.kafka_bootstrap_servers
+        console.print(f"Kafka: using KAFKA_BOOTSTRAP_SERVERS={bootstrap}")
+    else:
+        info = broker_up(settings)
+        bootstrap = info.bootstrap
+        state = "already running" if info.already_running else "started"
+        console.print(f"Kafka {info.version}: {state} at {bootstrap} (pid {info.pid})")
+    settings = settings.model_copy(update={"kafka_bootstrap_servers": bootstrap})
+    created = create_topics(settings, bootstrap)
+    console.print(
+        f"topics: {sum(v == 'created' for v in created.values())} created, {len(created)} in all"
+    )
+    _ensure_models(settings, opts, console)
+
+    logs = settings.state_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    workers = [
+        _cli(settings, "worker", log=logs / f"worker-{i}.log", wait=False)
+        for i in range(opts.workers)
+    ]
+    console.print(f"workers: {opts.workers} started (logs in {logs})")
+    summary = DemoSummary()
+    stop = threading.Event()
+    pub = Publisher(settings, bootstrap, rate=opts.rate)
+    producer = threading.Thread(target=_produce, args=(pub, opts, summary, stop), daemon=True)
+    consumer = make_consumer(bootstrap)
+    scores_topic = topic_name(settings, "scores")
+    consumer.subscribe([scores_topic, topic_name(settings, "dead-letters")])
+    producer.start()
+    deadline = None if opts.duration_s is None else time.monotonic() + opts.duration_s
+    try:
+        with Live(
+            _view(summary, settings, workers),
+            console=console,
+            refresh_per_second=2,
+            transient=False,
+        ) as live:
+            while deadline is None or time.monotonic() < deadline:
+                _consume(consumer, summary, scores_topic)
+                live.update(_view(summary, settings, workers))
+                if all(w.poll() is not None for w in workers):
+                    summary.error = "every worker exited; see " + str(logs)
+                    break
+    except KeyboardInterrupt:
+        console.print("stopping (Ctrl-C)")
+    finally:
+        stop.set()
+        producer.join(timeout=10)
+        try:
+            pub.close()
+        except RuntimeError as exc:
+            summary.error = str(exc)
+        for w in workers:
+            if w.poll() is None:
+                w.send_signal(signal.SIGTERM)
+        for w in workers:
             try:
-                producer.produce(topic, value, key, on_delivery=on_delivery)
-                break
-            except BufferError:
-                producer.poll(0.1)
-        producer.poll(0)
-    if producer.flush(timeout_s) or errors:
-        raise KafkaException(f"producing to {topic} failed: {errors[:3] or 'flush timed out'}")
-
-    # Read back exactly the offsets just written, partition by partition.
-    first: dict[int, int] = {}
-    last: dict[int, int] = {}
-    for partition, offset in sent:
-        first[partition] = min(first.get(partition, offset), offset)
-        last[partition] = max(last.get(partition, offset), offset)
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"demo-check-{time.time()}",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-        }
+                w.wait(30)
+            except subprocess.TimeoutExpired:
+                w.kill()
+        consumer.close()
+    console.print(
+        f"demo done: {summary.produced:,} events produced, {summary.scores:,} scores, "
+        f"{summary.dead_letters:,} dead letters in {time.monotonic() - summary.started:,.0f}s"
+        + (f"; {summary.error}" if summary.error else "")
     )
-    consumer.assign([TopicPartition(topic, p, o) for p, o in first.items()])
-    got: dict[tuple[int, int], tuple[bytes, bytes]] = {}
-    in_order = True
-    previous: dict[int, int] = {}
-    deadline = time.monotonic() + timeout_s
-    while len(got) < len(sent) and time.monotonic() < deadline:
-        for msg in consumer.consume(1000, timeout=0.5):
-            if msg.error() or msg.offset() > last[msg.partition()]:
-                continue
-            in_order &= msg.offset() > previous.get(msg.partition(), -1)
-            previous[msg.partition()] = msg.offset()
-            got[(msg.partition(), msg.offset())] = (msg.key(), msg.value())
-    consumer.close()
-    return RoundTrip(topic, len(sent), len(got), in_order and got == sent, time.monotonic() - start)
+    if local:
+        console.print("the broker keeps running: `streamscore kafka status`, `kafka down`")
+    return summary

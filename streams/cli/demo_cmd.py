@@ -1,55 +1,45 @@
-"""``streamscore demo``: the main job, from nothing to live data on a real Kafka broker."""
+"""``streamscore demo``: the main job, from nothing to live scores on a real Kafka broker."""
 
 from __future__ import annotations
 
 import argparse
 
-from streams.demo import activity_payloads, machine_log_lines, round_trip
-from streams.kafka import broker_up
 from streams.settings import Settings
-from streams.topics import create_topics, topic_name
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "demo",
-        help="start Kafka, create the topics and round-trip real events",
+        help="the whole loop: Kafka, topics, models, workers, live events and scores",
         description="Starts the local broker (unless KAFKA_BOOTSTRAP_SERVERS is set), creates "
-        "every declared topic, produces generated activity events and this machine's own log "
-        "lines, reads them back and checks them. Exits non-zero if anything came back wrong.",
+        "the topics, trains churn and upsell models on a simulated population if the registry "
+        "has none, starts Faust workers, produces live simulated activity, this machine's own "
+        "log files and a few malformed records, and shows scores, throughput and dead letters "
+        "live. Stops on Ctrl-C or after --duration; exits non-zero if no score arrived.",
     )
-    parser.add_argument("--events", type=int, default=20_000, help="activity events to produce")
-    parser.add_argument("--log-lines", type=int, default=5_000, help="max machine log lines")
+    parser.add_argument(
+        "--duration", type=float, default=None, help="seconds to run (default: until Ctrl-C)"
+    )
+    parser.add_argument(
+        "--rate", type=float, default=2000.0, help="events produced per second (default 2000)"
+    )
+    parser.add_argument("--workers", type=int, default=1, help="Faust workers (default 1)")
+    parser.add_argument(
+        "--users",
+        type=int,
+        default=3000,
+        help="simulated users, for training and live traffic (default 3000)",
+    )
     parser.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    if settings.kafka_bootstrap_servers:
-        bootstrap = settings.kafka_bootstrap_servers
-        print(f"Kafka: using KAFKA_BOOTSTRAP_SERVERS={bootstrap}")
-    else:
-        info = broker_up(settings)
-        bootstrap = info.bootstrap
-        state = "already running" if info.already_running else "started"
-        print(f"Kafka {info.version}: {state} at {bootstrap} (pid {info.pid})")
-    for name, outcome in create_topics(settings, bootstrap).items():
-        print(f"  topic {name:36s} {outcome}")
+    from streams.demo import DemoOptions, run_demo
 
-    jobs = [
-        (topic_name(settings, "activity"), list(activity_payloads(args.events))),
-        (topic_name(settings, "raw-logs"), machine_log_lines(args.log_lines)),
-    ]
-    ok = True
-    print(f"\n{'topic':36s} {'produced':>9s} {'consumed':>9s} {'intact':>7s} {'rate/s':>9s}")
-    for topic, records in jobs:
-        result = round_trip(bootstrap, topic, records)
-        ok &= result.intact and result.consumed == len(records)
-        rate = result.produced / result.seconds if result.seconds else 0.0
-        print(
-            f"{topic:36s} {result.produced:9d} {result.consumed:9d} "
-            f"{'yes' if result.intact else 'NO':>7s} {rate:9.0f}"
-        )
-    print("\nall records came back intact" if ok else "\nSOME RECORDS DID NOT COME BACK")
-    if not settings.kafka_bootstrap_servers:
-        print("the broker keeps running: `streamscore kafka status`, `streamscore kafka down`")
-    return 0 if ok else 1
+    summary = run_demo(
+        settings,
+        DemoOptions(
+            duration_s=args.duration, rate=args.rate, workers=args.workers, users=args.users
+        ),
+    )
+    return 0 if summary.scores > 0 and summary.error is None else 1

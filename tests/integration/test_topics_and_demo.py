@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -31,15 +32,28 @@ def test_topics_create_is_idempotent_and_list_shows_them(env, tmp_path):
         assert int(line.split()[1]) == spec.partitions
 
 
-def test_demo_round_trips_real_events(env, tmp_path):
+@pytest.mark.slow
+def test_demo_runs_the_whole_loop(env, tmp_path):
+    """Models trained from nothing, a worker, live events in, scores and dead letters out."""
     result = streamscore(
-        "--state-dir", str(tmp_path), "demo", "--events", "3000", "--log-lines", "300", env=env
+        "--state-dir",
+        str(tmp_path),
+        "demo",
+        "--duration",
+        "40",
+        "--users",
+        "800",
+        "--rate",
+        "1500",
+        env=env,
+        timeout=900,
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "all records came back intact" in result.stdout
-    row = next(
-        x
-        for x in result.stdout.splitlines()
-        if x.startswith(env["STREAMSCORE_TOPIC_PREFIX"] + "activity ")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    done = re.search(
+        r"demo done: ([\d,]+) events produced, ([\d,]+) scores, ([\d,]+) dead", result.stdout
     )
-    assert row.split()[1:3] == ["3000", "3000"]
+    assert done, result.stdout[-2000:]
+    produced, scores, dead = (int(g.replace(",", "")) for g in done.groups())
+    assert produced > 0 and scores > 0
+    assert dead == 3  # the three malformed records the demo sends on purpose
+    assert (tmp_path / "models" / "churn").is_dir()  # trained because the registry was empty
