@@ -111,6 +111,10 @@ class Publisher:
         self._producer.poll(0)
         self.stats.add(key, sent, table.num_rows)
 
+    def flush_soon(self) -> None:
+        """Serve delivery callbacks and let queued records leave now (no waiting)."""
+        self._producer.poll(0)
+
     def close(self) -> None:
         left = self._producer.flush(60)
         if left or self._errors:

@@ -16,7 +16,7 @@ def make_producer(bootstrap: str, **config: object) -> Producer:
     base = {
         "bootstrap.servers": bootstrap,
         "enable.idempotence": True,
-        "linger.ms": 20,
+        "linger.ms": 5,
         "batch.size": 1_000_000,
         "compression.type": "lz4",
         "partitioner": "murmur2_random",  # the Java/Faust partitioner: same key, same partition
