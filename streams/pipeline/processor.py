@@ -125,6 +125,7 @@ class BatchProcessor:
                 scored_time_ms=np.full(len(batch), now, np.int64),
             )
             for result in scored
+            if not result.shadow
         ]
         keys = [e.encode() for e in batch.entity.to_pylist()]
         # Records are grouped by partition and events keep record order, so each partition's

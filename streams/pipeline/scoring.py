@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -23,6 +24,8 @@ from streams.settings import Settings
 
 __all__ = ["Features", "ModelSet", "ScoredBatch", "ServedModel", "load_model_set"]
 
+_log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True, slots=True)
 class ScoredBatch:
@@ -34,6 +37,7 @@ class ScoredBatch:
     scores: np.ndarray  # float32 [n]
     served_by: Sequence[str]  # [n] "name@version" (or "baseline")
     fallback: np.ndarray  # bool [n]
+    shadow: bool = False  # a challenger's scores: into the snapshot, never onto `scores`
 
 
 class ServedModel(Protocol):
@@ -60,10 +64,16 @@ class Features:
 
 @dataclass
 class ModelSet:
-    """The fitted feature pipeline and the served models of one worker."""
+    """The fitted feature pipeline and the served models of one worker.
+
+    ``shadows`` are challengers scored on the same batches without publishing their scores as
+    results: their scores go into the feature snapshot (``shadow.<task>@<version>`` columns),
+    where the retraining job compares them with the champion on the same events.
+    """
 
     pipeline: FittedPipeline
     models: list[ServedModel]
+    shadows: list[ServedModel] = field(default_factory=list)
 
     def featurise(self, events: pa.RecordBatch, state: Mapping[str, bytes]) -> Features:
         """Features of ``events`` in arrival order; reads and returns the entities' state rows."""
@@ -83,9 +93,15 @@ class ModelSet:
         return Features(batch, {e: after[k].tobytes() for k, e in enumerate(entities)})
 
     def score(self, X: np.ndarray) -> list[ScoredBatch]:
-        """Each model once on the whole batch."""
+        """Each model once on the whole batch; then each shadow, whose failure only logs."""
         names = self.pipeline.names
-        return [model.score_batch(X, names) for model in self.models]
+        scored = [model.score_batch(X, names) for model in self.models]
+        for shadow in self.shadows:
+            try:
+                scored.append(replace(shadow.score_batch(X, names), shadow=True))
+            except Exception as exc:  # noqa: BLE001 - a challenger must never cost a result
+                _log.warning("shadow %s failed on a batch: %r", shadow.name, exc)
+        return scored
 
     def snapshot(
         self,
@@ -105,10 +121,15 @@ class ModelSet:
         table = features.batch.to_arrow().slice(start, stop - start)
         for s in scored:
             scores = pa.array(s.scores[start:stop], pa.float32())
-            table = table.append_column(f"score.{s.model_name}", scores)
+            name = (
+                f"shadow.{s.model_name}@{s.model_version}" if s.shadow else f"score.{s.model_name}"
+            )
+            table = table.append_column(name, scores)
         table = table.append_column("scored_ms", pa.array(np.full(len(table), now_ms, np.int64)))
         meta = dict(table.schema.metadata or {})
-        meta[b"models"] = json.dumps({s.model_name: s.model_version for s in scored}).encode()
+        meta[b"models"] = json.dumps(
+            {s.model_name: s.model_version for s in scored if not s.shadow}
+        ).encode()
         table = table.replace_schema_metadata(meta)
         sink = io.BytesIO()
         with pa.ipc.new_stream(sink, table.schema) as writer:
@@ -117,17 +138,18 @@ class ModelSet:
 
     def warm_up(self) -> None:
         """Compile kernels and trace models before the first event arrives."""
-        for model in self.models:
+        for model in [*self.models, *self.shadows]:
             model.warm_up(len(self.pipeline.names))
 
 
 class _TaskScorer:
     """A task's champion behind the registry's fallback chain, in the stream layer's shape."""
 
-    def __init__(self, scorer, task: str, threshold: float = 0.5) -> None:  # noqa: ANN001
+    def __init__(self, scorer, task: str, threshold: float = 0.5, version: str | None = None):  # noqa: ANN001
         self.name = task
         self._scorer = scorer
         self._threshold = threshold
+        self._version = version  # a pinned (challenger) version; None: the champion
 
     def score_batch(self, X: np.ndarray, names: Sequence[str]) -> ScoredBatch:  # noqa: N803
         result = self._scorer.score(X, names)
@@ -137,7 +159,7 @@ class _TaskScorer:
             served += "/baseline"
         return ScoredBatch(
             model_name=self.name,
-            model_version=self._scorer.champion_version,
+            model_version=self._version or self._scorer.champion_version,
             threshold=self._threshold,
             scores=result.scores,
             served_by=[served] * n,
@@ -166,7 +188,8 @@ def load_model_set(settings: Settings, models: Sequence[str] | None = None) -> M
             "(`streamscore train`, or `make demo` which trains them)"
         )
     pipeline: FittedPipeline | None = None
-    scorers = []
+    scorers: list[ServedModel] = []
+    shadows: list[ServedModel] = []
     for task in tasks:
         champion = registry.champion(task)
         if champion is None:
@@ -187,5 +210,19 @@ def load_model_set(settings: Settings, models: Sequence[str] | None = None) -> M
             )
         fallback = FallbackScorer(registry, task, fingerprint=pipeline.fingerprint)
         scorers.append(_TaskScorer(fallback, task))
+        for info in registry.versions(task):
+            if info.status != "challenger":
+                continue
+            if info.fingerprint != pipeline.fingerprint:
+                _log.warning(
+                    "challenger %s/%s uses another feature pipeline; not shadowed",
+                    task,
+                    info.version,
+                )
+                continue
+            pinned = FallbackScorer(
+                registry, task, version=info.version, fingerprint=pipeline.fingerprint
+            )
+            shadows.append(_TaskScorer(pinned, task, version=info.version))
     assert pipeline is not None
-    return ModelSet(pipeline, scorers)
+    return ModelSet(pipeline, scorers, shadows)

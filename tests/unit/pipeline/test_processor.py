@@ -1,0 +1,140 @@
+"""BatchProcessor without Kafka: every record ends as scores or one dead letter, per partition."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from schemas import DeadLetterStage, decode_dead_letter, decode_score_batch, decode_score_result
+from streams.etl import parse_batch
+from streams.etl.types import FileOrigin
+from streams.features import FeaturePipeline, FeatureSpec
+from streams.pipeline import BatchProcessor, ModelSet, ScoredBatch, SourceRecords
+from tests.integration.workload import mixed_workload
+
+
+class Constant:
+    """A model that scores every row with ``value`` (or raises, when value is an exception)."""
+
+    def __init__(self, name: str, value, version: str = "v1") -> None:  # noqa: ANN001
+        self.name, self.value, self.version = name, value, version
+
+    def score_batch(self, X, names) -> ScoredBatch:  # noqa: ANN001, N803
+        if isinstance(self.value, Exception):
+            raise self.value
+        n = len(X)
+        return ScoredBatch(
+            self.name,
+            self.version,
+            0.5,
+            np.full(n, self.value, np.float32),
+            [f"{self.name}@{self.version}"] * n,
+            np.zeros(n, bool),
+        )
+
+    def warm_up(self, width: int) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def workload():
+    return mixed_workload(600, seed=3, malformed_frac=0.05)
+
+
+@pytest.fixture(scope="module")
+def pipeline(workload):
+    values = [v for _, v in workload.json_activity]
+    events = parse_batch(values, "activity", FileOrigin("fit", 1)).events
+    return FeaturePipeline(FeatureSpec.default("serving")).fit(pa.Table.from_batches([events]))
+
+
+def records(workload) -> SourceRecords:  # noqa: ANN001
+    values = (
+        [v for _, v in workload.json_activity]
+        + [v for _, v in workload.log_lines]
+        + [v for _, v in workload.malformed]
+    )
+    n = len(values)
+    parts = np.sort(np.arange(n) % 3).astype(np.int32)  # three partitions, grouped
+    return SourceRecords(
+        "in", parts, np.arange(n, dtype=np.int64), [None] * n, values, np.full(n, 7, np.int64)
+    )
+
+
+def test_every_record_is_scored_or_dead_lettered_on_its_partition(workload, pipeline):
+    recs = records(workload)
+    models = ModelSet(pipeline, [Constant("churn", 0.25), Constant("upsell", 0.75)])
+    out = BatchProcessor(models, clock_ms=lambda: 123).process(recs, {})
+    n_valid = len(workload.json_activity) + len(workload.log_lines)
+    assert out.events == out.scored_records == n_valid
+    assert len(out.scores) == 2 * n_valid
+    letters = [decode_dead_letter(v) for _, v in out.dead_letters]
+    assert len(letters) == len(workload.malformed)
+    assert {(d.source_topic, d.source_offset) for d in letters} == {
+        ("in", o) for o in range(n_valid, len(recs))
+    }
+    for d in letters:
+        assert d.value == recs.values[d.source_offset]  # original bytes, untouched
+        assert d.source_partition == recs.partitions[d.source_offset]
+        assert d.stage in (DeadLetterStage.PARSE, DeadLetterStage.VALIDATE) and d.reason
+    index_of = {eid: i for i, eid in enumerate(workload.event_ids)}  # JSON events come first
+    for partition, part in out.partitions.items():
+        for _, value in part.scores:
+            r = decode_score_result(value)
+            assert r["scored_time_ms"] == 123 and r["score"] in (0.25, 0.75)
+            if r["event_id"] in index_of:  # results stay on their record's partition
+                assert recs.partitions[index_of[r["event_id"]]] == partition
+        for value in part.score_batches:
+            assert len(decode_score_batch(value).event_id) > 0
+        assert all(isinstance(f, bytes) for f in part.features)
+    assert sum(len(p.state_rows) for p in out.partitions.values()) > 0
+
+
+def test_featurise_or_score_failure_dead_letters_the_batch(workload, pipeline):
+    recs = records(workload)
+    broken = ModelSet(pipeline, [Constant("churn", RuntimeError("model exploded"))])
+    out = BatchProcessor(broken).process(recs, {})
+    assert not out.scores and out.events == 0
+    letters = [decode_dead_letter(v) for _, v in out.dead_letters]
+    assert len(letters) == len(recs)  # parse rejects plus every record that had events
+    scored_stage = [d for d in letters if d.stage == DeadLetterStage.SCORE]
+    assert len(scored_stage) == len(recs) - len(workload.malformed)
+    assert "model exploded" in scored_stage[0].reason
+
+    bad_state = {"u00001": b"\x00" * 3}  # a corrupt state row: featurising fails
+    entity_rec = SourceRecords(
+        "in",
+        np.zeros(1, np.int32),
+        np.zeros(1, np.int64),
+        [None],
+        [b'{"event_id":"e","user_id":"u00001","ts":1780000000000,"type":"login"}'],
+        np.zeros(1, np.int64),
+    )
+    out = BatchProcessor(ModelSet(pipeline, [Constant("churn", 0.5)])).process(
+        entity_rec, bad_state
+    )
+    (letter,) = [decode_dead_letter(v) for _, v in out.dead_letters]
+    assert letter.stage == DeadLetterStage.FEATURISE
+
+
+def test_shadow_challenger_goes_to_the_snapshot_only(workload, pipeline):
+    recs = records(workload)
+    models = ModelSet(
+        pipeline,
+        [Constant("churn", 0.25)],
+        shadows=[
+            Constant("churn", 0.9, version="v2"),
+            Constant("upsell", RuntimeError("shadow broke"), "v9"),
+        ],
+    )
+    out = BatchProcessor(models).process(recs, {})
+    n_valid = len(workload.json_activity) + len(workload.log_lines)
+    assert len(out.scores) == n_valid  # the champion only, despite a broken shadow
+    assert {decode_score_result(v)["model_version"] for _, v in out.scores} == {"v1"}
+    snapshot = next(f for p in out.partitions.values() for f in p.features)
+    table = pa.ipc.open_stream(io.BytesIO(snapshot)).read_all()
+    assert "score.churn" in table.column_names and "shadow.churn@v2" in table.column_names
+    assert np.allclose(table["shadow.churn@v2"].to_numpy(), 0.9)
