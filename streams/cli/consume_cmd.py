@@ -6,24 +6,13 @@ import argparse
 import json
 import sys
 
-from schemas import decode_dead_letter, decode_score_batch, decode_score_results
+from schemas import SCORE_FIELDS, decode_dead_letter, decode_score_batch, decode_score_results
 from streams.kafka import resolve_bootstrap
 from streams.kafka.clients import read_topic
 from streams.settings import Settings
 from streams.topics import topic_name
 
-_COLUMNS = (
-    "event_id",
-    "entity",
-    "model_name",
-    "model_version",
-    "score",
-    "decision",
-    "fallback",
-    "served_by",
-    "event_time_ms",
-    "scored_time_ms",
-)
+_COLUMNS = SCORE_FIELDS
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -69,9 +69,11 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    # Read them all first: what is replayed may be rejected again, and must not be re-read.
+    letters = list(_letters(args, settings))
     producer = make_producer(resolve_bootstrap(settings))
     sent = 0
-    for letter in _letters(args, settings):
+    for letter in letters:
         if args.stage and letter.stage.name.lower() != args.stage.lower():
             continue
         if letter.value is None or not letter.source_topic:

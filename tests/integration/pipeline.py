@@ -75,20 +75,22 @@ class Deployment:
         }
         return clean_env(**{**env, **extra})
 
-    def start_worker(self, name: str, **extra: str) -> subprocess.Popen:
-        """A ``streamscore worker`` process with its own Faust data directory."""
+    def start_worker(self, name: str, *, faust_cli: bool = False, **extra: str) -> subprocess.Popen:
+        """A ``streamscore worker`` process (or ``faust -A streams.app worker``) with its own
+        Faust data directory."""
         log = open(self.state_dir.parent / f"{name}.log", "ab")  # noqa: SIM115 - closed by OS
         own_state = self.state_dir.parent / f"state-{name}"
         if not own_state.exists():
             own_state.mkdir()
             os.symlink(self.state_dir / "models", own_state / "models")
         env = self.env(STREAMSCORE_STATE_DIR=str(own_state), **extra)
+        cmd = (
+            ["-m", "faust", "-A", "streams.app", "worker", "-l", "warn"]
+            if faust_cli
+            else ["-m", "streams.cli", "worker", "-l", "warn"]
+        )
         return subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker", "-l", "warn"],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            [sys.executable, *cmd], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
         )
 
     def log_tail(self, name: str, chars: int = 3000) -> str:
