@@ -128,26 +128,9 @@ class Bench:
         want = 2 * n_events
         got, first, last, latency = 0, None, None, []
         spy = None
-        if profile is not None and pid and shutil.which("py-spy"):
-            spy = subprocess.Popen(
-                [
-                    "py-spy",
-                    "record",
-                    "-p",
-                    str(pid),
-                    "-d",
-                    "20",
-                    "-r",
-                    "50",
-                    "-f",
-                    "raw",
-                    "-o",
-                    str(profile),
-                    "--nonblocking",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+        py_spy = shutil.which("py-spy") or shutil.which(
+            "py-spy", path=str(Path(sys.executable).parent)
+        )
         deadline = time.monotonic() + timeout
         while got < want and time.monotonic() < deadline:
             msgs = [m.value() for m in consumer.consume(5000, timeout=0.5) if m.error() is None]
@@ -156,6 +139,26 @@ class Bench:
             now = time.time() * 1000
             cols = decode_score_results(msgs)
             got += len(msgs)
+            if spy is None and profile is not None and pid and py_spy:
+                # Sampling starts once the worker scores (py-spy cannot attach mid-import).
+                spy = subprocess.Popen(
+                    [
+                        py_spy,
+                        "record",
+                        "-p",
+                        str(pid),
+                        "-d",
+                        "15",
+                        "-r",
+                        "50",
+                        "-f",
+                        "raw",
+                        "-o",
+                        str(profile),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
             scored = cols["scored_time_ms"]
             first = scored.min() if first is None else min(first, scored.min())
             last = scored.max() if last is None else max(last, scored.max())
@@ -219,7 +222,7 @@ class Bench:
         ]
         if not rate:
             raise SystemExit(f"naive agent failed:\n{done.stderr[-3000:]}")
-        return float(rate[-1].split()[-1])
+        return float(rate[-1].split("NAIVE_RATE=")[1].split()[0])
 
     def produce_json(self, settings, events: list[dict], rate: float | None = None) -> None:  # noqa: ANN001
         """Send events keyed by user; with ``rate``, paced in small steps, each event's time
@@ -313,7 +316,7 @@ async def naive(stream):
                 {"event_id": event["event_id"], "model": name, "score": p}).encode())
         state["n"] += 1
         if state["n"] >= N:
-            print("NAIVE_RATE", N / (time.perf_counter() - state["t0"]), flush=True)
+            print(f"NAIVE_RATE={N / (time.perf_counter() - state['t0']):.3f}", flush=True)
             os._exit(0)
 """
 
@@ -355,11 +358,15 @@ def main() -> None:
     b = Bench(args.events)
     try:
         ceiling = b.passthrough(args.events)
+        print(f"passthrough: {ceiling:,.0f} records/s", flush=True)
         naive = b.naive(args.naive_events)
+        print(f"naive agent: {naive:,.1f} events/s", flush=True)
         prof = b.tmp / "profile.txt"
         js = b.streamscore("json", args.events, profile=prof)
+        print(f"streamscore JSON: {js['rate']:,.0f} events/s", flush=True)
         frames = top_frames(prof)
         arrow = b.streamscore("arrow", args.arrow_events)
+        print(f"streamscore Arrow: {arrow['rate']:,.0f} events/s", flush=True)
         lat = {share: b.latency(js["rate"] * share, args.latency_seconds) for share in (0.5, 0.8)}
     finally:
         b.close()
