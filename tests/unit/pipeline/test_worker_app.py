@@ -1,0 +1,38 @@
+"""The Faust app's shape: roles pick the input topics, a model subset is its own group."""
+
+from __future__ import annotations
+
+import pytest
+
+from streams.pipeline.worker import create_app
+from streams.settings import load_settings
+
+
+@pytest.fixture
+def settings(tmp_path):
+    # Building the app connects to nothing; the address only has to look right.
+    return load_settings(env={}, state_dir=tmp_path, kafka_bootstrap_servers="127.0.0.1:9",
+                         topic_prefix="t.")
+
+
+def _inputs(app) -> set[str]:  # noqa: ANN001
+    return {t for agent in app.agents.values() for t in agent.channel.topics}
+
+
+def test_default_worker_consumes_both_inputs(settings):
+    app = create_app(settings, model_set=object())  # type: ignore[arg-type]
+    assert app.conf.id == "t.worker.activity-logs.all"
+    assert _inputs(app) == {"t.activity", "t.raw-logs"}
+    assert app.conf.processing_guarantee.value == "exactly_once"
+
+
+def test_one_model_on_its_own_worker_group(settings):
+    churn_only = create_app(settings, roles=["activity"], models=["churn"],
+                            model_set=object())  # type: ignore[arg-type]
+    assert churn_only.conf.id == "t.worker.activity.churn"  # a group of its own
+    assert _inputs(churn_only) == {"t.activity"}
+
+
+def test_unknown_role_is_a_clear_error(settings):
+    with pytest.raises(ValueError, match="unknown worker role"):
+        create_app(settings, roles=["metrics"])
