@@ -16,18 +16,11 @@ import pytest
 from schemas import decode_score_result
 from streams.pipeline import BatchProcessor, records_from_values
 from streams.pipeline.scoring import load_model_set
-from tests.integration.pipeline import MODELS, Deployment, ResultReader, stop, train_models
+from tests.integration.pipeline import MODELS, Deployment, ResultReader, stop
 from tests.integration.workload import Workload, arrow_payload, mixed_workload
 from tests.unit.schemas.flatc import flatc_json, require_flatc
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    state = tmp_path_factory.mktemp("trained")
-    train_models(state)
-    return state
 
 
 @pytest.fixture

@@ -10,17 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.integration._cli import streamscore
-from tests.integration.pipeline import Deployment, ResultReader, stop, train_models
+from tests.integration.pipeline import Deployment, ResultReader, stop
 from tests.integration.workload import mixed_workload
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    state = tmp_path_factory.mktemp("trained-tools")
-    train_models(state)
-    return state
 
 
 def test_produce_consume_dlq_with_faust_cli_worker_at_least_once(
