@@ -213,16 +213,23 @@ async def _publish(
     per-key changelog path costs more than the scoring of the event itself, and it needs a
     "current event" that ``take_events`` does not set (the RocksDB store picks its partition
     database from it, so we set it to ``event``, the partition's last). Recovery reads the same
-    changelog.
-    Returns the delivery futures.
+    changelog. Everything goes through the input partition's own producer (see
+    :func:`_record_producer`). Returns the delivery futures.
     """
-    producer = await app.maybe_start_producer()
     futures: list[asyncio.Future] = []
-    send = producer.send
+
+    producer, lock = await _record_producer(app, event.message.topic, partition)
 
     async def send_all(topic: str, pairs) -> None:  # noqa: ANN001
+        batch = producer.create_batch()
         for k, v in pairs:
-            futures.append(await send(topic, k, v, partition, None, None))
+            if batch.append(key=k, value=v, timestamp=None) is None:  # full: send, go on
+                futures.append(await _send_batch(producer, lock, batch, topic, partition))
+                batch = producer.create_batch()
+                if batch.append(key=k, value=v, timestamp=None) is None:
+                    raise ValueError(f"a {len(v)}-byte record does not fit a batch for {topic}")
+        if batch.record_count():
+            futures.append(await _send_batch(producer, lock, batch, topic, partition))
 
     await send_all(outputs["dead-letters"], out.dead_letters)
     await send_all(outputs["scores"], out.scores)
@@ -238,3 +245,30 @@ async def _publish(
             _current_event.reset(token)
         await send_all(outputs["changelog"], rows)
     return futures
+
+
+async def _record_producer(app: faust.App, source: str, partition: int):  # noqa: ANN202
+    """The aiokafka producer for the results of ``source``'s ``partition`` (and its lock).
+
+    Under exactly-once that is the transactional producer Faust keeps for that input partition,
+    the one whose transaction also commits the partition's consumed offsets: results, state
+    changelog and offsets commit or abort together. (``TransactionManager.send`` would pick a
+    producer by the destination topic, and for a topic the worker does not consume it falls
+    back to the plain, non-transactional producer.) Records go in whole batches
+    (``send_batch``), a fraction of the cost of one ``send`` per record.
+    """
+    producer = await app.maybe_start_producer()
+    if app.in_transaction:
+        driver = producer.producer  # TransactionManager -> the aiokafka driver's Producer
+        group = app.assignor.group_for_topic(source)
+        tid = f"{app.conf.id}-{group}-{partition}"
+        return driver._transaction_producers[tid], driver._trn_locks[tid]
+    return producer._ensure_producer(), None
+
+
+async def _send_batch(producer, lock, batch, topic: str, partition: int) -> asyncio.Future:  # noqa: ANN001
+    batch.close()
+    if lock is None:
+        return await producer.send_batch(batch, topic, partition=partition)
+    async with lock:  # Faust holds it while it commits this producer's transaction
+        return await producer.send_batch(batch, topic, partition=partition)
