@@ -1,12 +1,17 @@
 """The Faust application: agents that read input partitions in micro-batches and publish scores.
 
-Why every output goes to the *same partition number* as its input: faust-streaming's exactly-once
-mode keeps one transactional producer per assigned input partition and picks the producer for a
-send by the destination partition. A record produced from input partition ``p`` to partition
-``q != p`` would land in another partition's transaction (or in none on this worker), and a crash
-between the two commits would lose or repeat it. So all pipeline topics have the same partition
-count, inputs are keyed by entity (user id, or host for logs), and the per-entity window state,
-its changelog and every result stay on the input's partition number.
+Exactly-once: faust-streaming keeps one transactional producer per assigned input partition and
+commits that partition's consumed offsets in its transaction. Every record a batch of input
+partition ``p`` produces (scores, score batches, feature snapshots, dead letters, window-state
+changelog) is written by that same producer (see ``_record_producer``), so results, state and
+offsets commit or abort together. Faust's own ``TransactionManager.send`` picks a producer by
+the *destination* partition and, for a topic the worker does not consume, silently falls back to
+the plain producer; it is not used for results.
+
+Every result also goes to partition ``p`` of its topic, all pipeline topics have the same
+partition count, and inputs are keyed by entity (user id, or host for logs): an entity's window
+state, its changelog and its results live on one partition number, which a rebalance moves as
+a whole.
 """
 
 from __future__ import annotations
