@@ -34,6 +34,8 @@ from streams.topics import TOPICS, topic_name
 
 __all__ = ["INPUT_ROLES", "create_app"]
 
+_log = logging.getLogger(__name__)
+
 INPUT_ROLES: dict[str, str] = {"activity": "activity", "logs": "raw-logs"}
 """Worker role -> the input topic (logical key) its agent consumes."""
 
@@ -100,6 +102,7 @@ def create_app(
     }
     outputs["changelog"] = table.changelog_topic.get_topic_name()
     loaded: dict[str, ModelSet] = {}
+    ready_offsets: dict = {}  # input TP -> next offset whose results are queued (exactly-once)
     lock = asyncio.Lock()
 
     async def current_models() -> ModelSet:
@@ -117,17 +120,19 @@ def create_app(
         # aiokafka logs every produce request at DEBUG; building those records costs more
         # than the sends themselves on a busy worker.
         logging.getLogger("aiokafka").setLevel(logging.WARNING)
+        if app.in_transaction:
+            _commit_what_was_sent((await app.maybe_start_producer()).producer, ready_offsets)
         await current_models()  # load and warm up before the first event, not on it
 
     for role in roles:
         source = app.topic(
             topic_name(settings, INPUT_ROLES[role]), key_serializer="raw", value_serializer="raw"
         )
-        _add_agent(app, role, source, table, outputs, current_models, settings)
+        _add_agent(app, role, source, table, outputs, current_models, settings, ready_offsets)
     return app
 
 
-def _add_agent(app, role, source, table, outputs, current_models, settings) -> None:  # noqa: ANN001
+def _add_agent(app, role, source, table, outputs, current_models, settings, ready_offsets) -> None:  # noqa: ANN001
     exactly_once = settings.processing_guarantee == "exactly_once"
     hosts_from_keys = INPUT_ROLES[role] == "raw-logs"
 
@@ -144,7 +149,7 @@ def _add_agent(app, role, source, table, outputs, current_models, settings) -> N
             pending = []
             for partition, part in out.partitions.items():
                 pending += await _publish(
-                    app, outputs, table, part, partition, last_event[partition]
+                    app, outputs, table, part, partition, last_event[partition], ready_offsets
                 )
             if exactly_once:
                 # The transaction's commit flushes these; a send that fails must abort it, which
@@ -210,6 +215,7 @@ async def _publish(
     out: PartitionOutput,
     partition: int,
     event: faust.EventT,
+    ready_offsets: dict,
 ) -> list[asyncio.Future]:
     """Queue one partition's results, and its window-state rows, for the same partition number.
 
@@ -219,22 +225,39 @@ async def _publish(
     "current event" that ``take_events`` does not set (the RocksDB store picks its partition
     database from it, so we set it to ``event``, the partition's last). Recovery reads the same
     changelog. Everything goes through the input partition's own producer (see
-    :func:`_record_producer`). Returns the delivery futures.
+    :func:`_record_producer`). Under exactly-once the producer's lock is held from the first
+    send until the batch's offsets are recorded as ready for the transaction's next commit
+    (see :func:`_commit_what_was_sent`). Returns the delivery futures.
     """
-    futures: list[asyncio.Future] = []
-
     producer, lock = await _record_producer(app, event.message.topic, partition)
+    if lock is None:
+        return await _publish_records(producer, outputs, table, out, partition, event)
+    async with lock:  # no commit of this transaction can fall between the sends and the mark
+        futures = await _publish_records(producer, outputs, table, out, partition, event)
+        ready_offsets[event.message.tp] = event.message.offset + 1
+    return futures
+
+
+async def _publish_records(
+    producer,
+    outputs: dict[str, str],
+    table: faust.Table,
+    out: PartitionOutput,
+    partition: int,
+    event: faust.EventT,
+) -> list[asyncio.Future]:  # noqa: ANN001
+    futures: list[asyncio.Future] = []
 
     async def send_all(topic: str, pairs) -> None:  # noqa: ANN001
         batch = producer.create_batch()
         for k, v in pairs:
             if batch.append(key=k, value=v, timestamp=None) is None:  # full: send, go on
-                futures.append(await _send_batch(producer, lock, batch, topic, partition))
+                futures.append(await _send_batch(producer, batch, topic, partition))
                 batch = producer.create_batch()
                 if batch.append(key=k, value=v, timestamp=None) is None:
                     raise ValueError(f"a {len(v)}-byte record does not fit a batch for {topic}")
         if batch.record_count():
-            futures.append(await _send_batch(producer, lock, batch, topic, partition))
+            futures.append(await _send_batch(producer, batch, topic, partition))
 
     await send_all(outputs["dead-letters"], out.dead_letters)
     await send_all(outputs["scores"], out.scores)
@@ -271,9 +294,34 @@ async def _record_producer(app: faust.App, source: str, partition: int):  # noqa
     return producer._ensure_producer(), None
 
 
-async def _send_batch(producer, lock, batch, topic: str, partition: int) -> asyncio.Future:  # noqa: ANN001
+async def _send_batch(producer, batch, topic: str, partition: int) -> asyncio.Future:  # noqa: ANN001
     batch.close()
-    if lock is None:
-        return await producer.send_batch(batch, topic, partition=partition)
-    async with lock:  # Faust holds it while it commits this producer's transaction
-        return await producer.send_batch(batch, topic, partition=partition)
+    return await producer.send_batch(batch, topic, partition=partition)
+
+
+def _commit_what_was_sent(driver, ready_offsets: dict) -> None:  # noqa: ANN001
+    """Make Faust's transaction commits send the offsets whose results are in the transaction.
+
+    Faust computes the offsets to commit (from acknowledged events) before it takes a
+    producer's lock, and a micro-batch's events are acknowledged only when the agent asks for
+    the next batch; committed as they are, a transaction could hold a batch's results without
+    its offsets (the next owner of the partition would score the batch again) or, after a
+    later commit, move the offset back. Instead each commit sends, under the producer's lock,
+    the offsets :func:`_publish` recorded next to the results it queued in that transaction.
+    """
+
+    async def commit_transactions(tid_to_offset_map, group_id, start_new_transaction=True):  # noqa: ANN001
+        for transactional_id, offsets in tid_to_offset_map.items():
+            async with driver._trn_locks[transactional_id]:
+                producer = driver._transaction_producers.get(transactional_id)
+                if producer is None:
+                    _log.warning("commit for unknown transaction %s", transactional_id)
+                    continue
+                ready = {tp: ready_offsets[tp] for tp in offsets if tp in ready_offsets}
+                if ready:
+                    await producer.send_offsets_to_transaction(ready, group_id)
+                await producer.commit_transaction()
+                if start_new_transaction:
+                    await producer.begin_transaction()
+
+    driver.commit_transactions = commit_transactions
