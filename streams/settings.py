@@ -68,7 +68,11 @@ class Settings(BaseModel):
         "exactly_once", description="Kafka delivery guarantee of the stream workers."
     )
     table_store: Literal["rocksdb", "memory"] = Field(
-        "rocksdb", description="Where workers keep per-entity window state (Faust table store)."
+        "memory",
+        description="Where workers keep per-entity window state (Faust table store). memory "
+        "rebuilds it from the changelog at start; rocksdb (rocksdict) keeps it on disk, but when "
+        "a partition moves to a worker that held it before, faust-streaming 0.15's recovery can "
+        "crash (ConsistencyError: persisted offset above an unknown highwater).",
     )
     batch_max: int = Field(
         5000, ge=1, le=1_000_000, description="Most records an agent takes into one micro-batch."
