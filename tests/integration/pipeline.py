@@ -117,6 +117,39 @@ class Deployment:
         }
 
 
+def last_data_offsets(bootstrap: str, topic: str) -> dict[int, tuple[int, int]]:
+    """Per partition of ``topic`` that holds records: (offset of its last data record, highwater),
+    read with read_uncommitted so that records of aborted transactions count too.
+
+    A transaction ends with a commit or abort marker, a control record that takes an offset but
+    never reaches a consumer: in a partition written only in transactions, the last data record
+    sits below ``highwater - 1``; in one written without, it sits at ``highwater - 1``.
+    """
+    from confluent_kafka import TopicPartition
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    parts = admin.list_topics(topic, timeout=30).topics[topic].partitions
+    consumer = make_consumer(bootstrap, **{"isolation.level": "read_uncommitted"})
+    try:
+        ends = {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30) for p in parts
+        }
+        todo = {p for p, (low, high) in ends.items() if high > low}
+        consumer.assign([TopicPartition(topic, p, ends[p][0]) for p in todo])
+        last: dict[int, int] = {}
+        deadline = time.monotonic() + 120
+        while todo and time.monotonic() < deadline:
+            for m in consumer.consume(5000, timeout=0.5):
+                if m.error() is None:
+                    last[m.partition()] = m.offset()
+            positions = consumer.position([TopicPartition(topic, p) for p in todo])
+            todo -= {tp.partition for tp in positions if tp.offset >= ends[tp.partition][1]}
+        assert not todo, f"could not read {topic} partitions {sorted(todo)} to their end"
+        return {p: (last[p], ends[p][1]) for p in last}
+    finally:
+        consumer.close()
+
+
 class ResultReader:
     """Reads committed scores and dead letters of a deployment, keeping everything seen."""
 

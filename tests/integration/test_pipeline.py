@@ -16,7 +16,14 @@ import pytest
 from schemas import decode_score_result
 from streams.pipeline import BatchProcessor, records_from_values
 from streams.pipeline.scoring import load_model_set
-from tests.integration.pipeline import MODELS, Deployment, ResultReader, stop
+from streams.topics import topic_name
+from tests.integration.pipeline import (
+    MODELS,
+    Deployment,
+    ResultReader,
+    last_data_offsets,
+    stop,
+)
 from tests.integration.workload import Workload, arrow_payload, mixed_workload
 from tests.unit.schemas.flatc import flatc_json, require_flatc
 
@@ -127,21 +134,26 @@ def test_sigkill_twice_still_exactly_once(deployment):
         reader.close()
     assert_exactly_once(reader, expected, len(w.malformed), deployment.log_tail("k3"))
 
+    # Results and window state were written in transactions (each partition ends with a
+    # transaction marker), not merely delivered once by luck of where the kills landed.
+    settings = deployment.settings
+    changelog = f"{settings.topic_prefix}worker.activity-logs.all-entity-windows-changelog"
+    for key in ("scores", "score-batches", "features", "dead-letters", changelog):
+        topic = key if key == changelog else topic_name(settings, key)
+        ends = last_data_offsets(deployment.bootstrap, topic)
+        assert ends, f"nothing was written to {topic}"
+        plain = {p: e for p, e in ends.items() if e[0] >= e[1] - 1}
+        assert not plain, f"{topic}: partitions end with a non-transactional record: {plain}"
 
-@pytest.mark.xfail(
-    reason="known bug, not fixed: when a partition moves to the surviving worker, "
-    "faust-streaming 0.15's table recovery can crash with ConsistencyError (persisted changelog "
-    "offset above a highwater of -1); seen in 2 of 5 runs",
-    strict=False,
-)
-def test_two_workers_share_partitions_and_one_takes_over(deployment):
+
+@pytest.mark.parametrize("store", ["rocksdb", "memory"])
+def test_two_workers_share_partitions_and_one_takes_over(deployment, store):
     first, second = mixed_workload(12_000, seed=23), mixed_workload(12_000, seed=24)
     exp_first, _ = offline_scores(deployment, first)
     reader = ResultReader(deployment)
-    # Memory store (the default): with RocksDB, a partition moving back to a worker that held
-    # it can crash faust-streaming's recovery (see Settings.table_store).
-    a = deployment.start_worker("a", STREAMSCORE_TABLE_STORE="memory")
-    b = deployment.start_worker("b", STREAMSCORE_TABLE_STORE="memory")
+    # Both stores: the survivor recovers the partitions it takes over, and keeps its own.
+    a = deployment.start_worker("a", STREAMSCORE_TABLE_STORE=store)
+    b = deployment.start_worker("b", STREAMSCORE_TABLE_STORE=store)
     try:
         deployment.produce(first)
         reader.wait_for(len(exp_first), len(first.malformed), timeout=600, workers=[a, b])
@@ -183,3 +195,22 @@ def test_two_workers_share_partitions_and_one_takes_over(deployment):
     assert_exactly_once(
         reader, expected, len(first.malformed) + len(second.malformed), deployment.log_tail("a")
     )
+
+
+def test_marker_check_tells_transactional_from_plain_writes(kafka_bootstrap, make_topic):
+    """The check the SIGKILL test relies on fails for records written outside transactions."""
+    from confluent_kafka import Producer
+
+    plain, txn = make_topic(partitions=2), make_topic(partitions=2)
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    for p in (0, 1):
+        producer.produce(plain, b"x", partition=p)
+    producer.flush(30)
+    producer = Producer({"bootstrap.servers": kafka_bootstrap, "transactional.id": txn})
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    for p in (0, 1):
+        producer.produce(txn, b"x", partition=p)
+    producer.commit_transaction(30)
+    assert last_data_offsets(kafka_bootstrap, plain) == {0: (0, 1), 1: (0, 1)}
+    assert last_data_offsets(kafka_bootstrap, txn) == {0: (0, 2), 1: (0, 2)}  # marker at 1
