@@ -121,8 +121,12 @@ class Bench:
         timeout: float,
         pid: int | None = None,
         profile: Path | None = None,
+        since_ms: float = 0,
     ) -> dict:  # noqa: ANN001
-        """Read scores until every event has both models' scores; times and latencies."""
+        """Read scores until every event has both models' scores; times and latencies.
+
+        With ``since_ms``, only scores of events timed at or after it count (the topic also
+        holds the warm-up's)."""
         consumer = make_consumer(self.bootstrap)
         consumer.subscribe([topic_name(settings, "scores")])
         want = 2 * n_events
@@ -140,7 +144,12 @@ class Bench:
                 continue
             now = time.time() * 1000
             cols = decode_score_results(msgs)
-            got += len(msgs)
+            if since_ms:
+                recent = cols["event_time_ms"] >= since_ms
+                cols = {k: np.asarray(v)[recent] for k, v in cols.items()}
+                if not recent.any():
+                    continue
+            got += len(cols["event_time_ms"])
             if spy is None and profile is not None and pid and py_spy:
                 # Sampling starts once the worker scores (py-spy cannot attach mid-import).
                 spy = subprocess.Popen(
@@ -277,8 +286,9 @@ class Bench:
             import threading
 
             t = threading.Thread(target=self.produce_json, args=(settings, events, rate))
+            since_ms = time.time() * 1000 - 1  # event times are set when sent, after this
             t.start()
-            out = self.collect(settings, n, timeout=seconds + 120)
+            out = self.collect(settings, n, timeout=seconds + 120, since_ms=since_ms)
             t.join()
             return out["latency_ms"]
         finally:

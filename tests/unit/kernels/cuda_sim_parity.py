@@ -1,4 +1,5 @@
-"""CPU vs CUDA parity checks, run by test_cuda_sim.py in a subprocess with the CUDA simulator.
+"""CPU vs CUDA parity checks, run by test_cuda_sim.py in a subprocess with the CUDA simulator
+(and by tests/benchmarks/gpu_check.sh on a real GPU).
 
 Not collected by pytest (no ``test_`` prefix): ``NUMBA_ENABLE_CUDASIM=1`` must be set before
 ``numba.cuda`` is first imported, which a module of the main test run cannot guarantee.
@@ -26,6 +27,16 @@ from kernels import (
 from tests.unit.kernels.test_hashing import random_strings
 from tests.unit.kernels.test_json_fields import random_documents
 from tests.unit.kernels.test_windows import LAYOUT, random_events
+
+_EXACT = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Bit-equal in the simulator; on a real GPU, exp() may differ from the CPU's in the last
+    bits, so the decayed window values are compared to 1e-12 relative."""
+    if _EXACT:
+        return np.array_equal(a, b)
+    return np.allclose(a, b, rtol=1e-12, atol=1e-300, equal_nan=True)
 
 
 def check_hashing(rng: np.random.Generator) -> None:
@@ -67,14 +78,14 @@ def check_windows(rng: np.random.Generator) -> None:
                 for a, b in ((0, n // 3), (n // 3, n))
             ]
             outs[target] = np.vstack(parts)
-        assert np.array_equal(outs["cpu"], outs["cuda"]), n
-        assert np.array_equal(states["cpu"], states["cuda"]), n
+        assert _same(outs["cpu"], outs["cuda"]), n
+        assert _same(states["cpu"], states["cuda"]), n
     other = WindowLayout(1, (1000.0,), (), 10.0, 1e9)  # no half-lives at all
     one = np.zeros(3, dtype=np.int64)
     a = window_update(one + 5, one, one, np.ones(3), other, other.new_state(1), target="cpu")
     b = window_update(one + 5, one, one, np.ones(3), other, other.new_state(1), target="cuda")
-    assert np.array_equal(a, b)
-    print("windows: identical")
+    assert _same(a, b)
+    print("windows: identical" if _EXACT else "windows: equal within 1e-12 (relative)")
 
 
 def check_assembly(rng: np.random.Generator) -> None:
@@ -94,7 +105,9 @@ def check_assembly(rng: np.random.Generator) -> None:
 
 
 def main() -> None:
-    assert os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", "run with NUMBA_ENABLE_CUDASIM=1"
+    from numba import cuda
+
+    assert _EXACT or cuda.is_available(), "run with NUMBA_ENABLE_CUDASIM=1, or on a CUDA GPU"
     # The simulator runs the bodies as Python on NumPy scalars, where the wrapping uint64
     # multiply of FNV-1a warns; on the CPU and a real GPU it wraps silently, as intended.
     warnings.filterwarnings("ignore", "overflow encountered", RuntimeWarning)
