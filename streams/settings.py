@@ -68,11 +68,10 @@ class Settings(BaseModel):
         "exactly_once", description="Kafka delivery guarantee of the stream workers."
     )
     table_store: Literal["rocksdb", "memory"] = Field(
-        "memory",
-        description="Where workers keep per-entity window state (Faust table store). memory "
-        "rebuilds it from the changelog at start; rocksdb (rocksdict) keeps it on disk, but when "
-        "a partition moves to a worker that held it before, faust-streaming 0.15's recovery can "
-        "crash (ConsistencyError: persisted offset above an unknown highwater).",
+        "rocksdb",
+        description="Where workers keep per-entity window state (Faust table store): rocksdb "
+        "(rocksdict, on disk under the state directory) or memory (rebuilt from the changelog "
+        "at start). Both are changelog-backed.",
     )
     batch_max: int = Field(
         5000, ge=1, le=1_000_000, description="Most records an agent takes into one micro-batch."

@@ -8,6 +8,11 @@ offsets commit or abort together. Faust's own ``TransactionManager.send`` picks 
 the *destination* partition and, for a topic the worker does not consume, silently falls back to
 the plain producer; it is not used for results.
 
+At a rebalance, every open transaction is committed with the offsets of the results it holds
+before the partitions move (Faust itself would keep a kept partition's transaction open while
+its consumer goes back to the committed offset), and events at or below what was already
+queued for a partition are not scored again (see ``_not_yet_queued``).
+
 Every result also goes to partition ``p`` of its topic, all pipeline topics have the same
 partition count, and inputs are keyed by entity (user id, or host for logs): an entity's window
 state, its changelog and its results live on one partition number, which a rebalance moves as
@@ -103,8 +108,10 @@ def create_app(
         for key in ("scores", "score-batches", "features", "dead-letters")
     }
     outputs["changelog"] = table.changelog_topic.get_topic_name()
+    store = _WindowStore(table)
     loaded: dict[str, ModelSet] = {}
     ready_offsets: dict = {}  # input TP -> next offset whose results are queued (exactly-once)
+    committed_offsets: dict = {}  # input TP -> the ready offset last committed with its results
     lock = asyncio.Lock()
 
     async def current_models() -> ModelSet:
@@ -123,14 +130,29 @@ def create_app(
         # than the sends themselves on a busy worker.
         logging.getLogger("aiokafka").setLevel(logging.WARNING)
         if app.in_transaction:
-            _commit_what_was_sent((await app.maybe_start_producer()).producer, ready_offsets)
+            driver = (await app.maybe_start_producer()).producer
+            _commit_what_was_sent(app, driver, ready_offsets, committed_offsets)
         await current_models()  # load and warm up before the first event, not on it
+
+    @app.on_partitions_revoked.connect
+    async def _commit_before_revoke(sender, revoked, **kwargs) -> None:  # noqa: ANN001
+        # Faust commits and ends the transactions at a revoke only when its consumer still
+        # has an assignment; whatever was scored must be committed with its offsets before
+        # the consumer goes back to the committed offsets.
+        if app.in_transaction and ready_offsets:
+            driver = (await app.maybe_start_producer()).producer
+            _commit_what_was_sent(app, driver, ready_offsets, committed_offsets)  # idempotent
+            await driver.commit_transactions({}, app.conf.id, start_new_transaction=False)
+        for tp in revoked:
+            ready_offsets.pop(tp, None)
+            committed_offsets.pop(tp, None)
+        store.clear_cache()
 
     for role in roles:
         source = app.topic(
             topic_name(settings, INPUT_ROLES[role]), key_serializer="raw", value_serializer="raw"
         )
-        _add_agent(app, role, source, table, outputs, current_models, settings, ready_offsets)
+        _add_agent(app, role, source, store, outputs, current_models, settings, ready_offsets)
     return app
 
 
@@ -148,7 +170,7 @@ async def _highwaters_from_broker(self, partitions):  # noqa: ANN001, ANN202
     return await self._ensure_consumer().end_offsets(partitions)
 
 
-def _add_agent(app, role, source, table, outputs, current_models, settings, ready_offsets) -> None:  # noqa: ANN001
+def _add_agent(app, role, source, store, outputs, current_models, settings, ready_offsets) -> None:  # noqa: ANN001
     exactly_once = settings.processing_guarantee == "exactly_once"
     hosts_from_keys = INPUT_ROLES[role] == "raw-logs"
 
@@ -160,12 +182,15 @@ def _add_agent(app, role, source, table, outputs, current_models, settings, read
     async def agent(stream: faust.StreamT) -> None:
         async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
             proc = BatchProcessor(await current_models(), hosts_from_keys=hosts_from_keys)
-            records, last_event = _to_records(events)
-            out = proc.process(records, _TableView(table))
+            fresh = _not_yet_queued(events, ready_offsets)
+            if not fresh:
+                continue
+            records, last_event = _to_records(fresh)
+            out = proc.process(records, store)
             pending = []
             for partition, part in out.partitions.items():
                 pending += await _publish(
-                    app, outputs, table, part, partition, last_event[partition], ready_offsets
+                    app, outputs, store, part, partition, last_event[partition], ready_offsets
                 )
             if exactly_once:
                 # The transaction's commit flushes these; a send that fails must abort it, which
@@ -179,6 +204,28 @@ def _add_agent(app, role, source, table, outputs, current_models, settings, read
 
     agent.__name__ = f"score_{role}"
     app.agent(source, name=f"score-{role}")(agent)
+
+
+def _not_yet_queued(events: Sequence[faust.EventT], ready_offsets: dict) -> list[faust.EventT]:
+    """The events of a batch whose results this worker has not queued yet, in offset order.
+
+    A rebalance makes the consumer read each kept partition again from its committed offset,
+    while the agent may still hold events of the same partition taken before it: an offset
+    below the partition's ready offset, or not above one already in the batch, was or will be
+    scored in this run and is dropped. ``ready_offsets`` loses a partition when it is revoked.
+    """
+    floor: dict = {}
+    fresh = []
+    for event in events:
+        message = event.message
+        tp = message.tp
+        low = floor.get(tp)
+        if low is None:
+            low = ready_offsets.get(tp, 0)
+        if message.offset >= low:
+            fresh.append(event)
+            floor[tp] = message.offset + 1
+    return fresh
 
 
 def _to_records(
@@ -205,17 +252,31 @@ def _to_records(
     return records, last
 
 
-class _TableView:
-    """Read access to the window-state table in the shape the processor wants."""
+class _WindowStore:
+    """The window-state table in the shape the processor wants, with an in-process cache.
 
-    __slots__ = ("_table",)
+    Faust's table lookups cost more than the featurising of an event (the RocksDB store
+    probes each partition's database when no current event names one), so rows read or
+    written here are kept in a dict. Only this worker writes the partitions it owns; the cache
+    is emptied whenever partitions are revoked (before recovery can change the table).
+    """
+
+    __slots__ = ("_cache", "_table")
+
+    MAX_CACHED = 1_000_000
 
     def __init__(self, table: faust.Table) -> None:
         self._table = table
+        self._cache: dict[str, bytes] = {}
 
     def get(self, entity: str, default: bytes | None = None) -> bytes | None:
-        value = self._table.get(entity.encode())
-        return default if value is None else value
+        value = self._cache.get(entity)
+        if value is None:
+            value = self._table.get(entity.encode())
+            if value is None:
+                return default
+            self._cache[entity] = value
+        return value
 
     def __getitem__(self, entity: str) -> bytes:
         value = self.get(entity)
@@ -223,11 +284,32 @@ class _TableView:
             raise KeyError(entity)
         return value
 
+    def put(self, rows: dict[str, bytes], event: faust.EventT) -> list[tuple[bytes, bytes]]:
+        """Store ``rows`` (entity -> state row) in the table and the cache; the changelog
+        records for them. ``event`` is one of the batch's events of the rows' partition."""
+        if len(self._cache) > self.MAX_CACHED:
+            self._cache.clear()
+        self._cache.update(rows)
+        records = [(entity.encode(), row) for entity, row in rows.items()]
+        # The RocksDB store picks its partition database from the current event, which
+        # take_events does not set.
+        token = _current_event.set(weakref.ref(event))
+        try:
+            data = self._table.data
+            for k, v in records:
+                data[k] = v
+        finally:
+            _current_event.reset(token)
+        return records
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
 
 async def _publish(
     app: faust.App,
     outputs: dict[str, str],
-    table: faust.Table,
+    store: _WindowStore,
     out: PartitionOutput,
     partition: int,
     event: faust.EventT,
@@ -246,10 +328,15 @@ async def _publish(
     (see :func:`_commit_what_was_sent`). Returns the delivery futures.
     """
     producer, lock = await _record_producer(app, event.message.topic, partition)
+    if producer is None:
+        # Revoked while this batch was scored: its transaction is gone, and the partition's
+        # next owner reads it again from the committed offset.
+        _log.info("partition %s was revoked mid-batch; its results are dropped", event.message.tp)
+        return []
     if lock is None:
-        return await _publish_records(producer, outputs, table, out, partition, event)
+        return await _publish_records(producer, outputs, store, out, partition, event)
     async with lock:  # no commit of this transaction can fall between the sends and the mark
-        futures = await _publish_records(producer, outputs, table, out, partition, event)
+        futures = await _publish_records(producer, outputs, store, out, partition, event)
         ready_offsets[event.message.tp] = event.message.offset + 1
     return futures
 
@@ -257,7 +344,7 @@ async def _publish(
 async def _publish_records(
     producer,
     outputs: dict[str, str],
-    table: faust.Table,
+    store: _WindowStore,
     out: PartitionOutput,
     partition: int,
     event: faust.EventT,
@@ -280,14 +367,7 @@ async def _publish_records(
     await send_all(outputs["score-batches"], ((None, v) for v in out.score_batches))
     await send_all(outputs["features"], ((None, v) for v in out.features))
     if out.state_rows:
-        rows = [(entity.encode(), row) for entity, row in out.state_rows.items()]
-        token = _current_event.set(weakref.ref(event))
-        try:
-            for k, v in rows:
-                table.data[k] = v
-        finally:
-            _current_event.reset(token)
-        await send_all(outputs["changelog"], rows)
+        await send_all(outputs["changelog"], store.put(out.state_rows, event))
     return futures
 
 
@@ -304,10 +384,15 @@ async def _record_producer(app: faust.App, source: str, partition: int):  # noqa
     producer = await app.maybe_start_producer()
     if app.in_transaction:
         driver = producer.producer  # TransactionManager -> the aiokafka driver's Producer
-        group = app.assignor.group_for_topic(source)
-        tid = f"{app.conf.id}-{group}-{partition}"
-        return driver._transaction_producers[tid], driver._trn_locks[tid]
+        tid = _transactional_id(app, source, partition)
+        producer = driver._transaction_producers.get(tid)
+        return producer, (driver._trn_locks[tid] if producer is not None else None)
     return producer._ensure_producer(), None
+
+
+def _transactional_id(app: faust.App, source: str, partition: int) -> str:
+    """Faust's transactional id of the producer for ``source``'s ``partition``."""
+    return f"{app.conf.id}-{app.assignor.group_for_topic(source)}-{partition}"
 
 
 async def _send_batch(producer, batch, topic: str, partition: int) -> asyncio.Future:  # noqa: ANN001
@@ -315,7 +400,7 @@ async def _send_batch(producer, batch, topic: str, partition: int) -> asyncio.Fu
     return await producer.send_batch(batch, topic, partition=partition)
 
 
-def _commit_what_was_sent(driver, ready_offsets: dict) -> None:  # noqa: ANN001
+def _commit_what_was_sent(app: faust.App, driver, ready_offsets: dict, committed: dict) -> None:  # noqa: ANN001
     """Make Faust's transaction commits send the offsets whose results are in the transaction.
 
     Faust computes the offsets to commit (from acknowledged events) before it takes a
@@ -323,21 +408,36 @@ def _commit_what_was_sent(driver, ready_offsets: dict) -> None:  # noqa: ANN001
     the next batch; committed as they are, a transaction could hold a batch's results without
     its offsets (the next owner of the partition would score the batch again) or, after a
     later commit, move the offset back. Instead each commit sends, under the producer's lock,
-    the offsets :func:`_publish` recorded next to the results it queued in that transaction.
+    the offsets :func:`_publish` recorded next to the results it queued in that transaction,
+    and every transaction holding such results is committed, whether Faust listed it or not
+    (at a rebalance Faust commits and ends all transactions, and the consumer then goes back
+    to the committed offsets). ``committed`` keeps what was last committed per partition.
     """
 
-    async def commit_transactions(tid_to_offset_map, group_id, start_new_transaction=True):  # noqa: ANN001
-        for transactional_id, offsets in tid_to_offset_map.items():
-            async with driver._trn_locks[transactional_id]:
-                producer = driver._transaction_producers.get(transactional_id)
-                if producer is None:
-                    _log.warning("commit for unknown transaction %s", transactional_id)
-                    continue
-                ready = {tp: ready_offsets[tp] for tp in offsets if tp in ready_offsets}
+    async def commit_one(transactional_id, tps, group_id, start_new_transaction):  # noqa: ANN001
+        async with driver._trn_locks[transactional_id]:
+            producer = driver._transaction_producers.get(transactional_id)
+            if producer is None:
+                _log.warning("commit for unknown transaction %s", transactional_id)
+                return
+            if producer._txn_manager.is_in_transaction():
+                ready = {tp: ready_offsets[tp] for tp in tps if tp in ready_offsets}
                 if ready:
                     await producer.send_offsets_to_transaction(ready, group_id)
                 await producer.commit_transaction()
-                if start_new_transaction:
-                    await producer.begin_transaction()
+                committed.update(ready)
+            if start_new_transaction:
+                await producer.begin_transaction()
+
+    async def commit_transactions(tid_to_offset_map, group_id, start_new_transaction=True):  # noqa: ANN001
+        by_tid: dict[str, set] = {tid: set(offsets) for tid, offsets in tid_to_offset_map.items()}
+        for tp, offset in list(ready_offsets.items()):
+            if committed.get(tp) != offset:
+                by_tid.setdefault(_transactional_id(app, tp.topic, tp.partition), set()).add(tp)
+        # One transaction per input partition, each with its own producer and lock: commit
+        # them together; in turn, each waits out the others' round trips to the coordinator.
+        await asyncio.gather(
+            *(commit_one(tid, tps, group_id, start_new_transaction) for tid, tps in by_tid.items())
+        )
 
     driver.commit_transactions = commit_transactions

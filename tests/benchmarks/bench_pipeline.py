@@ -70,6 +70,7 @@ def run(cmd: list[str], env: dict) -> None:
 class Bench:
     def __init__(self, events: int) -> None:
         self.events = events
+        self.runs = 0
         self.tmp = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
         self.base = load_settings(env={}, state_dir=self.tmp / "broker")
         self.bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
@@ -99,11 +100,12 @@ class Bench:
         create_topics(settings, self.bootstrap)
         return settings
 
-    def start_worker(self, settings) -> subprocess.Popen:  # noqa: ANN001
+    def start_worker(self, settings, **extra: str) -> subprocess.Popen:  # noqa: ANN001
         env = {
             **self.env,
             "STREAMSCORE_STATE_DIR": str(settings.state_dir),
             "STREAMSCORE_TOPIC_PREFIX": settings.topic_prefix,
+            **extra,
         }
         log = open(settings.state_dir / "worker.log", "wb")  # noqa: SIM115
         return subprocess.Popen(
@@ -274,9 +276,10 @@ class Bench:
             worker.terminate()
             worker.wait(60)
 
-    def latency(self, rate: float, seconds: float) -> np.ndarray:
-        settings = self.deployment(f"lat{int(rate)}")
-        worker = self.start_worker(settings)
+    def latency(self, rate: float, seconds: float, **extra: str) -> np.ndarray:
+        self.runs += 1
+        settings = self.deployment(f"lat{int(rate)}-{self.runs}")
+        worker = self.start_worker(settings, **extra)
         try:
             warm = activity(200, 9)
             self.produce_json(settings, warm)
@@ -370,9 +373,28 @@ def main() -> None:
                         default="exactly_once", help="processing guarantee of the worker")
     parser.add_argument("--latency-only", type=float, default=None, metavar="RATE",
                         help="only measure latency at this JSON rate (events/s)")
+    parser.add_argument("--latency-grid", type=float, default=None, metavar="RATE",
+                        help="only measure latency at this JSON rate, for several batch windows "
+                        "and commit intervals side by side")
     args = parser.parse_args()
     b = Bench(args.events)
     b.env["STREAMSCORE_PROCESSING_GUARANTEE"] = args.guarantee
+    if args.latency_grid:
+        try:
+            print(f"latency at {args.latency_grid:,.0f}/s ({args.guarantee}), one worker:")
+            for within, commit in ((0.1, 0.2), (0.05, 0.1), (0.02, 0.05), (0.01, 0.02)):
+                ms = b.latency(
+                    args.latency_grid,
+                    args.latency_seconds,
+                    STREAMSCORE_BATCH_WITHIN_S=str(within),
+                    STREAMSCORE_COMMIT_INTERVAL_S=str(commit),
+                )
+                print(f"  batch within {within * 1e3:4.0f} ms, commit every {commit * 1e3:4.0f} ms:"
+                      f" p50 {np.percentile(ms, 50):7.1f} ms, p99 {np.percentile(ms, 99):7.1f} ms"
+                      f"  ({len(ms)} scores)", flush=True)
+        finally:
+            b.close()
+        return
     if args.latency_only:
         try:
             ms = b.latency(args.latency_only, args.latency_seconds)
