@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import weakref
 from collections.abc import Sequence
 
@@ -26,6 +27,7 @@ import numpy as np
 from faust.streams import _current_event  # private: see _publish
 
 from streams.kafka import resolve_bootstrap
+from streams.pipeline import telemetry
 from streams.pipeline.processor import BatchProcessor
 from streams.pipeline.records import PartitionOutput, SourceRecords
 from streams.pipeline.scoring import ModelSet, load_model_set
@@ -129,6 +131,7 @@ def create_app(
             topic_name(settings, INPUT_ROLES[role]), key_serializer="raw", value_serializer="raw"
         )
         _add_agent(app, role, source, table, outputs, current_models, settings, ready_offsets)
+    telemetry.install(app, settings, [topic_name(settings, INPUT_ROLES[r]) for r in roles])
     return app
 
 
@@ -146,11 +149,13 @@ def _add_agent(app, role, source, table, outputs, current_models, settings, read
             proc = BatchProcessor(await current_models(), hosts_from_keys=hosts_from_keys)
             records, last_event = _to_records(events)
             out = proc.process(records, _TableView(table))
+            publishing = time.perf_counter()
             pending = []
             for partition, part in out.partitions.items():
                 pending += await _publish(
                     app, outputs, table, part, partition, last_event[partition], ready_offsets
                 )
+            telemetry.record_batch(role, records, out, outputs, time.perf_counter() - publishing)
             if exactly_once:
                 # The transaction's commit flushes these; a send that fails must abort it, which
                 # crashing the worker does (the batch is then read and scored again).
