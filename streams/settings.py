@@ -89,6 +89,11 @@ class Settings(BaseModel):
     web_token: SecretStr | None = Field(
         None, description="If set, the web GUI and metrics require this bearer token."
     )
+    gui_host: str = Field(
+        "127.0.0.1",
+        description="Address `streamscore gui` binds (0.0.0.0 in a container; set a token then).",
+    )
+    gui_port: int = Field(6067, ge=1, le=65535, description="Port of `streamscore gui`.")
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod
@@ -135,6 +140,8 @@ ENVIRONMENT: dict[str, str] = {
     "STREAMSCORE_COMMIT_INTERVAL_S": "commit_interval_s",
     "STREAMSCORE_WEB_PORT": "web_port",
     "STREAMSCORE_WEB_TOKEN": "web_token",
+    "STREAMSCORE_GUI_HOST": "gui_host",
+    "STREAMSCORE_GUI_PORT": "gui_port",
 }
 """Every environment variable streamscore reads, mapped to the setting it feeds."""
 
