@@ -77,7 +77,7 @@ def create_app(
         stream_buffer_maxsize=max(4096, 2 * settings.batch_max),
         web_enabled=settings.web_port > 0,
         web_port=settings.web_port or 6066,
-        web_bind="127.0.0.1",
+        web_bind=settings.web_host,
         web_host="127.0.0.1",
         consumer_auto_offset_reset="earliest",
         producer_linger_ms=5,  # a micro-batch's sends leave in a few large produce requests
