@@ -39,11 +39,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
+    import logging
+
     from pydantic import SecretStr
 
     from streams.kafka import resolve_bootstrap
     from streams.web import run_gui
 
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     if args.token:
         settings = settings.model_copy(update={"web_token": SecretStr(args.token)})
     if args.metrics is None:

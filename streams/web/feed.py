@@ -15,6 +15,7 @@ partition at start), model events from the beginning (the topic is compacted: on
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 import urllib.request
@@ -223,9 +224,13 @@ class Feed:
 
 
 def _short_metrics(metrics: dict) -> dict:
-    """The scalar held-out metrics of a version (AUC, log loss, ...), rounded."""
+    """The scalar held-out metrics of a version (AUC, log loss, ...), rounded; those of the
+    model itself when the manifest nests them (``{"model": {...}, "baseline": {...}}``)."""
+    metrics = metrics or {}
+    if isinstance(metrics.get("model"), dict):
+        metrics = metrics["model"]
     out = {}
-    for k, v in (metrics or {}).items():
-        if isinstance(v, int | float) and not isinstance(v, bool):
+    for k, v in metrics.items():
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
             out[k] = round(float(v), 4)
     return dict(list(out.items())[:6])

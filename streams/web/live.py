@@ -251,7 +251,9 @@ class LiveState:
                         "task": m,
                         "scores": self.by_model.get(m, 0),
                         "fallbacks": self.fallbacks.get(m, 0),
-                        "served_by": dict(self.served_by.get(m, {}).most_common(5)),
+                        "served_by": dict(self.served_by[m].most_common(5))
+                        if m in self.served_by
+                        else {},
                     }
                     for m in models
                 ],

@@ -96,6 +96,15 @@ def test_scores_dead_letters_and_model_events_add_up():
     assert events[2] == {"key": "churn", "version": "v0002", "decision": "promoted"}
 
 
+def test_models_of_the_registry_show_before_their_first_score():
+    state = LiveState()
+    state.set_registry([{"task": "churn", "champion": "v0001", "challengers": [], "metrics": {}}])
+    state.add_scores(score_cols("upsell", [0.5]))
+    models = {m["task"]: m for m in state.snapshot()["models"]}
+    assert models["churn"] == {"task": "churn", "scores": 0, "fallbacks": 0, "served_by": {}}
+    assert models["upsell"]["scores"] == 1
+
+
 def test_old_scores_leave_the_histogram_and_the_rates():
     clock = Clock()
     state = LiveState(clock)
