@@ -63,13 +63,15 @@ def total(samples: dict, name: str, **labels: str) -> float:
     return sum(v for (n, lab), v in samples.items() if n == name and want <= lab)
 
 
-def wait_for_web(port: int, worker, timeout: float = 180) -> None:  # noqa: ANN001
+def wait_for_web(port: int, worker, token: str = TOKEN, timeout: float = 180) -> None:  # noqa: ANN001
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert worker.poll() is None, f"the worker exited with {worker.returncode}"
         try:
-            scrape(port)
+            scrape(port, token)
             return
+        except urllib.error.HTTPError:
+            raise  # it answers, but not as expected (a 401: the wrong token)
         except (urllib.error.URLError, ConnectionError):
             time.sleep(1)
     pytest.fail(f"the worker's web server on port {port} did not answer in {timeout} s")
