@@ -29,6 +29,7 @@ HISTOGRAM_WINDOW_S = 60
 """Seconds of scores in the rolling score histogram."""
 HISTOGRAM_BINS = 20
 RECENT_ROWS = 25
+RECENT_PER_MODEL = 5  # rows each model adds to the live table per batch
 SAMPLES_PER_REASON = 3
 MODEL_EVENTS_KEPT = 20
 
@@ -102,10 +103,10 @@ class LiveState:
                     self.fallbacks[model] += int(fallback[mask].sum())
                 served = np.asarray(cols["served_by"], dtype=object)[mask]
                 self.served_by[model].update(collections.Counter(served.tolist()))
-            for i in range(max(0, n - 8), n):  # the newest few of each batch
-                row = {k: _plain(cols[k][i]) for k in _RECENT_FIELDS}
-                row["score"] = round(float(row["score"]), 4)
-                self.recent.appendleft(row)
+                for i in np.flatnonzero(mask)[-RECENT_PER_MODEL:].tolist():  # newest of the batch
+                    row = {k: _plain(cols[k][i]) for k in _RECENT_FIELDS}
+                    row["score"] = round(float(row["score"]), 4)
+                    self.recent.appendleft(row)
             while self._hist and next(iter(self._hist)) < now - HISTOGRAM_WINDOW_S:
                 self._hist.popitem(last=False)
 

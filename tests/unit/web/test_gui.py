@@ -83,6 +83,7 @@ def test_scores_dead_letters_and_model_events_add_up():
     assert models["upsell"]["fallbacks"] == 10 and models["churn"]["fallbacks"] == 0
     assert models["upsell"]["served_by"] == {"upsell@v0000": 10}
     assert snap["recent"][0]["model_name"] == "upsell"
+    assert {r["model_name"] for r in snap["recent"]} == {"churn", "upsell"}
     [dead] = snap["dead_letters"]
     assert (dead["stage"], dead["reason"], dead["count"]) == (
         "parse",
