@@ -75,6 +75,7 @@ class LiveState:
         self.lag_error: str | None = None
         self.workers: list[dict] = []  # per scraped /metrics URL: up, error
         self.drift: list[dict] = []
+        self.retrains: dict[str, dict[str, int]] = {}  # task -> outcome -> runs (workers' sum)
         self._latency: collections.deque = collections.deque(maxlen=WINDOW_S)
         self._last_cumulative: dict[str, tuple[float, float]] = {}
 
@@ -174,6 +175,11 @@ class LiveState:
         }
         for row in drift:
             row["score_psi"] = score_drift.get(row["task"])
+        retrains: dict[str, dict[str, int]] = collections.defaultdict(dict)
+        for name, lab, v in samples:
+            if name == "streamscore_retrains_total":
+                task, outcome = lab.get("task", ""), lab.get("outcome", "")
+                retrains[task][outcome] = retrains[task].get(outcome, 0) + int(v)
         cumulative: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0.0])
         for name, lab, v in samples:
             if name == "streamscore_end_to_end_seconds_sum":
@@ -194,6 +200,7 @@ class LiveState:
             self._latency.append(point)
             self.workers = workers
             self.drift = sorted(drift, key=lambda r: (r["task"], -(r["psi"] or 0.0)))
+            self.retrains = dict(retrains)
 
     def _tick(self, second: int) -> list[int]:
         rate = self._rate.setdefault(second, [0, 0])
@@ -255,6 +262,7 @@ class LiveState:
                         "served_by": dict(self.served_by[m].most_common(5))
                         if m in self.served_by
                         else {},
+                        "retrains": self.retrains.get(m, {}),
                     }
                     for m in models
                 ],

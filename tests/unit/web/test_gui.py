@@ -102,7 +102,13 @@ def test_models_of_the_registry_show_before_their_first_score():
     state.set_registry([{"task": "churn", "champion": "v0001", "challengers": [], "metrics": {}}])
     state.add_scores(score_cols("upsell", [0.5]))
     models = {m["task"]: m for m in state.snapshot()["models"]}
-    assert models["churn"] == {"task": "churn", "scores": 0, "fallbacks": 0, "served_by": {}}
+    assert models["churn"] == {
+        "task": "churn",
+        "scores": 0,
+        "fallbacks": 0,
+        "served_by": {},
+        "retrains": {},
+    }
     assert models["upsell"]["scores"] == 1
 
 
@@ -133,6 +139,8 @@ def test_worker_metrics_give_interval_latency_and_drift():
         ("streamscore_feature_drift_psi", {"task": "churn", "feature": "logins_7d"}, 0.31),
         ("streamscore_feature_drift_psi", {"task": "churn", "feature": "plan"}, float("nan")),
         ("streamscore_score_drift_psi", {"task": "churn"}, 0.05),
+        ("streamscore_retrains_total", {"task": "churn", "outcome": "promoted"}, 1.0),
+        ("streamscore_retrains_total", {"task": "churn", "outcome": "discarded"}, 2.0),
     ]
     state.set_worker_metrics(up, samples)
     snap = state.snapshot()
@@ -146,6 +154,9 @@ def test_worker_metrics_give_interval_latency_and_drift():
         "score_psi": 0.05,
     }
     assert snap["drift"][1]["psi"] is None  # NaN is no JSON
+    state.add_scores(score_cols("churn", [0.5]))
+    [churn] = state.snapshot()["models"]
+    assert churn["retrains"] == {"promoted": 1, "discarded": 2}
     json.dumps(snap, allow_nan=False)
 
 
