@@ -121,7 +121,8 @@ def install(app: faust.App, settings: Settings, input_topics: Iterable[str]) -> 
         async def metrics(self, request):  # noqa: ANN001, ANN202 - Faust view handler
             if not authorized(settings, request.headers, request.query):
                 return self.text("a web token is required\n", status=401)
-            return self.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+            # aiohttp refuses a charset inside content_type; the header carries it whole.
+            return self.bytes(generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     @app.timer(LAG_INTERVAL_S)
     async def _measure_lag() -> None:
