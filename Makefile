@@ -35,8 +35,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Debian tools: kcat (an independent Kafka client), flatc (decodes our FlatBuffers), the
-# FlatBuffers C++ headers and g++ (the official Verifier checks our buffers in a test), and the
-# Java 17+ runtime and Maven that fetch and run the Kafka broker.
+# FlatBuffers C++ headers and g++ (the official Verifier checks our buffers in a test), the
+# Java 17+ runtime and Maven that fetch and run the Kafka broker, and headless Chromium with its
+# WebDriver (the GUI's browser test; Selenium is pointed at them and downloads nothing).
 tools:
 	@missing=""; \
 	command -v kcat  >/dev/null || missing="$$missing kcat"; \
@@ -45,6 +46,8 @@ tools:
 	command -v g++   >/dev/null || missing="$$missing g++"; \
 	command -v java  >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
 	command -v mvn   >/dev/null || missing="$$missing maven"; \
+	command -v chromium     >/dev/null || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq $$missing; \

@@ -5,19 +5,23 @@
 1. Start the local Kafka broker (unless ``KAFKA_BOOTSTRAP_SERVERS`` is set) and create the topics.
 2. If the model registry has no champion, simulate a population and train churn and upsell
    models on it (``streamscore simulate`` and ``streamscore train``).
-3. Start ``workers`` Faust workers (``streamscore worker``) as child processes.
+3. Start ``workers`` Faust workers (``streamscore worker``) as child processes, each serving
+   ``/metrics`` on a free loopback port, and the web GUI (``streamscore gui``, scraping them);
+   print the GUI's address.
 4. Produce, in a background thread and at a steady rate: a fresh simulation (activity events,
    some as Arrow batches), this machine's own log files, and a few malformed records.
 5. Show a live terminal view of scores, throughput and dead letters, read from the output topics
    (read_committed), until Ctrl-C or ``duration`` seconds.
-6. Stop the producer and the workers (SIGTERM, then SIGKILL after a grace period). The broker
-   keeps running.
+6. Stop the producer, the GUI and the workers (SIGTERM, then SIGKILL after a grace period).
+   The broker keeps running.
 """
 
 from __future__ import annotations
 
 import collections
+import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -58,6 +62,7 @@ class DemoOptions:
     workers: int = 1
     users: int = 3000  # simulated users (training and live)
     days: int = 35
+    gui: bool = True  # serve the web GUI next to the workers
 
 
 @dataclass
@@ -72,13 +77,20 @@ class DemoSummary:
     error: str | None = None
 
 
-def _cli(settings: Settings, *args: str, log: Path | None = None, wait: bool = True):  # noqa: ANN202
+def _cli(
+    settings: Settings,
+    *args: str,
+    log: Path | None = None,
+    wait: bool = True,
+    env: dict[str, str] | None = None,
+):  # noqa: ANN202
     cmd = [sys.executable, "-m", "streams.cli", "--state-dir", str(settings.state_dir), *args]
     if settings.kafka_bootstrap_servers:
         cmd[3:3] = ["--bootstrap-servers", settings.kafka_bootstrap_servers]
     if not wait:
         out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - child owns it
-        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        child_env = {**os.environ, **env} if env else None
+        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=child_env)
     done = subprocess.run(cmd, check=False)
     if done.returncode:
         raise RuntimeError(f"`streamscore {' '.join(args)}` failed with exit {done.returncode}")
@@ -184,6 +196,29 @@ def _consume(consumer, summary: DemoSummary, scores_topic: str) -> None:  # noqa
             summary.dead_by_reason[f"{letter.stage.name.lower()}: {letter.reason[:80]}"] += 1
 
 
+def _free_port(preferred: int = 0) -> int:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", preferred))
+        except OSError:  # taken: any free one
+            s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_gui(settings: Settings, worker_ports: list[int], logs: Path, console: Console):  # noqa: ANN202
+    """``streamscore gui`` on the configured port (or a free one), scraping the workers."""
+    port = _free_port(settings.gui_port)
+    args = ["gui", "--host", settings.gui_host, "--port", str(port)]
+    for worker_port in worker_ports:
+        args += ["--metrics", f"http://127.0.0.1:{worker_port}/metrics"]
+    gui = _cli(settings, *args, log=logs / "gui.log", wait=False)
+    token = settings.web_token.get_secret_value() if settings.web_token else None
+    from streams.web.runner import gui_address
+
+    console.print(f"GUI: {gui_address(settings.gui_host, port, token)}  (log {logs / 'gui.log'})")
+    return gui
+
+
 def run_demo(settings: Settings, opts: DemoOptions, console: Console | None = None) -> DemoSummary:
     """Run the demo (see the module docstring); return what it saw."""
     console = console or Console()
@@ -205,11 +240,19 @@ def run_demo(settings: Settings, opts: DemoOptions, console: Console | None = No
 
     logs = settings.state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    ports = [_free_port() for _ in range(opts.workers)] if opts.gui else [0] * opts.workers
     workers = [
-        _cli(settings, "worker", log=logs / f"worker-{i}.log", wait=False)
-        for i in range(opts.workers)
+        _cli(
+            settings,
+            "worker",
+            log=logs / f"worker-{i}.log",
+            wait=False,
+            env={"STREAMSCORE_WEB_PORT": str(port)},
+        )
+        for i, port in enumerate(ports)
     ]
     console.print(f"workers: {opts.workers} started (logs in {logs})")
+    gui = _start_gui(settings, ports, logs, console) if opts.gui else None
     summary = DemoSummary()
     stop = threading.Event()
     pub = Publisher(settings, bootstrap, rate=opts.rate)
@@ -241,10 +284,11 @@ def run_demo(settings: Settings, opts: DemoOptions, console: Console | None = No
             pub.close()
         except RuntimeError as exc:
             summary.error = str(exc)
-        for w in workers:
+        children = [*workers, *([gui] if gui else [])]
+        for w in children:
             if w.poll() is None:
                 w.send_signal(signal.SIGTERM)
-        for w in workers:
+        for w in children:
             try:
                 w.wait(30)
             except subprocess.TimeoutExpired:

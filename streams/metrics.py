@@ -9,6 +9,8 @@ on a batch statistic, or :func:`observe_many` for a batch of values.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -27,6 +29,7 @@ __all__ = [
     "SCORE_DRIFT",
     "STAGE_LATENCY",
     "observe_many",
+    "reason_class",
 ]
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -108,3 +111,14 @@ def observe_many(histogram: Histogram, values: np.ndarray) -> None:
         if n:
             bucket.inc(n)
     histogram._sum.inc(float(values.sum()))  # noqa: SLF001
+
+
+_DIGITS = re.compile(r"\d+")
+
+
+def reason_class(reason: str) -> str:
+    """A dead-letter reason's class, a low-cardinality label: the text before its first ':'
+    (what was being read, e.g. ``"activity event field 'ts'"``), numbers replaced by ``N``,
+    at most 60 characters. The details after the ':' (values, offsets) are left out."""
+    head = reason.split(":", 1)[0].strip()
+    return _DIGITS.sub("N", head)[:60] or "unknown"

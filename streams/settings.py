@@ -83,11 +83,20 @@ class Settings(BaseModel):
         0.2, gt=0, le=60, description="How often workers commit offsets (and transactions)."
     )
     web_port: int = Field(
-        6066, ge=0, le=65535, description="Port of a worker's web server on 127.0.0.1 (0: off)."
+        6066, ge=0, le=65535, description="Port of a worker's web server (/metrics; 0: off)."
+    )
+    web_host: str = Field(
+        "127.0.0.1",
+        description="Address a worker's web server (/metrics) binds; 0.0.0.0 in a container.",
     )
     web_token: SecretStr | None = Field(
         None, description="If set, the web GUI and metrics require this bearer token."
     )
+    gui_host: str = Field(
+        "127.0.0.1",
+        description="Address `streamscore gui` binds (0.0.0.0 in a container; set a token then).",
+    )
+    gui_port: int = Field(6067, ge=1, le=65535, description="Port of `streamscore gui`.")
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod
@@ -133,7 +142,10 @@ ENVIRONMENT: dict[str, str] = {
     "STREAMSCORE_BATCH_WITHIN_S": "batch_within_s",
     "STREAMSCORE_COMMIT_INTERVAL_S": "commit_interval_s",
     "STREAMSCORE_WEB_PORT": "web_port",
+    "STREAMSCORE_WEB_HOST": "web_host",
     "STREAMSCORE_WEB_TOKEN": "web_token",
+    "STREAMSCORE_GUI_HOST": "gui_host",
+    "STREAMSCORE_GUI_PORT": "gui_port",
 }
 """Every environment variable streamscore reads, mapped to the setting it feeds."""
 

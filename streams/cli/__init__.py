@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "streams.cli.produce_cmd",
     "streams.cli.consume_cmd",
     "streams.cli.dlq_cmd",
+    "streams.cli.gui_cmd",
 )
 
 

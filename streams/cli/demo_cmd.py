@@ -15,7 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "the topics, trains churn and upsell models on a simulated population if the registry "
         "has none, starts Faust workers, produces live simulated activity, this machine's own "
         "log files and a few malformed records, and shows scores, throughput and dead letters "
-        "live. Stops on Ctrl-C or after --duration; exits non-zero if no score arrived.",
+        "live, in the terminal and in the web GUI (`streamscore gui`, whose address it prints). "
+        "Stops on Ctrl-C or after --duration; exits non-zero if no score arrived.",
     )
     parser.add_argument(
         "--duration", type=float, default=None, help="seconds to run (default: until Ctrl-C)"
@@ -24,6 +25,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--rate", type=float, default=2000.0, help="events produced per second (default 2000)"
     )
     parser.add_argument("--workers", type=int, default=1, help="Faust workers (default 1)")
+    parser.add_argument(
+        "--no-gui",
+        dest="gui",
+        action="store_false",
+        help="do not start the web GUI (default: start it and print its address)",
+    )
     parser.add_argument(
         "--users",
         type=int,
@@ -39,7 +46,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     summary = run_demo(
         settings,
         DemoOptions(
-            duration_s=args.duration, rate=args.rate, workers=args.workers, users=args.users
+            duration_s=args.duration,
+            rate=args.rate,
+            workers=args.workers,
+            users=args.users,
+            gui=args.gui,
         ),
     )
     return 0 if summary.scores > 0 and summary.error is None else 1

@@ -12,6 +12,9 @@ two paths share every step. The order inside a batch:
 4. Encode one ``ScoreResult`` per event and model, one ``ScoreBatch`` per model, and one feature
    snapshot (what the models saw) for retraining.
 
+Each stage's wall time, the published scores and the dead letters' reason classes are noted in
+``BatchOutput.stats`` for the worker's metrics (a few clock reads per batch).
+
 A failure in step 2 or 3 turns the records of the batch that had events into dead letters of
 that stage; it never raises out of :meth:`process`, and no record is left without an outcome.
 """
@@ -19,6 +22,7 @@ that stage; it never raises out of :meth:`process`, and no record is left withou
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -33,6 +37,7 @@ from schemas import (
     encode_score_results,
 )
 from streams.etl import InputFormat, ParsedBatch, TopicOrigin, parse_batch
+from streams.metrics import reason_class
 from streams.pipeline.records import BatchOutput, SourceRecords
 from streams.pipeline.scoring import ModelSet
 
@@ -75,6 +80,8 @@ class BatchProcessor:
             TopicOrigin(records.topic, int(p), int(o))
             for p, o in zip(records.partitions, records.offsets, strict=True)
         ]
+        stats = out.stats
+        started = time.perf_counter()
         hosts = None
         if self.hosts_from_keys:  # raw-logs records are keyed by host
             hosts = [None if k is None else k.decode("utf-8", "replace") for k in records.keys]
@@ -88,6 +95,7 @@ class BatchProcessor:
                 i = index_of[(rej.origin.partition, rej.origin.offset)]  # type: ignore[union-attr]
                 stage = _STAGE_OF.get(rej.stage, DeadLetterStage.PARSE)
                 self._dead_letter(records, i, stage, rej.reason, out)
+        stats.stage_seconds["parse"] = time.perf_counter() - started
         if parsed.events.num_rows:
             try:
                 self._featurise_and_score(records, parsed, state, out)
@@ -102,10 +110,14 @@ class BatchProcessor:
     ) -> None:
         events = parsed.events
         stage = DeadLetterStage.FEATURISE
+        clock = time.perf_counter
         try:
+            started = clock()
             features = self.models.featurise(events, state)
             stage = DeadLetterStage.SCORE
+            featurised = clock()
             scored = self.models.score(features.X)
+            encoding = clock()
         except Exception as exc:
             exc.add_note(f"stage={stage.name.lower()}")
             raise
@@ -150,6 +162,21 @@ class BatchProcessor:
             out.part(entity_partition[entity]).state_rows[entity] = row
         out.events += events.num_rows
         out.scored_records += int(np.unique(parsed.source_index).size)
+        stats = out.stats
+        stats.stage_seconds.update(
+            featurise=featurised - started, score=encoding - featurised, encode=clock() - encoding
+        )
+        for result in scored:
+            role = "shadow" if result.shadow else "champion"
+            stats.models.append((result.model_name, result.model_version, role))
+            if result.shadow:
+                continue
+            stats.scores[result.model_name] = result.scores
+            if result.fallback.any():  # one fallback level serves a whole batch: few labels
+                served = np.asarray(result.served_by, dtype=object)[result.fallback]
+                stats.fallbacks.update(
+                    {(result.model_name, s): n for s, n in Counter(served.tolist()).items()}
+                )
 
     def _reject_parsed(
         self, records: SourceRecords, parsed: ParsedBatch, exc: Exception, out: BatchOutput
@@ -166,6 +193,9 @@ class BatchProcessor:
             part.features.clear()
             part.state_rows.clear()
         out.events = out.scored_records = 0
+        out.stats.scores.clear()
+        out.stats.models.clear()
+        out.stats.fallbacks.clear()
         for i in np.unique(parsed.source_index):
             self._dead_letter(records, int(i), stage, reason, out)
 
@@ -190,6 +220,7 @@ class BatchProcessor:
             dead_time_ms=self.clock_ms(),
         )
         out.part(partition).dead_letters.append((records.keys[i], encode_dead_letter(letter)))
+        out.stats.dead_letters[(stage.name.lower(), reason_class(reason))] += 1
 
 
 def records_from_values(

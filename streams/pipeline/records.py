@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["BatchOutput", "PartitionOutput", "SourceRecords"]
+__all__ = ["BatchOutput", "BatchStats", "PartitionOutput", "SourceRecords"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,24 @@ class PartitionOutput:
 
 
 @dataclass(slots=True)
+class BatchStats:
+    """What a batch did, for the metrics (gathered per batch, never per event).
+
+    ``stage_seconds`` is wall time per stage (parse, featurise, score, encode); ``scores`` maps
+    a served model to its published scores; ``models`` lists ``(task, version, role)`` of the
+    models that scored (role champion or shadow); ``fallbacks`` counts results per
+    ``(task, served_by)`` that a fallback served; ``dead_letters`` counts per
+    ``(stage, reason class)``.
+    """
+
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    scores: dict[str, np.ndarray] = field(default_factory=dict)
+    models: list[tuple[str, str, str]] = field(default_factory=list)
+    fallbacks: Counter = field(default_factory=Counter)
+    dead_letters: Counter = field(default_factory=Counter)
+
+
+@dataclass(slots=True)
 class BatchOutput:
     """Everything a batch produces, per source partition, plus counts.
 
@@ -65,6 +84,7 @@ class BatchOutput:
     partitions: dict[int, PartitionOutput] = field(default_factory=dict)
     events: int = 0
     scored_records: int = 0
+    stats: BatchStats = field(default_factory=BatchStats)
 
     def part(self, partition: int) -> PartitionOutput:
         out = self.partitions.get(partition)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import weakref
 from collections.abc import Sequence
 
@@ -32,6 +33,7 @@ from faust.streams import _current_event  # private: see _publish
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 from streams.kafka import resolve_bootstrap
+from streams.pipeline import telemetry
 from streams.pipeline.processor import BatchProcessor
 from streams.pipeline.records import PartitionOutput, SourceRecords
 from streams.pipeline.scoring import ModelSet, load_model_set
@@ -82,7 +84,7 @@ def create_app(
         stream_buffer_maxsize=max(4096, 2 * settings.batch_max),
         web_enabled=settings.web_port > 0,
         web_port=settings.web_port or 6066,
-        web_bind="127.0.0.1",
+        web_bind=settings.web_host,
         web_host="127.0.0.1",
         consumer_auto_offset_reset="earliest",
         producer_linger_ms=5,  # a micro-batch's sends leave in a few large produce requests
@@ -153,6 +155,7 @@ def create_app(
             topic_name(settings, INPUT_ROLES[role]), key_serializer="raw", value_serializer="raw"
         )
         _add_agent(app, role, source, store, outputs, current_models, settings, ready_offsets)
+    telemetry.install(app, settings, [topic_name(settings, INPUT_ROLES[r]) for r in roles])
     return app
 
 
@@ -187,11 +190,13 @@ def _add_agent(app, role, source, store, outputs, current_models, settings, read
                 continue
             records, last_event = _to_records(fresh)
             out = proc.process(records, store)
+            publishing = time.perf_counter()
             pending = []
             for partition, part in out.partitions.items():
                 pending += await _publish(
                     app, outputs, store, part, partition, last_event[partition], ready_offsets
                 )
+            telemetry.record_batch(role, records, out, outputs, time.perf_counter() - publishing)
             if exactly_once:
                 # The transaction's commit flushes these; a send that fails must abort it, which
                 # crashing the worker does (the batch is then read and scored again).

@@ -57,3 +57,5 @@ def test_demo_runs_the_whole_loop(env, tmp_path):
     assert produced > 0 and scores > 0
     assert dead == 3  # the three malformed records the demo sends on purpose
     assert (tmp_path / "models" / "churn").is_dir()  # trained because the registry was empty
+    assert re.search(r"GUI: http://127\.0\.0\.1:\d+/", result.stdout), result.stdout[-2000:]
+    assert "streamscore GUI: http://" in (tmp_path / "logs" / "gui.log").read_text()

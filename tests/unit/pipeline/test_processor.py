@@ -138,3 +138,39 @@ def test_shadow_challenger_goes_to_the_snapshot_only(workload, pipeline):
     table = pa.ipc.open_stream(io.BytesIO(snapshot)).read_all()
     assert "score.churn" in table.column_names and "shadow.churn@v2" in table.column_names
     assert np.allclose(table["shadow.churn@v2"].to_numpy(), 0.9)
+
+
+def test_batch_stats_for_the_metrics(workload, pipeline):
+    recs = records(workload)
+    fallback = Constant("upsell", 0.75)
+    fallback.score_batch = lambda X, names: ScoredBatch(  # noqa: ARG005, N803
+        "upsell",
+        "v1",
+        0.5,
+        np.full(len(X), 0.5, np.float32),
+        ["upsell@v0"] * len(X),
+        np.ones(len(X), bool),
+    )
+    models = ModelSet(pipeline, [Constant("churn", 0.25), fallback], [Constant("churn", 0.5, "v2")])
+    out = BatchProcessor(models).process(recs, {})
+    stats = out.stats
+    n_valid = out.events
+    assert set(stats.stage_seconds) == {"parse", "featurise", "score", "encode"}
+    assert all(s >= 0 for s in stats.stage_seconds.values())
+    assert {k: len(v) for k, v in stats.scores.items()} == {"churn": n_valid, "upsell": n_valid}
+    assert sorted(stats.models) == [
+        ("churn", "v1", "champion"),
+        ("churn", "v2", "shadow"),
+        ("upsell", "v1", "champion"),
+    ]
+    assert stats.fallbacks == {("upsell", "upsell@v0"): n_valid}
+    assert sum(stats.dead_letters.values()) == len(workload.malformed)
+    assert all(":" not in reason for _, reason in stats.dead_letters)
+
+
+def test_failed_batch_stats_count_dead_letters_not_scores(workload, pipeline):
+    models = ModelSet(pipeline, [Constant("churn", RuntimeError("model fell over"))])
+    out = BatchProcessor(models).process(records(workload), {})
+    assert out.stats.scores == {} and out.stats.models == []
+    assert sum(out.stats.dead_letters.values()) == len(records(workload))
+    assert ("score", "score of a batch of N events failed") in out.stats.dead_letters

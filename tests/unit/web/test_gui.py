@@ -1,0 +1,209 @@
+"""The GUI without Kafka: rolling aggregates, the JSON snapshot, the token, the event stream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import numpy as np
+from aiohttp.test_utils import TestClient, TestServer
+
+from schemas import (
+    DeadLetter,
+    DeadLetterStage,
+    ScoreColumns,
+    decode_score_results,
+    encode_score_results,
+)
+from streams.metrics import reason_class
+from streams.web import LiveState, make_web_app
+from streams.web.live import HISTOGRAM_BINS
+
+
+class Clock:
+    def __init__(self, t: float = 1_780_000_000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def score_cols(model: str, scores, fallback: bool = False) -> dict:  # noqa: ANN001
+    n = len(scores)
+    cols = ScoreColumns(
+        model_name=model,
+        model_version="v0001",
+        event_id=[f"e{i}" for i in range(n)],
+        entity=[f"u{i}" for i in range(n)],
+        score=np.asarray(scores, np.float32),
+        decision=np.asarray(scores) >= 0.5,
+        fallback=np.full(n, fallback),
+        served_by=[f"{model}@v0000" if fallback else f"{model}@v0001"] * n,
+        event_time_ms=np.zeros(n, np.int64),
+        scored_time_ms=np.zeros(n, np.int64),
+    )
+    return decode_score_results(encode_score_results(cols))
+
+
+def letter(reason: str, offset: int) -> DeadLetter:
+    return DeadLetter(
+        value=b"\xffjunk",
+        source_topic="in",
+        stage=DeadLetterStage.PARSE,
+        reason=reason,
+        dead_time_ms=0,
+        source_partition=2,
+        source_offset=offset,
+    )
+
+
+def test_scores_dead_letters_and_model_events_add_up():
+    clock = Clock()
+    state = LiveState(clock)
+    state.add_scores(score_cols("churn", [0.01, 0.5, 0.99, 1.0]))
+    clock.t += 1
+    state.add_scores(score_cols("upsell", [0.2] * 10, fallback=True))
+    state.add_dead_letters([letter(f"activity event field 'ts': got {i}", i) for i in range(5)])
+    state.add_model_event(
+        b"churn", json.dumps({"version": "v0002", "decision": "promoted"}).encode()
+    )
+    state.add_model_event(b"upsell", b"not json")
+    state.add_model_event(b"upsell", None)
+    clock.t += 1
+    snap = state.snapshot()
+    json.dumps(snap, allow_nan=False)  # what the page gets is plain JSON
+    assert snap["totals"]["scores"] == 14 and snap["totals"]["dead_letters"] == 5
+    assert snap["totals"]["model_events"] == 2
+    hist = snap["histogram"]["models"]
+    assert len(hist["churn"]) == HISTOGRAM_BINS and sum(hist["churn"]) == 4
+    assert hist["churn"][0] == 1 and hist["churn"][-1] == 2  # 0.99 and 1.0 in the last bin
+    assert sum(hist["upsell"]) == 10
+    assert sum(r["scores"] for r in snap["rates"]) == 14
+    models = {m["task"]: m for m in snap["models"]}
+    assert models["upsell"]["fallbacks"] == 10 and models["churn"]["fallbacks"] == 0
+    assert models["upsell"]["served_by"] == {"upsell@v0000": 10}
+    assert snap["recent"][0]["model_name"] == "upsell"
+    assert {r["model_name"] for r in snap["recent"]} == {"churn", "upsell"}
+    [dead] = snap["dead_letters"]
+    assert (dead["stage"], dead["reason"], dead["count"]) == (
+        "parse",
+        "activity event field 'ts'",
+        5,
+    )
+    assert len(dead["samples"]) == 3 and dead["samples"][0]["source"] == "in[2]@4"
+    events = snap["model_events"]
+    assert events[0] == {"key": "upsell", "deleted": True}
+    assert events[1]["unreadable"] == "not json"
+    assert events[2] == {"key": "churn", "version": "v0002", "decision": "promoted"}
+
+
+def test_models_of_the_registry_show_before_their_first_score():
+    state = LiveState()
+    state.set_registry([{"task": "churn", "champion": "v0001", "challengers": [], "metrics": {}}])
+    state.add_scores(score_cols("upsell", [0.5]))
+    models = {m["task"]: m for m in state.snapshot()["models"]}
+    assert models["churn"] == {
+        "task": "churn",
+        "scores": 0,
+        "fallbacks": 0,
+        "served_by": {},
+        "retrains": {},
+    }
+    assert models["upsell"]["scores"] == 1
+
+
+def test_old_scores_leave_the_histogram_and_the_rates():
+    clock = Clock()
+    state = LiveState(clock)
+    state.add_scores(score_cols("churn", [0.3] * 3))
+    clock.t += 200
+    state.add_scores(score_cols("churn", [0.7]))
+    snap = state.snapshot()
+    assert sum(snap["histogram"]["models"]["churn"]) == 1
+    assert sum(r["scores"] for r in snap["rates"]) == 1
+    assert snap["totals"]["scores"] == 4
+
+
+def test_worker_metrics_give_interval_latency_and_drift():
+    clock = Clock()
+    state = LiveState(clock)
+    up = [{"url": "http://w/metrics", "up": True, "error": None}]
+    e2e = "streamscore_end_to_end_seconds"
+    state.set_worker_metrics(up, [(e2e + "_sum", {}, 1.0), (e2e + "_count", {}, 10.0)])
+    clock.t += 1
+    samples = [
+        (e2e + "_sum", {}, 3.0),
+        (e2e + "_count", {}, 20.0),
+        ("streamscore_stage_seconds_sum", {"stage": "score"}, 0.5),
+        ("streamscore_stage_seconds_count", {"stage": "score"}, 5.0),
+        ("streamscore_feature_drift_psi", {"task": "churn", "feature": "logins_7d"}, 0.31),
+        ("streamscore_feature_drift_psi", {"task": "churn", "feature": "plan"}, float("nan")),
+        ("streamscore_score_drift_psi", {"task": "churn"}, 0.05),
+        ("streamscore_retrains_total", {"task": "churn", "outcome": "promoted"}, 1.0),
+        ("streamscore_retrains_total", {"task": "churn", "outcome": "discarded"}, 2.0),
+    ]
+    state.set_worker_metrics(up, samples)
+    snap = state.snapshot()
+    assert snap["latency"][0]["end_to_end"] == 100.0  # 1 s over 10 records
+    assert snap["latency"][1]["end_to_end"] == 200.0  # (3 - 1) s over (20 - 10) records
+    assert snap["latency"][1]["score"] == 100.0
+    assert snap["drift"][0] == {
+        "task": "churn",
+        "feature": "logins_7d",
+        "psi": 0.31,
+        "score_psi": 0.05,
+    }
+    assert snap["drift"][1]["psi"] is None  # NaN is no JSON
+    state.add_scores(score_cols("churn", [0.5]))
+    [churn] = state.snapshot()["models"]
+    assert churn["retrains"] == {"promoted": 1, "discarded": 2}
+    json.dumps(snap, allow_nan=False)
+
+
+def test_reason_class_is_short_and_drops_details():
+    assert reason_class("activity event field 'ts': expected epoch ms, got 'x'") == (
+        "activity event field 'ts'"
+    )
+    assert reason_class("featurise of a batch of 120 events failed: KeyError: 3") == (
+        "featurise of a batch of N events failed"
+    )
+    assert reason_class("") == "unknown"
+    assert len(reason_class("x" * 500)) == 60
+
+
+async def _with_client(app, check) -> None:  # noqa: ANN001
+    async with TestClient(TestServer(app)) as client:
+        await check(client)
+
+
+def test_token_is_required_when_set_and_the_stream_pushes_snapshots():
+    state = LiveState()
+    state.add_scores(score_cols("churn", [0.4, 0.6]))
+    app = make_web_app(state, token="tok", title="my deployment")
+
+    async def check(client: TestClient) -> None:
+        for path in ("/", "/api/snapshot", "/events", "/api/snapshot?token=wrong"):
+            assert (await client.get(path)).status == 401, path
+        assert (await client.get("/healthz")).status == 200
+        page = await client.get("/?token=tok")
+        assert page.status == 200 and "my deployment" in await page.text()
+        snap = await client.get("/api/snapshot", headers={"Authorization": "Bearer tok"})
+        assert (await snap.json())["totals"]["scores"] == 2
+        stream = await client.get("/events?token=tok")
+        assert stream.headers["Content-Type"].startswith("text/event-stream")
+        first = await stream.content.readuntil(b"\n\n")
+        assert first.startswith(b"data: ")
+        assert json.loads(first[len(b"data: ") :])["totals"]["scores"] == 2
+        stream.close()
+
+    asyncio.run(_with_client(app, check))
+
+
+def test_no_token_means_open():
+    app = make_web_app(LiveState())
+
+    async def check(client: TestClient) -> None:
+        assert (await client.get("/")).status == 200
+        assert (await client.get("/api/snapshot")).status == 200
+
+    asyncio.run(_with_client(app, check))
