@@ -77,7 +77,11 @@ class Settings(BaseModel):
         5000, ge=1, le=1_000_000, description="Most records an agent takes into one micro-batch."
     )
     batch_within_s: float = Field(
-        0.1, gt=0, le=60, description="Longest an agent waits to fill a micro-batch (seconds)."
+        0.1,
+        gt=0,
+        le=60,
+        description="Longest a micro-batch waits for more records (seconds); it "
+        "leaves as soon as none are queued.",
     )
     commit_interval_s: float = Field(
         0.2, gt=0, le=60, description="How often workers commit offsets (and transactions)."

@@ -34,6 +34,7 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 from streams.kafka import resolve_bootstrap
 from streams.pipeline import telemetry
+from streams.pipeline.batching import take_ready
 from streams.pipeline.processor import BatchProcessor
 from streams.pipeline.records import PartitionOutput, SourceRecords
 from streams.pipeline.scoring import ModelSet, load_model_set
@@ -183,7 +184,7 @@ def _add_agent(app, role, source, store, outputs, current_models, settings, read
             asyncio.ensure_future(app.crash(future.exception()))
 
     async def agent(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
+        async for events in take_ready(stream, settings.batch_max, settings.batch_within_s):
             proc = BatchProcessor(await current_models(), hosts_from_keys=hosts_from_keys)
             fresh = _not_yet_queued(events, ready_offsets)
             if not fresh:
