@@ -73,6 +73,12 @@ class Settings(BaseModel):
         "(rocksdict, on disk under the state directory) or memory (rebuilt from the changelog "
         "at start). Both are changelog-backed.",
     )
+    batching: Literal["ready", "window"] = Field(
+        "ready",
+        description="How agents cut micro-batches: ready (a batch leaves as soon as no more "
+        "records are queued) or window (Faust's take_events: wait the whole batch_within_s "
+        "unless batch_max records arrive first).",
+    )
     batch_max: int = Field(
         5000, ge=1, le=1_000_000, description="Most records an agent takes into one micro-batch."
     )
@@ -142,6 +148,7 @@ ENVIRONMENT: dict[str, str] = {
     "STREAMSCORE_KERNEL_TARGET": "kernel_target",
     "STREAMSCORE_PROCESSING_GUARANTEE": "processing_guarantee",
     "STREAMSCORE_TABLE_STORE": "table_store",
+    "STREAMSCORE_BATCHING": "batching",
     "STREAMSCORE_BATCH_MAX": "batch_max",
     "STREAMSCORE_BATCH_WITHIN_S": "batch_within_s",
     "STREAMSCORE_COMMIT_INTERVAL_S": "commit_interval_s",

@@ -183,8 +183,13 @@ def _add_agent(app, role, source, store, outputs, current_models, settings, read
             app.log.error("producing a result failed: %r; restarting", future.exception())
             asyncio.ensure_future(app.crash(future.exception()))
 
+    def batches(stream: faust.StreamT):  # noqa: ANN202
+        if settings.batching == "window":
+            return stream.take_events(settings.batch_max, within=settings.batch_within_s)
+        return take_ready(stream, settings.batch_max, settings.batch_within_s)
+
     async def agent(stream: faust.StreamT) -> None:
-        async for events in take_ready(stream, settings.batch_max, settings.batch_within_s):
+        async for events in batches(stream):
             proc = BatchProcessor(await current_models(), hosts_from_keys=hosts_from_keys)
             fresh = _not_yet_queued(events, ready_offsets)
             if not fresh:

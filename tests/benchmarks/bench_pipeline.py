@@ -259,8 +259,9 @@ class Bench:
                 )
                 pub.flush_soon()
 
-    def streamscore(self, kind: str, n: int, profile: Path | None = None) -> dict:
-        settings = self.deployment(kind)
+    def streamscore(self, kind: str, n: int, profile: Path | None = None, **extra: str) -> dict:
+        self.runs += 1
+        settings = self.deployment(f"{kind}-{self.runs}")
         events = activity(n, 3)
         if kind == "json":
             self.produce_json(settings, events)
@@ -269,7 +270,7 @@ class Bench:
                 for i in range(0, n, 5000):
                     rows = [{**e, "properties": None} for e in events[i : i + 5000]]
                     pub.send_arrow(pa.Table.from_pylist(rows, schema=ARROW_SCHEMA))
-        worker = self.start_worker(settings)
+        worker = self.start_worker(settings, **extra)
         try:
             return self.collect(settings, n, timeout=900, pid=worker.pid, profile=profile)
         finally:
@@ -382,14 +383,21 @@ def main() -> None:
     if args.latency_grid:
         try:
             print(f"latency at {args.latency_grid:,.0f}/s ({args.guarantee}), one worker:")
-            for within, commit in ((0.1, 0.2), (0.05, 0.1), (0.02, 0.05), (0.01, 0.02)):
+            for batching, within, commit in (
+                ("window", 0.1, 0.2),
+                ("ready", 0.1, 0.2),
+                ("ready", 0.1, 0.1),
+                ("ready", 0.1, 0.05),
+            ):
                 ms = b.latency(
                     args.latency_grid,
                     args.latency_seconds,
+                    STREAMSCORE_BATCHING=batching,
                     STREAMSCORE_BATCH_WITHIN_S=str(within),
                     STREAMSCORE_COMMIT_INTERVAL_S=str(commit),
                 )
-                print(f"  batch within {within * 1e3:4.0f} ms, commit every {commit * 1e3:4.0f} ms:"
+                print(f"  {batching:6s} batching, within {within * 1e3:4.0f} ms, "
+                      f"commit every {commit * 1e3:4.0f} ms:"
                       f" p50 {np.percentile(ms, 50):7.1f} ms, p99 {np.percentile(ms, 99):7.1f} ms"
                       f"  ({len(ms)} scores)", flush=True)
         finally:
@@ -413,9 +421,17 @@ def main() -> None:
         js = b.streamscore("json", args.events, profile=prof)
         print(f"streamscore JSON: {js['rate']:,.0f} events/s", flush=True)
         frames = top_frames(prof)
+        window = b.streamscore("json", args.events, STREAMSCORE_BATCHING="window")
+        print(f"streamscore JSON, window batching: {window['rate']:,.0f} events/s", flush=True)
         arrow = b.streamscore("arrow", args.arrow_events)
         print(f"streamscore Arrow: {arrow['rate']:,.0f} events/s", flush=True)
-        lat = {share: b.latency(js["rate"] * share, args.latency_seconds) for share in (0.5, 0.8)}
+        lat = {
+            (share, batching): b.latency(
+                js["rate"] * share, args.latency_seconds, STREAMSCORE_BATCHING=batching
+            )
+            for share in (0.5, 0.8)
+            for batching in ("ready", "window")
+        }
     finally:
         b.close()
     print(f"\n{'contender':44s} {'events/s':>12s} {'vs naive':>10s} {'vs ceiling':>11s}")
@@ -423,16 +439,18 @@ def main() -> None:
         ("raw confluent-kafka passthrough (ceiling)", ceiling),
         ("naive Faust agent, model.predict per event", naive),
         ("streamscore worker, JSON events", js["rate"]),
+        ("  the same, Faust take_events batching", window["rate"]),
         ("streamscore worker, Arrow batches", arrow["rate"]),
     ]
     for name, rate in rows:
         print(f"{name:44s} {rate:12,.0f} {rate / naive:9,.0f}x {rate / ceiling:10.2f}x")
     print("\nlatency produced -> result committed, JSON input, one worker:")
-    for share, ms in lat.items():
+    for (share, batching), ms in lat.items():
         if len(ms):
             print(
-                f"  at {share:.0%} of {js['rate']:,.0f}/s: p50 {np.percentile(ms, 50):7.1f} ms, "
-                f"p99 {np.percentile(ms, 99):7.1f} ms  ({len(ms)} scores)"
+                f"  at {share:.0%} of {js['rate']:,.0f}/s, {batching:6s} batching: "
+                f"p50 {np.percentile(ms, 50):7.1f} ms, p99 {np.percentile(ms, 99):7.1f} ms "
+                f" ({len(ms)} scores)"
             )
     print("\nwhere the worker's time goes (inclusive share of samples, JSON run):")
     print("\n".join(frames))
