@@ -7,6 +7,11 @@ stream's channel has no more events queued (or at ``max_``, or after ``within``)
 batch is whatever arrived while the previous one was scored, at high load batches fill to
 ``max_``, and throughput is what ``take_events`` gives.
 
+Measured (tests/benchmarks/bench_pipeline.py, one worker on a 2-core VM): at 50% and 80% of the
+sustained rate its small batches cost more than the window saves, because a batch has a fixed
+cost (about 3 ms in the processor, plus one send per output topic and partition); workers use it
+only with ``STREAMSCORE_BATCHING=ready``.
+
 Acknowledgement is take_events': events are acked when the agent asks for the next batch.
 """
 
