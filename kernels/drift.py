@@ -15,7 +15,7 @@ from kernels import _cpu
 from kernels._target import KernelTarget, require, resolve_target, run_cuda
 from kernels.errors import KernelInputError
 
-__all__ = ["bin_counts", "psi", "quantile_edges"]
+__all__ = ["bin_counts", "make_reference", "psi", "quantile_edges"]
 
 PSI_FLOOR = 1e-4
 """Share given to an empty bin when computing PSI (log of zero otherwise)."""
@@ -100,3 +100,21 @@ def psi(reference: np.ndarray, current: np.ndarray) -> np.ndarray:
     cp = np.maximum(c / np.where(cs == 0, 1, cs), PSI_FLOOR)
     out = ((cp - rp) * np.log(cp / rp)).sum(axis=-1)
     return np.where(empty, 0.0, out)
+
+
+def make_reference(x: np.ndarray, scores: np.ndarray, bins: int = 10) -> dict[str, np.ndarray]:
+    """Training reference of drift monitoring: quantile edges and counts of every feature of
+    ``x`` [n, d] and of the model's ``scores`` [n] (NaN slots dropped). Saved with a model
+    version (``drift_reference.npz``)."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    s = np.ascontiguousarray(np.asarray(scores, dtype=np.float32).reshape(-1, 1))
+    edges, n_edges = quantile_edges(x, bins)
+    s_edges, s_n = quantile_edges(s, bins)
+    return {
+        "edges": edges,
+        "n_edges": n_edges,
+        "counts": bin_counts(x, edges, n_edges)[:, :-1],
+        "score_edges": s_edges,
+        "score_n_edges": s_n,
+        "score_counts": bin_counts(s, s_edges, s_n)[:, :-1],
+    }

@@ -18,10 +18,21 @@ def register(subparsers) -> None:
     show = sub.add_parser("show", help="a version's manifest")
     show.add_argument("task", choices=TASKS)
     show.add_argument("version")
-    pr = sub.add_parser("promote", help="make a version the champion")
+    pr = sub.add_parser(
+        "promote",
+        help="make a version the champion and tell every worker (model-events topic)",
+        description="Promote VERSION in the registry, record the decision, and publish it on "
+        "the compacted model-events topic with the version's files; every running worker "
+        "hot-swaps to it between two batches, and workers started later pick it up.",
+    )
     pr.add_argument("task", choices=TASKS)
     pr.add_argument("version")
-    rb = sub.add_parser("rollback", help="reinstate the previous champion")
+    rb = sub.add_parser(
+        "rollback",
+        help="reinstate the previous champion and tell every worker (model-events topic)",
+        description="Retire the champion, reinstate the previous one, record the decision and "
+        "publish it on model-events (the same path as `promote` and the retraining gate).",
+    )
     rb.add_argument("task", choices=TASKS)
     p.set_defaults(func=run)
 
@@ -52,9 +63,35 @@ def run(args: argparse.Namespace, settings) -> int:
     elif action == "show":
         print(json.dumps(reg.get(args.task, args.version).to_dict(), indent=2))
     elif action == "promote":
+        old = reg.champion(args.task)
         v = reg.promote(args.task, args.version)
         print(f"{args.task}: {v.version} is now champion")
+        return _publish(settings, reg, args.task, "promoted", v.version, old)
     else:
+        old = reg.champion(args.task)
         v = reg.rollback(args.task)
         print(f"{args.task}: rolled back; {v.version} is champion again")
+        return _publish(settings, reg, args.task, "rolled_back", v.version, old)
+    return 0
+
+
+def _publish(settings, reg, task: str, event: str, version: str, old) -> int:  # noqa: ANN001
+    """The registry changed; publish it on model-events (what makes the workers swap)."""
+    from streams.errors import KafkaSetupError
+    from streams.learning.events import champion_event, publish_event
+
+    ev = champion_event(
+        reg,
+        task,
+        event,
+        version,
+        reason=f"by hand (streamscore models {'promote' if event == 'promoted' else 'rollback'})",
+        metrics={"previous_champion": old.version if old else None},
+    )
+    try:
+        publish_event(settings, ev)
+    except KafkaSetupError as exc:
+        print(f"the registry changed, but the model event was not published: {exc}")
+        return 1
+    print(f"published model event {task} {event} {version} on model-events")
     return 0
