@@ -35,6 +35,7 @@ class Learner:
         self._last: dict[str, float] = {}
         self._pool: ProcessPoolExecutor | None = None
         self._busy = False
+        self._drifted: set[str] = set()  # drift asked for a retrain that has not run yet
         self.decisions: list[dict] = []
 
     def _tasks(self) -> list[str]:
@@ -51,7 +52,8 @@ class Learner:
             return
         if self._busy:
             return
-        drifted = self.monitor.take_requests()
+        self._drifted |= self.monitor.take_requests()
+        drifted = set(self._drifted)
         now = time.monotonic()
         due = [
             t
@@ -64,7 +66,9 @@ class Learner:
         try:
             for task in due:
                 self._last[task] = time.monotonic()
-                await self.retrain(task, "drift" if task in drifted else "timer")
+                done = await self.retrain(task, "drift" if task in drifted else "timer")
+                if done is not None:  # too little data keeps the drift request pending
+                    self._drifted.discard(task)
         finally:
             self._busy = False
 
