@@ -87,3 +87,22 @@ def wait_for_log(
 def _log(d: Deployment, name: str) -> str:
     path = Path(d.state_dir.parent / f"{name}.log")
     return path.read_text(errors="replace") if path.exists() else ""
+
+
+def wait_for_group(d: Deployment, n: int, timeout: float, workers=()) -> None:  # noqa: ANN001
+    """Until the worker group has ``n`` members, each holding input partitions."""
+    deadline = time.monotonic() + timeout
+    members: dict = {}
+    while time.monotonic() < deadline:
+        for w in workers:
+            assert w.poll() is None, f"a worker exited with {w.returncode}"
+        try:
+            members = d.group_members()
+        except Exception:  # noqa: BLE001 - the group does not exist yet
+            members = {}
+        if len(members) == n and all(
+            any(t.endswith(("activity", "raw-logs")) for t, _ in tps) for tps in members.values()
+        ):
+            return
+        time.sleep(1.0)
+    raise AssertionError(f"expected {n} workers holding partitions, got {members}")

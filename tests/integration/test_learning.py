@@ -22,12 +22,12 @@ from models.simulate import SimConfig, iter_payload_batches, simulate
 from streams.kafka.clients import make_producer
 from streams.learning.retrain import retrain_task
 from streams.topics import topic_name
-from tests.integration.learning import VersionReader, model_events
+from tests.integration.learning import VersionReader, model_events, wait_for_group
 from tests.integration.pipeline import MODELS, Deployment, stop
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
-STREAM = SimConfig(n_users=1000, days=21, decision_min_day=7, drift_day=3, seed=11)
+STREAM = SimConfig(n_users=1500, days=21, decision_min_day=7, drift_day=3, seed=11)
 FRESH = SimConfig(n_users=4000, days=21, decision_min_day=7, drift_day=1, seed=99)
 
 
@@ -70,7 +70,7 @@ def test_drift_retrain_promote_and_hot_swap_on_two_workers(kafka_bootstrap, trai
     learn = {
         "STREAMSCORE_TABLE_STORE": "memory",
         "STREAMSCORE_RETRAIN_INTERVAL_S": "45",
-        "STREAMSCORE_RETRAIN_MIN_SAMPLES": "150",
+        "STREAMSCORE_RETRAIN_MIN_SAMPLES": "300",
         "STREAMSCORE_PROMOTE_MARGIN": "0.01",
         "STREAMSCORE_DRIFT_WINDOW_ROWS": "5000",
     }
@@ -78,18 +78,28 @@ def test_drift_retrain_promote_and_hot_swap_on_two_workers(kafka_bootstrap, trai
     b = d.start_worker("b", **learn)
     reader = VersionReader(d)
     try:
+        # Both workers hold partitions before the stream starts: a rebalance in the middle of
+        # exactly-once processing can stall a partition in faust-streaming 0.15 (see the
+        # known-failure takeover test in test_pipeline.py), which is not what this test is about.
+        wait_for_group(d, 2, 180, workers=[a, b])
         ids = produce_simulation(d, stream)
         keys = {(eid, m) for eid in ids for m in MODELS}
         reader.wait_for(keys, 900, workers=[a, b])
-        # The gate promotes a churn challenger trained from the streams; both workers swap.
-        deadline, promoted = time.monotonic() + 600, None
-        while time.monotonic() < deadline and promoted is None:
+        # The gate promotes churn challengers trained from the streams (retrains go on every
+        # 45 s); wait until the champion it chose recovers on fresh post-drift data.
+        deadline, seen, after = time.monotonic() + 600, set(), None
+        while time.monotonic() < deadline:
             for w in (a, b):
                 assert w.poll() is None, d.log_tail("a") + d.log_tail("b")
-            churn = [e for e in model_events(d) if e.task == "churn"]
-            promoted = next((e for e in reversed(churn) if e.event == "promoted"), None)
+            churn = [e for e in model_events(d) if e.task == "churn" and e.event == "promoted"]
+            if churn and churn[-1].champion not in seen:
+                seen.add(churn[-1].champion)
+                after = auc_on_fresh_drifted_data(reg, "churn", churn[-1].champion, fresh)
+                print(f"churn champion {churn[-1].champion}: {after}")
+                if after["auc"] >= 0.95 * after["oracle_auc"]:
+                    break
             time.sleep(5)
-        assert promoted is not None, d.log_tail("a", 6000) + d.log_tail("b", 6000)
+        assert seen, d.log_tail("a", 6000) + d.log_tail("b", 6000)
         # Events after the swap are scored by the new champion, on both workers' partitions.
         time.sleep(15)
         assert len(d.group_members()) == 2
@@ -117,8 +127,8 @@ def test_drift_retrain_promote_and_hot_swap_on_two_workers(kafka_bootstrap, trai
 
     # The decision was recorded with its numbers, and the new champion recovered.
     ev = [e for e in model_events(d) if e.task == "churn" and e.champion == champ][-1]
-    assert ev.samples["holdout"] >= 150 and "better by the margin" in ev.reason
-    after = auc_on_fresh_drifted_data(reg, "churn", champ, fresh)
+    assert ev.samples["holdout"] >= 300 and "better by the margin" in ev.reason
+    assert after is not None
     print(
         f"churn AUC on fresh drifted data: {v1} {before['auc']:.4f}, {champ} "
         f"{after['auc']:.4f}, oracle {after['oracle_auc']:.4f}; event {ev.summary()}"
