@@ -101,12 +101,18 @@ class Settings(BaseModel):
         description="Fewest labelled held-out rows (and training rows) a retrain needs before "
         "the gate may promote its challenger.",
     )
+    promote_metric: Literal["log_loss", "auc"] = Field(
+        "log_loss",
+        description="What the gate compares on the held-out rows: log loss (ranking and "
+        "calibration; drift that shifts base rates shows here first) or AUC (ranking only).",
+    )
     promote_margin: float = Field(
         0.01,
-        ge=-1,
+        ge=0,
         le=1,
-        description="How much higher the challenger's held-out AUC must be than the champion's "
-        "(on the same rows) for the gate to promote it.",
+        description="How much better (log loss lower, or AUC higher) the challenger must be "
+        "than the champion on the same held-out rows to be promoted; the other metric may not "
+        "be worse by more than this.",
     )
     retrain_holdout: float = Field(
         0.3,
@@ -185,6 +191,7 @@ ENVIRONMENT: dict[str, str] = {
     "STREAMSCORE_RETRAIN_INTERVAL_S": "retrain_interval_s",
     "STREAMSCORE_RETRAIN_MIN_SAMPLES": "retrain_min_samples",
     "STREAMSCORE_PROMOTE_MARGIN": "promote_margin",
+    "STREAMSCORE_PROMOTE_METRIC": "promote_metric",
     "STREAMSCORE_RETRAIN_HOLDOUT": "retrain_holdout",
     "STREAMSCORE_RETRAIN_MAX_ROWS": "retrain_max_rows",
     "STREAMSCORE_RETRAIN_EPOCHS": "retrain_epochs",

@@ -44,29 +44,38 @@ class GateDecision:
 
 
 def gate(
-    champion_auc: float,
-    challenger_auc: float,
+    champion: dict[str, float],
+    challenger: dict[str, float],
     n_holdout: int,
     n_train: int,
     *,
+    metric: str = "log_loss",
     margin: float,
     min_samples: int,
 ) -> GateDecision:
-    """Promote when the challenger's held-out AUC beats the champion's by ``margin`` on at least
-    ``min_samples`` held-out (and training) rows; keep it in shadow when it is at least as good
-    but not by the margin (or the sample is too small); otherwise discard it."""
-    diff = challenger_auc - champion_auc
+    """Judge a challenger against the champion on the same held-out rows.
+
+    ``champion``/``challenger`` hold ``auc`` and ``log_loss``. The gain is measured on
+    ``metric`` (AUC up, or log loss down). Promote when the gain is at least ``margin``, the
+    other metric is not worse by more than ``margin``, and there were at least ``min_samples``
+    held-out and training rows; keep it in shadow when it is no worse but not promotable (small
+    gain or too few rows); otherwise discard it.
+    """
+    c_auc, n_auc = float(champion["auc"]), float(challenger["auc"])
+    c_ll, n_ll = float(champion["log_loss"]), float(challenger["log_loss"])
+    gain_auc, gain_ll = n_auc - c_auc, c_ll - n_ll  # > 0: the challenger is better
+    gain, other = (gain_ll, gain_auc) if metric == "log_loss" else (gain_auc, gain_ll)
     desc = (
-        f"challenger AUC {challenger_auc:.4f} vs champion {champion_auc:.4f} "
-        f"({diff:+.4f}, margin {margin:+.4f}) on {n_holdout} held-out rows, "
-        f"{n_train} training rows"
+        f"challenger AUC {n_auc:.4f} vs champion {c_auc:.4f} ({gain_auc:+.4f}), log loss "
+        f"{n_ll:.4f} vs {c_ll:.4f} ({-gain_ll:+.4f}); gate on {metric}, margin {margin:.4f}; "
+        f"{n_holdout} held-out rows, {n_train} training rows"
     )
-    if not np.isfinite(challenger_auc):
-        return GateDecision("discarded", f"challenger AUC undefined; {desc}")
+    if not (np.isfinite(n_auc) and np.isfinite(n_ll)):
+        return GateDecision("discarded", f"challenger metrics undefined; {desc}")
     enough = n_holdout >= min_samples and n_train >= min_samples
-    if enough and diff >= margin:
+    if enough and gain >= margin and other >= -margin:
         return GateDecision("promoted", f"better by the margin; {desc}")
-    if diff >= 0 or (not enough and diff >= -abs(margin)):
+    if gain >= 0 and other >= -margin:
         why = "too few samples" if not enough else "better, but not by the margin"
         return GateDecision("shadow", f"{why} (need {min_samples}); {desc}")
     return GateDecision("discarded", f"worse than the champion; {desc}")
@@ -294,10 +303,11 @@ def retrain_task(
     champ_metrics = evaluate(holdout.y, champion_model.score(holdout.X, holdout.names))
     chall_metrics = out.metrics["model"]
     decision = gate(
-        float(champ_metrics["auc"]),
-        float(chall_metrics["auc"]),
+        champ_metrics,
+        chall_metrics,
         len(holdout),
         len(train),
+        metric=settings.promote_metric,
         margin=settings.promote_margin,
         min_samples=settings.retrain_min_samples,
     )

@@ -95,15 +95,24 @@ def test_build_sets_holds_out_the_latest_decisions() -> None:
     assert len(train) == 4 * (100 - len(held))  # as-of + 3 sampled rows per label
 
 
+def m(auc: float, ll: float) -> dict[str, float]:
+    return {"auc": auc, "log_loss": ll}
+
+
 def test_gate_promotes_only_by_the_margin_on_enough_samples() -> None:
     kw = {"margin": 0.01, "min_samples": 100}
-    assert gate(0.70, 0.75, 500, 2000, **kw).event == "promoted"
-    assert gate(0.70, 0.705, 500, 2000, **kw).event == "shadow"
-    assert gate(0.70, 0.75, 50, 2000, **kw).event == "shadow"  # too few held-out rows
-    worse = gate(0.70, 0.55, 500, 2000, **kw)
+    champ = m(0.70, 0.60)
+    assert gate(champ, m(0.71, 0.55), 500, 2000, **kw).event == "promoted"
+    assert gate(champ, m(0.70, 0.595), 500, 2000, **kw).event == "shadow"  # gain < margin
+    assert gate(champ, m(0.71, 0.55), 50, 2000, **kw).event == "shadow"  # too few rows
+    assert gate(champ, m(0.60, 0.55), 500, 2000, **kw).event == "discarded"  # ranks worse
+    worse = gate(champ, m(0.55, 0.66), 500, 2000, **kw)
     assert worse.event == "discarded"
     assert "worse" in worse.reason and "500 held-out" in worse.reason
-    assert gate(0.70, float("nan"), 500, 2000, **kw).event == "discarded"
+    assert gate(champ, m(float("nan"), 0.5), 500, 2000, **kw).event == "discarded"
+    by_auc = {"metric": "auc", **kw}
+    assert gate(champ, m(0.75, 0.605), 500, 2000, **by_auc).event == "promoted"
+    assert gate(champ, m(0.705, 0.50), 500, 2000, **by_auc).event == "shadow"
 
 
 def test_model_event_round_trip_keeps_the_artifact() -> None:
