@@ -27,13 +27,16 @@ from tests.integration.pipeline import MODELS, Deployment, stop
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
-STREAM = SimConfig(n_users=1500, days=21, decision_min_day=7, drift_day=3, seed=11)
+STREAM = SimConfig(n_users=2000, days=21, decision_min_day=7, drift_day=3, seed=11)
 FRESH = SimConfig(n_users=4000, days=21, decision_min_day=7, drift_day=1, seed=99)
 
 
-def produce_simulation(d: Deployment, sim, kinds=("activity", "outcomes")) -> list[str]:  # noqa: ANN001
+def produce_simulation(
+    d: Deployment, sim, kinds=("activity", "outcomes"), rename: bytes = b""
+) -> list[str]:  # noqa: ANN001
     """Activity and outcomes in time order, stamped now (simulated times are months old and
-    would fall under the topics' retention); returns the activity event ids."""
+    would fall under the topics' retention); returns the activity event ids. ``rename``
+    replaces the users' ``u`` prefix (other users than the stream's)."""
     producer = make_producer(d.bootstrap)
     topics = {k: topic_name(d.settings, k) for k in kinds}
     ids: list[str] = []
@@ -41,6 +44,9 @@ def produce_simulation(d: Deployment, sim, kinds=("activity", "outcomes")) -> li
         if batch.kind not in topics:
             continue
         for value, key in zip(batch.payloads, batch.keys, strict=True):
+            if rename:
+                value = value.replace(b'"user_id":"u', b'"user_id":"' + rename)
+                key = rename + key[1:]
             while True:
                 try:
                     producer.produce(topics[batch.kind], value=value, key=key)
@@ -103,8 +109,8 @@ def test_drift_retrain_promote_and_hot_swap_on_two_workers(kafka_bootstrap, trai
         # Events after the swap are scored by the new champion, on both workers' partitions.
         time.sleep(15)
         assert len(d.group_members()) == 2
-        late = simulate(SimConfig(n_users=300, days=3, decision_min_day=2, horizon_days=1, seed=12))
-        late_ids = produce_simulation(d, late, kinds=("activity",))
+        late = simulate(SimConfig(n_users=300, days=8, decision_min_day=7, horizon_days=1, seed=12))
+        late_ids = produce_simulation(d, late, kinds=("activity",), rename=b"late")
         late_keys = {(eid, m) for eid in late_ids for m in MODELS}
         reader.wait_for(late_keys, 300, workers=[a, b])
     finally:
