@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 
 from streams.learning.drift import DriftMonitor
-from streams.learning.retrain import StreamCollector, build_sets, retrain_task
+from streams.learning.retrain import StreamCollector, build_sets, retrain_pool, retrain_task
 from streams.learning.swap import ModelEventFollower, ModelHolder
 from streams.settings import Settings
 
@@ -89,10 +89,7 @@ class Learner:
             )
             return None
         if self._pool is None:
-            import multiprocessing
-
-            # spawn: a fork of a worker would inherit its Kafka clients and event loop.
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = retrain_pool()
         try:
             decision = await asyncio.wrap_future(
                 self._pool.submit(

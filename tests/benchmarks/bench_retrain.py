@@ -8,8 +8,9 @@ champions, build the feature snapshot), timing each batch, in three phases of th
 
 - ``baseline``: nothing else running;
 - ``retrain (process)``: a churn retrain (:func:`streams.learning.retrain.retrain_task`:
-  fit a challenger, judge it against the champion, register it) runs in a spawned child
-  process, as the leader worker runs it;
+  fit a challenger, judge it against the champion, register it) runs in the spawned child
+  process the leader worker uses (:func:`~streams.learning.retrain.retrain_pool`: nice 19,
+  one TensorFlow thread);
 - ``retrain (thread)``: the same retrain in a thread of the scoring process, for comparison.
 
 Each retrain phase scores until the retrain finishes. Prints p50/p99/max per phase and the
@@ -19,12 +20,11 @@ ratio of each p99 to the baseline's. Target (issue 6): a retrain no more than do
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import sys
 import tempfile
 import time
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -45,24 +45,28 @@ def main() -> int:
     from models.registry import ModelRegistry
     from models.simulate import SimConfig, iter_payload_batches, simulate
     from models.training import fit_pipeline, train_task
-    from streams.learning.retrain import retrain_task
+    from streams.learning.retrain import retrain_pool, retrain_task
     from streams.pipeline import BatchProcessor, records_from_values
     from streams.pipeline.scoring import load_model_set
     from streams.settings import load_settings
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-retrain-"))
-    settings = load_settings(env={}, state_dir=tmp, retrain_epochs=args.epochs,
-                             retrain_min_samples=100)
+    settings = load_settings(
+        env={}, state_dir=tmp, retrain_epochs=args.epochs, retrain_min_samples=100
+    )
     registry = ModelRegistry.from_settings(settings)
     pre = simulate(SimConfig(n_users=800, days=28, decision_min_day=14, n_hosts=0, seed=1))
     pipeline = fit_pipeline(pre.events, holdout=0.2)
     for task in ("churn", "upsell"):
-        train_task(task, pre.events, pre.labels, params={"epochs": 3}, pipeline=pipeline,
-                   registry=registry)
-    drifted = simulate(SimConfig(n_users=args.users, days=21, decision_min_day=7, drift_day=3,
-                                 n_hosts=0, seed=2))
-    train = build_labelled_set(pipeline, drifted.events, drifted.labels, task="churn",
-                               samples_per_label=3)
+        train_task(
+            task, pre.events, pre.labels, params={"epochs": 3}, pipeline=pipeline, registry=registry
+        )
+    drifted = simulate(
+        SimConfig(n_users=args.users, days=21, decision_min_day=7, drift_day=3, n_hosts=0, seed=2)
+    )
+    train = build_labelled_set(
+        pipeline, drifted.events, drifted.labels, task="churn", samples_per_label=3
+    )
     as_of = train.take(np.arange(len(train) // 4))  # as-of rows come first (see the dataset)
     train, _ = train.split_by_entity(0.3)
     _, held = as_of.split_by_entity(0.3)
@@ -97,12 +101,12 @@ def main() -> int:
     stop = time.perf_counter() + args.baseline_s
     phases["baseline"] = (run_until(lambda: time.perf_counter() >= stop), 0.0)
 
-    def retrain() -> dict:
-        return retrain_task(settings, "churn", train, held, publish=False)
+    import functools
 
-    process_pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    retrain = functools.partial(retrain_task, settings, "churn", train, held, publish=False)
+    process_pool = retrain_pool()  # what the leader worker uses
     thread_pool = ThreadPoolExecutor(1)
-    process_pool.submit(int, 0).result()  # the child exists before timing starts
+    process_pool.submit(int, 0).result()  # the child exists (TensorFlow loaded) before timing
     for name, pool in (("retrain (process)", process_pool), ("retrain (thread)", thread_pool)):
         t = time.perf_counter()
         fut: Future = pool.submit(retrain)
@@ -114,16 +118,19 @@ def main() -> int:
     thread_pool.shutdown()
 
     base_p99 = float(np.percentile(phases["baseline"][0], 99))
-    header = (f"{'phase':<18} {'batches':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
-              f"{'p99/base':>9}")
+    header = (
+        f"{'phase':<18} {'batches':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'p99/base':>9}"
+    )
     print(f"\n{args.batch} records per batch; {os.cpu_count()} cores")
     print(header)
     print("-" * len(header))
     for name, (lat, _) in phases.items():
         a = np.asarray(lat) * 1000
         p99 = float(np.percentile(a, 99))
-        print(f"{name:<18} {len(a):>8} {np.percentile(a, 50):>8.2f} {p99:>8.2f} "
-              f"{a.max():>8.2f} {p99 / (base_p99 * 1000):>8.2f}x")
+        print(
+            f"{name:<18} {len(a):>8} {np.percentile(a, 50):>8.2f} {p99:>8.2f} "
+            f"{a.max():>8.2f} {p99 / (base_p99 * 1000):>8.2f}x"
+        )
     return 0
 
 
