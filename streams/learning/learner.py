@@ -35,6 +35,7 @@ class Learner:
         self._last: dict[str, float] = {}
         self._pool: ProcessPoolExecutor | None = None
         self._busy = False
+        self._seen: dict[str, tuple[int, int]] = {}  # (train, held-out) rows of the last retrain
         self._drifted: set[str] = set()  # drift asked for a retrain that has not run yet
         self.decisions: list[dict] = []
 
@@ -83,6 +84,11 @@ class Learner:
             return build_sets(snaps, outcomes, holdout=self.settings.retrain_holdout)
 
         train, holdout = await loop.run_in_executor(None, sets)
+        seen = (len(train), len(holdout))
+        if trigger == "timer" and self._seen.get(task) == seen:
+            _log.info("retrain %s skipped: no new labelled rows since the last one", task)
+            return None
+        self._seen[task] = seen
         if len(holdout) < MIN_HOLDOUT or len(train) < MIN_HOLDOUT:
             _log.info(
                 "retrain %s skipped: %d train / %d held-out rows", task, len(train), len(holdout)

@@ -84,8 +84,8 @@ def gate(
     if enough and gain >= margin and other >= -margin:
         return GateDecision("promoted", f"better by the margin; {desc}")
     if gain >= 0 and other >= -margin:
-        why = "too few samples" if not enough else "better, but not by the margin"
-        return GateDecision("shadow", f"{why} (need {min_samples}); {desc}")
+        why = f"too few samples (need {min_samples})" if not enough else "not better by the margin"
+        return GateDecision("shadow", f"{why}; {desc}")
     return GateDecision("discarded", f"worse than the champion; {desc}")
 
 

@@ -132,7 +132,7 @@ def test_drift_retrain_promote_and_hot_swap_on_two_workers(kafka_bootstrap, trai
     assert champ != v1
 
     # The decision was recorded with its numbers, and the new champion recovered.
-    ev = [e for e in model_events(d) if e.task == "churn" and e.champion == champ][-1]
+    ev = [e for e in model_events(d) if e.event == "promoted" and e.version == champ][-1]
     assert ev.samples["holdout"] >= 300 and "better by the margin" in ev.reason
     assert after is not None
     print(
