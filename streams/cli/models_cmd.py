@@ -10,6 +10,12 @@ from streams.cli._models_common import TASKS, print_table
 __all__ = ["register", "run"]
 
 
+_NO_PUBLISH = (
+    "change only this registry (no broker needed); running workers are not told, and a worker "
+    "that starts later re-applies the last model event on the topic"
+)
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser("models", help="list, show, promote or roll back model versions")
     sub = p.add_subparsers(dest="models_action", metavar="ACTION", required=True)
@@ -27,6 +33,7 @@ def register(subparsers) -> None:
     )
     pr.add_argument("task", choices=TASKS)
     pr.add_argument("version")
+    pr.add_argument("--no-publish", action="store_true", help=_NO_PUBLISH)
     rb = sub.add_parser(
         "rollback",
         help="reinstate the previous champion and tell every worker (model-events topic)",
@@ -34,6 +41,7 @@ def register(subparsers) -> None:
         "publish it on model-events (the same path as `promote` and the retraining gate).",
     )
     rb.add_argument("task", choices=TASKS)
+    rb.add_argument("--no-publish", action="store_true", help=_NO_PUBLISH)
     p.set_defaults(func=run)
 
 
@@ -66,17 +74,30 @@ def run(args: argparse.Namespace, settings) -> int:
         old = reg.champion(args.task)
         v = reg.promote(args.task, args.version)
         print(f"{args.task}: {v.version} is now champion")
-        return _publish(settings, reg, args.task, "promoted", v.version, old)
+        return _publish(settings, reg, args.task, "promoted", v.version, old, not args.no_publish)
     else:
         old = reg.champion(args.task)
         v = reg.rollback(args.task)
         print(f"{args.task}: rolled back; {v.version} is champion again")
-        return _publish(settings, reg, args.task, "rolled_back", v.version, old)
+        return _publish(
+            settings, reg, args.task, "rolled_back", v.version, old, not args.no_publish
+        )
     return 0
 
 
-def _publish(settings, reg, task: str, event: str, version: str, old) -> int:  # noqa: ANN001
+def _publish(settings, reg, task, event, version, old, publish=True) -> int:  # noqa: ANN001
     """The registry changed; publish it on model-events (what makes the workers swap)."""
+    if not publish:
+        reg.record_decision(
+            task,
+            {
+                "task": task,
+                "event": event,
+                "version": version,
+                "reason": "by hand, not published (--no-publish)",
+            },
+        )
+        return 0
     from streams.errors import KafkaSetupError
     from streams.learning.events import champion_event, publish_event
 
