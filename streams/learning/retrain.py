@@ -264,7 +264,8 @@ def build_sets(
 
 
 def init_retrain_process() -> None:
-    """Initializer of the retraining child: lowest CPU priority and one TensorFlow thread, so
+    """Initializer of the retraining child: lowest CPU priority (nice 19, and SCHED_IDLE where
+    the OS has it) and one TensorFlow thread, so
     the scoring process keeps its cores (on a 2-core machine a retrain at full priority and
     full threads tripled the scoring p99), then TensorFlow imported ahead of the first retrain.
     """
@@ -274,6 +275,9 @@ def init_retrain_process() -> None:
 
     with contextlib.suppress(OSError):  # nice is not allowed everywhere
         os.nice(19)
+    # Linux: SCHED_IDLE runs the child only on otherwise idle CPU time, below even nice 19.
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     tensorflow(threads=1)
 
 
