@@ -20,6 +20,7 @@ class VersionReader:
 
         self.count: collections.Counter = collections.Counter()
         self.versions: dict[tuple[str, str], str] = {}
+        self.seen: dict[tuple[str, str], list] = collections.defaultdict(list)  # (version, p)
         self.scores: dict[tuple[str, str], float] = {}
         self._consumer = make_consumer(d.bootstrap)
         self._consumer.subscribe([topic_name(d.settings, "scores")])
@@ -27,19 +28,21 @@ class VersionReader:
     def poll(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            msgs = [
-                m.value() for m in self._consumer.consume(5000, timeout=0.5) if m.error() is None
-            ]
-            if not msgs:
+            raw = [m for m in self._consumer.consume(5000, timeout=0.5) if m.error() is None]
+            if not raw:
                 continue
+            msgs = [m.value() for m in raw]
+            parts = [(m.partition(), m.offset()) for m in raw]
             cols = decode_score_results(msgs)
-            for eid, model, version, score in zip(
+            for eid, model, version, score, where in zip(
                 cols["event_id"],
                 cols["model_name"],
                 cols["model_version"],
                 cols["score"],
+                parts,
                 strict=True,
             ):
+                self.seen[(eid, model)].append((version, *where))
                 self.count[(eid, model)] += 1
                 self.versions[(eid, model)] = version
                 self.scores[(eid, model)] = float(score)
