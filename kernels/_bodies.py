@@ -320,6 +320,27 @@ def json_field_body(i, data, offsets, valid, key, starts, ends, kinds):
         j += 1
 
 
+def bin_index_body(i, x, edges, n_edges, out):
+    """``out[i, j]`` = the histogram bin of ``x[i, j]`` against feature j's sorted edges
+    ``edges[j, :n_edges[j]]``: the number of edges <= the value (0 .. n_edges[j]), found by
+    binary search. A NaN goes to the last slot, ``edges.shape[1] + 1``, which the caller counts
+    apart (missing values are not a bin of the distribution)."""
+    for j in range(x.shape[1]):
+        v = x[i, j]
+        if v != v:
+            out[i, j] = edges.shape[1] + 1
+            continue
+        lo = 0
+        hi = n_edges[j]
+        while lo < hi:  # first edge > v
+            mid = (lo + hi) // 2
+            if edges[j, mid] <= v:
+                lo = mid + 1
+            else:
+                hi = mid
+        out[i, j] = lo
+
+
 # ----------------------------------------------------------------------------------------
 # CPU kernels: njit loops over rows calling the bodies above. They live in this file, not in
 # kernels/_cpu.py, on purpose: numba's on-disk cache (JIT_OPTIONS cache=True) is keyed on the
@@ -334,6 +355,7 @@ _window_event = njit(**JIT_OPTIONS)(window_event_body)
 _normalise = njit(**JIT_OPTIONS)(normalise_body)
 _one_hot = njit(**JIT_OPTIONS)(one_hot_body)
 _json_field = njit(**JIT_OPTIONS)(json_field_body)
+_bin_index = njit(**JIT_OPTIONS)(bin_index_body)
 
 
 @njit(**JIT_OPTIONS)
@@ -403,3 +425,9 @@ def one_hot(idx, width, out, col0):
 def json_field(data, offsets, valid, key, starts, ends, kinds):
     for i in range(valid.shape[0]):
         _json_field(i, data, offsets, valid, key, starts, ends, kinds)
+
+
+@njit(**JIT_OPTIONS)
+def bin_index(x, edges, n_edges, out):
+    for i in range(x.shape[0]):
+        _bin_index(i, x, edges, n_edges, out)

@@ -5,6 +5,7 @@ Unchecked: call them through the public wrappers, which validate shapes, dtypes 
 """
 
 from kernels._bodies import (
+    bin_index,
     hash_strings,
     json_field,
     normalise,
@@ -13,4 +14,12 @@ from kernels._bodies import (
     window_update,
 )
 
-__all__ = ["hash_strings", "json_field", "normalise", "one_hot", "token_counts", "window_update"]
+__all__ = [
+    "bin_index",
+    "hash_strings",
+    "json_field",
+    "normalise",
+    "one_hot",
+    "token_counts",
+    "window_update",
+]

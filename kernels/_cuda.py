@@ -16,6 +16,14 @@ _token_counts = cuda.jit(device=True)(_bodies.token_counts_body)
 _window_event = cuda.jit(device=True)(_bodies.window_event_body)
 _normalise = cuda.jit(device=True)(_bodies.normalise_body)
 _one_hot = cuda.jit(device=True)(_bodies.one_hot_body)
+_bin_index = cuda.jit(device=True)(_bodies.bin_index_body)
+
+
+@cuda.jit
+def bin_index(x, edges, n_edges, out):
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        _bin_index(i, x, edges, n_edges, out)
 
 
 @cuda.jit

@@ -18,9 +18,11 @@ rename). Writers take an advisory lock so two promotions do not interleave.
 from __future__ import annotations
 
 import fcntl
+import io
 import json
 import os
 import shutil
+import tarfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -109,9 +111,11 @@ class ModelRegistry:
         metrics: dict[str, Any] | None = None,
         parent: str | None = None,
         status: Status = "challenger",
+        drift_reference: dict[str, Any] | None = None,
     ) -> VersionInfo:
         """Store a trained ``model`` (and optional ``baseline`` and fitted ``pipeline``) as the
-        next version of ``task``. ``status="champion"`` also promotes it."""
+        next version of ``task``. ``status="champion"`` also promotes it. ``drift_reference``
+        (arrays, see :func:`kernels.drift.make_reference`) goes to ``drift_reference.npz``."""
         tdir = self._task_dir(task)
         tdir.mkdir(parents=True, exist_ok=True)
         tmp = tdir / f".tmp-{uuid.uuid4().hex}"
@@ -130,6 +134,10 @@ class ModelRegistry:
                         f"got pipeline {pipeline.fingerprint}"
                     )
                 pipeline.save(tmp / "pipeline.json")
+            if drift_reference is not None:
+                import numpy as np
+
+                np.savez(tmp / "drift_reference.npz", **drift_reference)
             manifest = {
                 "task": task,
                 "kind": model.kind,
@@ -200,6 +208,68 @@ class ModelRegistry:
                     "change the champion"
                 )
             state["status"][version] = status
+        return self.get(task, version)
+
+    def record_decision(self, task: str, decision: dict[str, Any]) -> None:
+        """Append a retraining/gate decision (JSON-able: version, metrics, reason, ...) to the
+        task's decision log in ``state.json`` (the last 200 are kept)."""
+        with self._locked(task) as state:
+            state.setdefault("decisions", []).append(decision)
+            del state["decisions"][:-200]
+
+    def decisions(self, task: str) -> list[dict[str, Any]]:
+        """The task's recorded decisions, oldest first."""
+        return list(self._read_state(task).get("decisions", []))
+
+    def make_champion(self, task: str, version: str) -> bool:
+        """Promote ``version`` unless it is already the champion; returns whether it changed.
+
+        Idempotent, so every worker (sharing a registry directory or not) can apply the same
+        model event."""
+        self.get(task, version)
+        with self._locked(task) as state:
+            if state["champions"] and state["champions"][-1] == version:
+                return False
+            self._promote_in(state, version)
+        return True
+
+    def export_version(self, task: str, version: str) -> bytes:
+        """The version's directory as a gzip'd tar (what a model event carries)."""
+        info = self.get(task, version)
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            tar.add(info.path, arcname=version)
+        return buf.getvalue()
+
+    def import_version(self, task: str, version: str, data: bytes) -> VersionInfo:
+        """Install a version exported by :meth:`export_version` unless one of that name is
+        already here (then the local one is kept). Unpacked aside and renamed into place."""
+        tdir = self._task_dir(task)
+        if (tdir / version / "manifest.json").exists():
+            return self.get(task, version)
+        tdir.mkdir(parents=True, exist_ok=True)
+        tmp = tdir / f".tmp-{uuid.uuid4().hex}"
+        try:
+            with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+                members = tar.getmembers()
+                bad = [m.name for m in members
+                       if not (m.name == version or m.name.startswith(version + "/"))
+                       or not (m.isfile() or m.isdir())]
+                if bad:
+                    raise RegistryError(
+                        f"importing {task}/{version}: expected only files under {version}/, "
+                        f"found {bad[:3]}"
+                    )
+                tar.extractall(tmp, filter="data")
+            try:
+                os.rename(tmp / version, tdir / version)
+            except OSError:  # another process installed it first
+                if not (tdir / version / "manifest.json").exists():
+                    raise
+            with self._locked(task) as state:
+                state["status"].setdefault(version, "challenger")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         return self.get(task, version)
 
     # -- reading --------------------------------------------------------------------------

@@ -75,6 +75,16 @@ def fit_and_evaluate(
     return TrainOutcome(model, baseline, report, metrics, train, holdout)
 
 
+def drift_reference(model: ScoringModel, train: LabelledSet, rows: int = 50_000) -> dict:
+    """Feature and score histograms of (up to ``rows`` of) the training rows, the reference
+    that drift on the stream is measured against (see :mod:`kernels.drift`)."""
+    from kernels.drift import make_reference
+
+    take = np.random.default_rng(0).permutation(len(train))[:rows]
+    X = train.X[take]
+    return make_reference(X, model.score(X, train.names))
+
+
 VALIDATION_SEED = 7  # salt of the validation users; independent of the held-out split
 TRAIN_SAMPLES_PER_LABEL = 3
 """Training rows per label besides the as-of row (see :func:`build_labelled_set`): the model
@@ -125,5 +135,6 @@ def train_task(
                                             "best_val_loss": out.report.best_val_loss}},
             parent=None if champ is None else champ.version,
             status="champion" if do_promote else "challenger",
+            drift_reference=drift_reference(out.model, train),
         )
     return out

@@ -108,6 +108,59 @@ class Settings(BaseModel):
         description="Address `streamscore gui` binds (0.0.0.0 in a container; set a token then).",
     )
     gui_port: int = Field(6067, ge=1, le=65535, description="Port of `streamscore gui`.")
+    retrain_interval_s: float = Field(
+        0.0,
+        ge=0,
+        description="How often the leader worker retrains each task from the feature and "
+        "outcome streams (seconds); 0 turns continuous learning off.",
+    )
+    retrain_min_samples: int = Field(
+        500,
+        ge=1,
+        description="Fewest labelled held-out rows (and training rows) a retrain needs before "
+        "the gate may promote its challenger.",
+    )
+    promote_metric: Literal["log_loss", "auc"] = Field(
+        "log_loss",
+        description="What the gate compares on the held-out rows: log loss (ranking and "
+        "calibration; drift that shifts base rates shows here first) or AUC (ranking only).",
+    )
+    promote_margin: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="How much better (log loss lower, or AUC higher) the challenger must be "
+        "than the champion on the same held-out rows to be promoted; the other metric may not "
+        "be worse by more than this.",
+    )
+    retrain_holdout: float = Field(
+        0.3,
+        gt=0,
+        lt=1,
+        description="Share of the labelled window, the most recent by decision time, held out "
+        "to judge challenger against champion.",
+    )
+    retrain_max_rows: int = Field(
+        2_000_000,
+        ge=1000,
+        description="Most feature-snapshot rows the leader keeps in memory for retraining "
+        "(oldest dropped first).",
+    )
+    retrain_epochs: int = Field(
+        8, ge=1, le=1000, description="Training epochs of a challenger trained from the streams."
+    )
+    drift_threshold: float = Field(
+        0.2,
+        gt=0,
+        description="Population stability index above which a feature (or the score) counts as "
+        "drifted; drift on enough rows requests an early retrain.",
+    )
+    drift_window_rows: int = Field(
+        20_000,
+        ge=100,
+        description="Rows of the rolling window that drift is measured on (and the fewest rows "
+        "before drift can trigger a retrain).",
+    )
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod
@@ -158,6 +211,15 @@ ENVIRONMENT: dict[str, str] = {
     "STREAMSCORE_WEB_TOKEN": "web_token",
     "STREAMSCORE_GUI_HOST": "gui_host",
     "STREAMSCORE_GUI_PORT": "gui_port",
+    "STREAMSCORE_RETRAIN_INTERVAL_S": "retrain_interval_s",
+    "STREAMSCORE_RETRAIN_MIN_SAMPLES": "retrain_min_samples",
+    "STREAMSCORE_PROMOTE_MARGIN": "promote_margin",
+    "STREAMSCORE_PROMOTE_METRIC": "promote_metric",
+    "STREAMSCORE_RETRAIN_HOLDOUT": "retrain_holdout",
+    "STREAMSCORE_RETRAIN_MAX_ROWS": "retrain_max_rows",
+    "STREAMSCORE_RETRAIN_EPOCHS": "retrain_epochs",
+    "STREAMSCORE_DRIFT_THRESHOLD": "drift_threshold",
+    "STREAMSCORE_DRIFT_WINDOW_ROWS": "drift_window_rows",
 }
 """Every environment variable streamscore reads, mapped to the setting it feeds."""
 

@@ -102,8 +102,10 @@ TOPICS: dict[str, TopicSpec] = {
             "model-events",
             1,
             "model-event-json",
-            "registry decisions and champion changes, keyed by model name",
+            "registry decisions and champion changes, keyed by model name; an event that "
+            "changes the champion carries the version's files (a few hundred KB)",
             cleanup_policy="compact",
+            max_message_bytes=BULK_MESSAGE_BYTES,
         ),
     )
 }

@@ -14,7 +14,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Starts a Faust worker (the same app as `faust -A streams.app worker`). "
         "Workers started with the same --roles and --models share the input partitions as one "
         "consumer group; a different --models subset forms its own group, so one model can run "
-        "on its own workers.",
+        "on its own workers. Every worker follows the model-events topic and hot-swaps to a new "
+        "champion between batches; with STREAMSCORE_RETRAIN_INTERVAL_S > 0 the group's leader "
+        "also retrains from the feature and outcome streams, gates and publishes challengers, "
+        "and exports feature/score drift.",
     )
     parser.add_argument(
         "--roles",

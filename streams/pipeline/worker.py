@@ -33,11 +33,12 @@ from faust.streams import _current_event  # private: see _publish
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 from streams.kafka import resolve_bootstrap
+from streams.learning import ModelEventFollower, ModelHolder, add_learning
 from streams.pipeline import telemetry
 from streams.pipeline.batching import take_ready
 from streams.pipeline.processor import BatchProcessor
 from streams.pipeline.records import PartitionOutput, SourceRecords
-from streams.pipeline.scoring import ModelSet, load_model_set
+from streams.pipeline.scoring import ModelSet
 from streams.settings import Settings
 from streams.topics import TOPICS, topic_name
 
@@ -112,20 +113,14 @@ def create_app(
     }
     outputs["changelog"] = table.changelog_topic.get_topic_name()
     store = _WindowStore(table)
-    loaded: dict[str, ModelSet] = {}
     ready_offsets: dict = {}  # input TP -> next offset whose results are queued (exactly-once)
     committed_offsets: dict = {}  # input TP -> the ready offset last committed with its results
-    lock = asyncio.Lock()
-
-    async def current_models() -> ModelSet:
-        async with lock:  # two agents start together: load once
-            if "models" not in loaded:
-                found = model_set or await asyncio.get_running_loop().run_in_executor(
-                    None, load_model_set, settings, models
-                )
-                found.warm_up()
-                loaded["models"] = found
-        return loaded["models"]
+    # Hot swap (streams.learning): the agents ask the holder for the model set at the start of
+    # each batch; a follower thread applies model events and makes the holder swap between
+    # batches. The first load waits until model-events was read to its end.
+    holder = ModelHolder(settings, models, model_set)
+    follower = ModelEventFollower(settings, bootstrap, holder)
+    current_models = holder.get
 
     @app.task
     async def _load_models_at_start() -> None:
@@ -135,7 +130,10 @@ def create_app(
         if app.in_transaction:
             driver = (await app.maybe_start_producer()).producer
             _commit_what_was_sent(app, driver, ready_offsets, committed_offsets)
+        follower.start(asyncio.get_running_loop())
         await current_models()  # load and warm up before the first event, not on it
+
+    add_learning(app, settings, models, holder, follower)
 
     @app.on_partitions_revoked.connect
     async def _commit_before_revoke(sender, revoked, **kwargs) -> None:  # noqa: ANN001

@@ -39,6 +39,19 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
     return np.allclose(a, b, rtol=1e-12, atol=1e-300, equal_nan=True)
 
 
+def check_drift(rng: np.random.Generator) -> None:
+    from kernels.drift import bin_counts, quantile_edges
+    from tests.unit.kernels.test_drift import random_matrix
+
+    edges, n_edges = quantile_edges(random_matrix(rng, 3000, 6), bins=10)
+    for n in (0, 1, 333):
+        x = random_matrix(rng, n, 6)
+        cpu = bin_counts(x, edges, n_edges, target="cpu")
+        gpu = bin_counts(x, edges, n_edges, target="cuda")
+        assert np.array_equal(cpu, gpu), n
+    print("drift: identical")
+
+
 def check_hashing(rng: np.random.Generator) -> None:
     for values in (random_strings(rng, 200), [], [None], ["x" * 5000, "", "a b 12 c"]):
         for bits, seed in ((1, 0), (13, 99), (30, 2**64 - 1)):
@@ -114,6 +127,7 @@ def main() -> None:
     assert resolve_target("auto") == "cuda"
     print("warm_up:", warm_up("cuda")[0])
     rng = np.random.default_rng(7)
+    check_drift(rng)
     check_hashing(rng)
     check_json_fields(rng)
     check_windows(rng)

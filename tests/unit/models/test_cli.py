@@ -19,7 +19,8 @@ def test_simulate_train_evaluate_tune_and_steer_the_registry(tmp_path, capsys):
     listing = capsys.readouterr().out
     assert "v0001" in listing and "v0002" in listing and "champion" in listing
 
-    assert main([*state, "models", "promote", "churn", "v0002"]) == 0
+    # --no-publish: this test has no broker (the model-event path is tests/integration).
+    assert main([*state, "models", "promote", "churn", "v0002", "--no-publish"]) == 0
     assert main([*state, "models", "show", "churn", "v0002"]) == 0
     shown = json.loads(capsys.readouterr().out.split("\n", 1)[1])
     assert shown["status"] == "champion" and shown["kind"] == "logistic"
@@ -31,9 +32,10 @@ def test_simulate_train_evaluate_tune_and_steer_the_registry(tmp_path, capsys):
     assert {"auc", "log_loss", "ece", "oracle_auc"} <= set(metrics)
     assert (report / "roc.png").exists() and (report / "calibration.png").exists()
 
-    assert main([*state, "models", "rollback", "churn"]) == 0
+    assert main([*state, "models", "rollback", "churn", "--no-publish"]) == 0
     assert "v0001 is champion again" in capsys.readouterr().out
-    assert main([*state, "models", "rollback", "churn"]) == 2  # nothing left to roll back to
+    # nothing left to roll back to
+    assert main([*state, "models", "rollback", "churn", "--no-publish"]) == 2
 
     assert main([*state, "tune", "--task", "churn", "--trials", "2", "--max-epochs", "2"]) == 0
     rows = json.loads((tmp_path / "reports" / "tune-churn.json").read_text())

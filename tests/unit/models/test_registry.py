@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from models.errors import RegistryError
@@ -85,3 +86,43 @@ def test_state_file_is_replaced_not_edited(tmp_path, logistic):
     before = (tmp_path / "churn" / "state.json").stat().st_ino
     reg.promote("churn", "v0001")
     assert (tmp_path / "churn" / "state.json").stat().st_ino != before
+
+
+def test_a_version_travels_as_a_tarball_and_applying_an_event_is_idempotent(
+    tmp_path, logistic, fitted_pipeline
+):
+    from streams.learning.events import ModelEvent, apply_event, champion_event
+
+    here = ModelRegistry(tmp_path / "here")
+    there = ModelRegistry(tmp_path / "there")  # another machine: no shared disk
+    for reg in (here, there):
+        reg.register("churn", logistic, baseline=logistic, pipeline=fitted_pipeline,
+                     status="champion")
+    v2 = here.register("churn", logistic, baseline=logistic, pipeline=fitted_pipeline,
+                       parent="v0001", drift_reference={"edges": np.zeros((2, 3))})
+    here.promote("churn", v2.version)
+    event = ModelEvent.from_json(champion_event(here, "churn", "promoted", v2.version).to_json())
+    assert event.champion == "v0002" and event.artifact
+    assert apply_event(there, event) is True
+    assert there.champion("churn").version == "v0002"
+    assert there.get("churn", "v0002").artifacts == v2.artifacts
+    assert (there.get("churn", "v0002").path / "drift_reference.npz").exists()
+    assert apply_event(there, event) is False  # replayed: nothing changes
+    assert [v.version for v in there.versions("churn")] == ["v0001", "v0002"]
+    assert there.load("churn", "v0002").feature_names == logistic.feature_names
+
+
+def test_decisions_are_logged_and_an_unsafe_tarball_is_refused(tmp_path, logistic):
+    import io
+    import tarfile
+
+    reg = ModelRegistry(tmp_path)
+    reg.register("churn", logistic, status="champion")
+    reg.record_decision("churn", {"event": "discarded", "reason": "worse"})
+    assert reg.decisions("churn") == [{"event": "discarded", "reason": "worse"}]
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        info = tarfile.TarInfo("../evil")
+        tar.addfile(info, io.BytesIO(b""))
+    with pytest.raises(RegistryError, match="expected only files under v0009"):
+        reg.import_version("churn", "v0009", buf.getvalue())

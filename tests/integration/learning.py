@@ -1,0 +1,111 @@
+"""Helpers for the continuous-learning tests: a reader of result versions, model events."""
+
+from __future__ import annotations
+
+import collections
+import time
+from pathlib import Path
+
+from schemas import decode_score_results
+from streams.kafka.clients import make_consumer
+from streams.learning.events import ModelEvent, read_events
+from tests.integration.pipeline import Deployment
+
+
+class VersionReader:
+    """Committed ScoreResults of a deployment: count and model versions per (event, model)."""
+
+    def __init__(self, d: Deployment) -> None:
+        from streams.topics import topic_name
+
+        self.count: collections.Counter = collections.Counter()
+        self.versions: dict[tuple[str, str], str] = {}
+        self.seen: dict[tuple[str, str], list] = collections.defaultdict(list)  # (version, p)
+        self.scores: dict[tuple[str, str], float] = {}
+        self._consumer = make_consumer(d.bootstrap)
+        self._consumer.subscribe([topic_name(d.settings, "scores")])
+
+    def poll(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            raw = [m for m in self._consumer.consume(5000, timeout=0.5) if m.error() is None]
+            if not raw:
+                continue
+            msgs = [m.value() for m in raw]
+            parts = [(m.partition(), m.offset()) for m in raw]
+            cols = decode_score_results(msgs)
+            for eid, model, version, score, where in zip(
+                cols["event_id"],
+                cols["model_name"],
+                cols["model_version"],
+                cols["score"],
+                parts,
+                strict=True,
+            ):
+                self.seen[(eid, model)].append((version, *where))
+                self.count[(eid, model)] += 1
+                self.versions[(eid, model)] = version
+                self.scores[(eid, model)] = float(score)
+
+    def wait_for(self, keys: set, timeout: float, workers=()) -> None:  # noqa: ANN001
+        """Poll until every key has a result (or time out), then 3 s more for duplicates."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not keys <= self.count.keys():
+            self.poll(1.0)
+            for w in workers:
+                assert w.poll() is None, f"a worker exited with {w.returncode}"
+        self.poll(3.0)
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+def model_events(d: Deployment) -> list[ModelEvent]:
+    """Every model event on the deployment's topic so far."""
+    out = []
+    for ev in read_events(d.settings, d.bootstrap):
+        if ev is not None:
+            out.append(ev)
+    return out
+
+
+def wait_for_log(
+    d: Deployment, names: list[str], text: str, count: int, timeout: float, workers=()
+) -> None:  # noqa: ANN001
+    """Until each worker's log holds ``text`` at least ``count`` times."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        logs = [_log(d, n) for n in names]
+        if all(log.count(text) >= count for log in logs):
+            return
+        for w in workers:
+            assert w.poll() is None, f"a worker exited with {w.returncode}: {d.log_tail(names[0])}"
+        time.sleep(0.5)
+    raise AssertionError(
+        f"{text!r} x{count} not in every log of {names}: "
+        + " | ".join(d.log_tail(n, 1500) for n in names)
+    )
+
+
+def _log(d: Deployment, name: str) -> str:
+    path = Path(d.state_dir.parent / f"{name}.log")
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+def wait_for_group(d: Deployment, n: int, timeout: float, workers=()) -> None:  # noqa: ANN001
+    """Until the worker group has ``n`` members, each holding input partitions."""
+    deadline = time.monotonic() + timeout
+    members: dict = {}
+    while time.monotonic() < deadline:
+        for w in workers:
+            assert w.poll() is None, f"a worker exited with {w.returncode}"
+        try:
+            members = d.group_members()
+        except Exception:  # noqa: BLE001 - the group does not exist yet
+            members = {}
+        if len(members) == n and all(
+            any(t.endswith(("activity", "raw-logs")) for t, _ in tps) for tps in members.values()
+        ):
+            return
+        time.sleep(1.0)
+    raise AssertionError(f"expected {n} workers holding partitions, got {members}")

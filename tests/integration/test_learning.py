@@ -1,0 +1,172 @@
+"""Continuous learning end to end, on the real broker with two real workers.
+
+The simulator's stream switches to drifted parameters (day 3 of 21); the leader worker sees the
+drift in the feature snapshots, retrains churn and upsell from the snapshots and delayed
+outcomes, its gate promotes a churn challenger, both workers hot-swap to it without losing or
+duplicating a result, and the new champion's AUC on fresh post-drift data is >= 0.95 x the
+oracle's (the old champion stays below it). A challenger trained on shuffled labels is not
+promoted, and the registry and the topic record why.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from models.dataset import build_labelled_set
+from models.evaluation import evaluate
+from models.registry import ModelRegistry
+from models.simulate import SimConfig, iter_payload_batches, simulate
+from streams.kafka.clients import make_producer
+from streams.learning.retrain import retrain_task
+from streams.topics import topic_name
+from tests.integration.learning import VersionReader, model_events, wait_for_group
+from tests.integration.pipeline import MODELS, Deployment, stop
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+STREAM = SimConfig(n_users=2000, days=21, decision_min_day=7, drift_day=3, seed=11)
+FRESH = SimConfig(n_users=4000, days=21, decision_min_day=7, drift_day=1, seed=99)
+
+
+def produce_simulation(
+    d: Deployment, sim, kinds=("activity", "outcomes"), rename: bytes = b""
+) -> list[str]:  # noqa: ANN001
+    """Activity and outcomes in time order, stamped now (simulated times are months old and
+    would fall under the topics' retention); returns the activity event ids. ``rename``
+    replaces the users' ``u`` prefix (other users than the stream's)."""
+    producer = make_producer(d.bootstrap)
+    topics = {k: topic_name(d.settings, k) for k in kinds}
+    ids: list[str] = []
+    for batch in iter_payload_batches(sim, 2000):
+        if batch.kind not in topics:
+            continue
+        for value, key in zip(batch.payloads, batch.keys, strict=True):
+            if rename:
+                value = value.replace(b'"user_id":"u', b'"user_id":"' + rename)
+                key = rename + key[1:]
+            while True:
+                try:
+                    producer.produce(topics[batch.kind], value=value, key=key)
+                    break
+                except BufferError:
+                    producer.poll(0.1)
+        producer.poll(0)
+    assert producer.flush(60) == 0
+    is_act = sim.events["source"].to_numpy(zero_copy_only=False) == "activity"
+    ids = sim.events["event_id"].to_numpy(zero_copy_only=False)[is_act].tolist()
+    return ids
+
+
+def auc_on_fresh_drifted_data(registry: ModelRegistry, task: str, version: str, fresh) -> dict:  # noqa: ANN001
+    pipeline = registry.load_pipeline(task, version)
+    s = build_labelled_set(pipeline, fresh.events, fresh.labels, task=task)
+    model = registry.load(task, version)
+    return evaluate(s.y, model.score(s.X, s.names), s.true_p)
+
+
+def test_drift_retrain_promote_and_hot_swap_on_two_workers(kafka_bootstrap, trained, tmp_path):
+    d = Deployment.create(kafka_bootstrap, trained, tmp_path)
+    reg = ModelRegistry.from_settings(d.settings)
+    v1 = reg.champion("churn").version
+    stream, fresh = simulate(STREAM), simulate(FRESH)
+    before = auc_on_fresh_drifted_data(reg, "churn", v1, fresh)
+    learn = {
+        "STREAMSCORE_TABLE_STORE": "memory",
+        "STREAMSCORE_RETRAIN_INTERVAL_S": "45",
+        "STREAMSCORE_RETRAIN_MIN_SAMPLES": "300",
+        "STREAMSCORE_PROMOTE_MARGIN": "0.01",
+        "STREAMSCORE_DRIFT_WINDOW_ROWS": "5000",
+    }
+    a = d.start_worker("a", **learn)
+    b = d.start_worker("b", **learn)
+    reader = VersionReader(d)
+    try:
+        # Both workers hold partitions before the stream starts: a rebalance in the middle of
+        # exactly-once processing can stall a partition in faust-streaming 0.15 (see the
+        # known-failure takeover test in test_pipeline.py), which is not what this test is about.
+        wait_for_group(d, 2, 180, workers=[a, b])
+        ids = produce_simulation(d, stream)
+        keys = {(eid, m) for eid in ids for m in MODELS}
+        reader.wait_for(keys, 900, workers=[a, b])
+        # The gate promotes churn challengers trained from the streams (retrains go on every
+        # 45 s); wait until the champion it chose recovers on fresh post-drift data.
+        deadline, seen, after = time.monotonic() + 600, set(), None
+        while time.monotonic() < deadline:
+            for w in (a, b):
+                assert w.poll() is None, d.log_tail("a") + d.log_tail("b")
+            churn = [e for e in model_events(d) if e.task == "churn" and e.event == "promoted"]
+            if churn and churn[-1].champion not in seen:
+                seen.add(churn[-1].champion)
+                after = auc_on_fresh_drifted_data(reg, "churn", churn[-1].champion, fresh)
+                print(f"churn champion {churn[-1].champion}: {after}")
+                if after["auc"] >= 0.95 * after["oracle_auc"]:
+                    break
+            time.sleep(5)
+        assert seen, d.log_tail("a", 6000) + d.log_tail("b", 6000)
+        # Events after the swap are scored by the new champion, on both workers' partitions.
+        time.sleep(15)
+        assert len(d.group_members()) == 2
+        late = simulate(SimConfig(n_users=300, days=8, decision_min_day=7, horizon_days=1, seed=12))
+        late_ids = produce_simulation(d, late, kinds=("activity",), rename=b"late")
+        late_keys = {(eid, m) for eid in late_ids for m in MODELS}
+        reader.wait_for(late_keys, 300, workers=[a, b])
+    finally:
+        stop(a)
+        stop(b)
+        reader.close()
+    logs = d.log_tail("a", 20000) + d.log_tail("b", 20000)
+    assert "drift on " in logs, logs[-4000:]  # the monitor saw PSI above the threshold
+
+    # Exactly one result per event and model, for all of it.
+    every = keys | late_keys
+    missing = every - reader.count.keys()
+    dupes = {k: n for k, n in reader.count.items() if n > 1}
+    assert not missing, f"{len(missing)} results missing, e.g. {sorted(missing)[:3]}"
+    assert not dupes, f"{len(dupes)} duplicated, e.g. {list(dupes.items())[:3]}"
+    # Both workers swapped: every late event, on every partition, has the promoted champion.
+    champ = ModelRegistry.from_settings(d.settings).champion("churn").version
+    assert {reader.versions[k] for k in late_keys if k[1] == "churn"} == {champ}
+    assert champ != v1
+
+    # The decision was recorded with its numbers, and the new champion recovered.
+    ev = [e for e in model_events(d) if e.event == "promoted" and e.version == champ][-1]
+    assert ev.samples["holdout"] >= 300 and "better by the margin" in ev.reason
+    assert after is not None
+    print(
+        f"churn AUC on fresh drifted data: {v1} {before['auc']:.4f}, {champ} "
+        f"{after['auc']:.4f}, oracle {after['oracle_auc']:.4f}; event {ev.summary()}"
+    )
+    assert after["auc"] >= 0.95 * after["oracle_auc"], (before, after)
+
+
+def test_a_worse_challenger_is_not_promoted_and_the_decision_says_why(
+    kafka_bootstrap, trained, tmp_path
+):
+    d = Deployment.create(kafka_bootstrap, trained, tmp_path)
+    reg = ModelRegistry.from_settings(d.settings)
+    champ = reg.champion("churn")
+    pipeline = reg.load_pipeline("churn", champ.version)
+    sim = simulate(SimConfig(n_users=1500, days=21, decision_min_day=7, seed=13))
+    train = build_labelled_set(pipeline, sim.events, sim.labels, task="churn", samples_per_label=3)
+    holdout_sim = simulate(SimConfig(n_users=1000, days=21, decision_min_day=7, seed=14))
+    holdout = build_labelled_set(pipeline, holdout_sim.events, holdout_sim.labels, task="churn")
+    settings = d.settings.model_copy(update={"retrain_min_samples": 100, "retrain_epochs": 3})
+    decision = retrain_task(settings, "churn", train, holdout, shuffle_labels=True)
+
+    assert decision["event"] == "discarded", decision
+    assert "worse than the champion" in decision["reason"]
+    assert reg.champion("churn").version == champ.version
+    assert reg.get("churn", decision["version"]).status == "retired"
+    recorded = reg.decisions("churn")[-1]
+    assert recorded["event"] == "discarded" and recorded["reason"] == decision["reason"]
+    assert recorded["samples"]["holdout"] == len(holdout)
+    assert recorded["metrics"]["challenger"]["auc"] < recorded["metrics"]["champion"]["auc"]
+    on_topic = [e for e in model_events(d) if e.task == "churn"]
+    assert [(e.event, e.version, e.champion) for e in on_topic] == [
+        ("discarded", decision["version"], champ.version)
+    ]
+    assert on_topic[0].artifact is None  # no champion change: nothing for workers to install
+    assert np.isfinite(recorded["metrics"]["challenger"]["auc"])
