@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import kernels  # noqa: E402
 from kernels import WindowLayout, string_buffers  # noqa: E402
+from kernels.drift import bin_counts, quantile_edges  # noqa: E402
 from streams.features import FeaturePipeline, FeatureSpec  # noqa: E402
 from tests.unit.features.events import activity_table, log_table  # noqa: E402
 
@@ -371,6 +372,7 @@ def cuda_rows(n: int) -> None:
     cols = np.arange(0, 32, 2, dtype=np.int64)
     shift, scale = rng.normal(size=16), rng.random(16) + 0.5
     idx = rng.integers(-1, 13, size=n).astype(np.int64)
+    edges, n_edges = quantile_edges(x[:100_000], bins=10)
     jobs = {
         "hash_strings": lambda t: kernels.hash_strings(ids, 20, target=t),
         "hash_token_counts": lambda t: kernels.hash_token_counts(messages, 8, 3, target=t),
@@ -380,6 +382,7 @@ def cuda_rows(n: int) -> None:
         "normalise": lambda t: kernels.normalise(x.copy(), cols, shift, scale, target=t),
         "one_hot": lambda t: kernels.one_hot(idx, 13, np.zeros((n, 32), np.float32), 3,
                                              target=t),
+        "drift bin_counts": lambda t: bin_counts(x, edges, n_edges, target=t),
     }
     print(f"\n{'kernel':<20} {'events':>9} {'cpu ms':>9} {'cuda ms':>9} {'speedup':>9} "
           f"{'max |diff|':>11}")

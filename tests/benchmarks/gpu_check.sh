@@ -18,12 +18,13 @@ status=0
   nvidia-smi -L
   "$PY" -c "import numba, numba.cuda as c; print('numba', numba.__version__); c.detect()"
 } 2>&1 | tee "$OUT/gpu.txt"
+T=${STEP_TIMEOUT_S:-300}  # each step's limit, so one hang cannot eat a short GPU lease
 echo "== CUDA twins vs CPU kernels on the GPU"
-"$PY" -m tests.unit.kernels.cuda_sim_parity 2>&1 | tee "$OUT/parity.txt" || status=1
-echo "== kernel unit tests on this machine (PTX compile included when CUDA_HOME has libNVVM)"
-"$PY" -m pytest -q -p no:cacheprovider tests/unit/kernels 2>&1 | tee "$OUT/kernel_tests.txt" \
-  || status=1
+timeout "$T" "$PY" -m tests.unit.kernels.cuda_sim_parity 2>&1 | tee "$OUT/parity.txt" || status=1
 echo "== CPU vs CUDA benchmark"
-"$PY" tests/benchmarks/bench_kernels.py --cuda "${BENCH_ARGS[@]:-}" 2>&1 \
+timeout "$T" "$PY" tests/benchmarks/bench_kernels.py --cuda --n "${BENCH_N:-1000000}" 2>&1 \
   | tee "$OUT/bench_cuda.txt" || status=1
+echo "== kernel unit tests on this machine (PTX compile included when CUDA_HOME has libNVVM)"
+timeout "$T" "$PY" -m pytest -q -p no:cacheprovider tests/unit/kernels 2>&1 \
+  | tee "$OUT/kernel_tests.txt" || status=1
 exit $status
