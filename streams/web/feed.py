@@ -10,6 +10,8 @@
 
 Scores and dead letters are read from a recent tail (the last :data:`TAIL_RECORDS` of each
 partition at start), model events from the beginning (the topic is compacted: one per model).
+A Kafka error (a partition of a topic created a moment ago that has no leader yet, a broker
+restart) does not end the thread: the page shows it (``feed_error``) and it is retried.
 """
 
 from __future__ import annotations
@@ -73,6 +75,8 @@ class Feed:
     # --- the thread --------------------------------------------------------------------
 
     def _run(self) -> None:
+        """The loop. A Kafka error (a partition without a leader yet, a broker restarting)
+        is shown on the page and retried a second later: the thread ends only on stop()."""
         consumer = Consumer(
             {
                 "bootstrap.servers": self.bootstrap,
@@ -87,31 +91,38 @@ class Feed:
         next_probe = 0.0
         try:
             while not self._stop.is_set():
-                if not assigned:
-                    assigned = self._assign(consumer)
-                if time.monotonic() >= next_probe:
-                    next_probe = time.monotonic() + PROBE_INTERVAL_S
-                    self._probe(admin, consumer)
-                if not assigned:
+                try:
+                    if not assigned:
+                        assigned = self._assign(consumer)
+                    if time.monotonic() >= next_probe:
+                        next_probe = time.monotonic() + PROBE_INTERVAL_S
+                        self._probe(admin, consumer)
+                    if not assigned:
+                        self._stop.wait(1.0)
+                        continue
+                    msgs = consumer.consume(5000, timeout=0.25)
+                    self._ingest([m for m in msgs if m.error() is None])
+                    self.state.set_feed_error(None)
+                except Exception as exc:  # noqa: BLE001 - the page must outlive a broker hiccup
+                    _log.warning("the GUI feed failed, retrying in 1 s: %r", exc)
+                    self.state.set_feed_error(f"{type(exc).__name__}: {exc}"[:300])
                     self._stop.wait(1.0)
-                    continue
-                msgs = consumer.consume(5000, timeout=0.25)
-                self._ingest([m for m in msgs if m.error() is None])
-        except Exception:  # the page shows stale data; the log says why
-            _log.exception("the GUI feed stopped")
         finally:
             consumer.close()
 
     def _assign(self, consumer: Consumer) -> bool:
         """Assign every partition of the three topics: a recent tail of scores and dead
-        letters, all model events. False while a topic does not exist yet."""
+        letters, all model events. False while a topic does not exist yet or a partition has
+        no leader yet (just created); raises on other Kafka errors (the caller retries)."""
         meta = consumer.list_topics(timeout=10)
         tps = []
         for key in ("scores", "dead-letters", "model-events"):
             topic = meta.topics.get(self._topics[key])
             if topic is None or topic.error is not None:
                 return False
-            for p in topic.partitions:
+            for p, part in topic.partitions.items():
+                if part.error is not None or part.leader < 0:
+                    return False
                 if key == "model-events":
                     tps.append(TopicPartition(self._topics[key], p, OFFSET_BEGINNING))
                     continue

@@ -73,6 +73,7 @@ class LiveState:
         self.registry: list[dict] = []
         self.lag: list[dict] = []
         self.lag_error: str | None = None
+        self.feed_error: str | None = None  # the Kafka reader's last error, until it recovers
         self.workers: list[dict] = []  # per scraped /metrics URL: up, error
         self.drift: list[dict] = []
         self.retrains: dict[str, dict[str, int]] = {}  # task -> outcome -> runs (workers' sum)
@@ -158,6 +159,10 @@ class LiveState:
         with self._lock:
             self.lag = rows
             self.lag_error = error
+
+    def set_feed_error(self, error: str | None) -> None:
+        with self._lock:
+            self.feed_error = error
 
     def set_worker_metrics(self, workers: list[dict], samples: list[tuple[str, dict, float]]):
         """Scraped worker metrics: ``workers`` says which URLs answered; ``samples`` are
@@ -245,6 +250,7 @@ class LiveState:
                 "latency": list(self._latency),
                 "lag": list(self.lag),
                 "lag_error": self.lag_error,
+                "feed_error": self.feed_error,
                 "dead_letters": [
                     {
                         "stage": stage,

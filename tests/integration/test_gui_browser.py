@@ -65,7 +65,8 @@ def start_gui(d: Deployment, port: int, worker_port: int) -> subprocess.Popen:
     )
 
 
-def wait_until(what: str, check, timeout: float, procs=()):  # noqa: ANN001, ANN201
+def wait_until(what: str, check, timeout: float, procs=(), explain=None):  # noqa: ANN001, ANN201
+    """Poll ``check`` until truthy; on timeout fail with ``explain()`` (the logs) if given."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for p in procs:
@@ -74,7 +75,7 @@ def wait_until(what: str, check, timeout: float, procs=()):  # noqa: ANN001, ANN
         if value:
             return value
         time.sleep(0.5)
-    pytest.fail(f"timed out after {timeout} s waiting until {what}")
+    pytest.fail(f"timed out after {timeout} s waiting until {what}\n{explain() if explain else ''}")
 
 
 def test_gui_shows_live_scores_and_rising_counters(kafka_bootstrap, trained, tmp_path, browser):
@@ -115,7 +116,15 @@ def test_gui_shows_live_scores_and_rising_counters(kafka_bootstrap, trained, tmp
                 f"#{table_id}",
             )
 
-        rows = wait_until("scores appear in the table", lambda: table("recent"), 240, [worker, gui])
+        def logs() -> str:  # why the page shows nothing: its status line, the GUI's errors
+            status = browser.find_element(By.ID, "status").text
+            return f"page status: {status}\n--- gui.log\n{d.log_tail('gui')}\n--- g1.log\n" + (
+                d.log_tail("g1")
+            )
+
+        rows = wait_until(
+            "scores appear in the table", lambda: table("recent"), 240, [worker, gui], logs
+        )
         cells = rows[0]
         assert cells[2] in ("churn", "upsell") and 0.0 <= float(cells[4]) <= 1.0, cells
 
@@ -127,7 +136,9 @@ def test_gui_shows_live_scores_and_rising_counters(kafka_bootstrap, trained, tmp
 
         first = wait_until("the score counter is positive", lambda: counter("scores-total"), 60)
         d.produce(mixed_workload(1500, seed=42))
-        wait_until("the score counter rises", lambda: counter("scores-total") > first, 240)
+        wait_until(
+            "the score counter rises", lambda: counter("scores-total") > first, 240, (), logs
+        )
         wait_until("dead letters are counted", lambda: counter("dead-total") > 0, 60)
         lag = wait_until("the lag table has partitions", lambda: table("lag"), 60)
         assert {row[1] for row in lag} == {f"{d.prefix}activity", f"{d.prefix}raw-logs"}, lag
