@@ -21,8 +21,8 @@ Then each snapshot batch is binned with the :func:`kernels.drift.bin_counts` ker
 of the last ``drift_window_rows`` rows are compared with the reference and exported as
 ``FEATURE_DRIFT{task, feature}`` (the :data:`TOP_FEATURES` most drifted, so label cardinality
 stays bounded). A task whose largest monitored-feature PSI exceeds ``drift_threshold`` on a full
-window asks for an early retrain, once per drift episode. A promotion resets the task: the new
-champion gets a new reference from the traffic it serves.
+window asks for an early retrain, once per drift episode (:data:`REARM`). A promotion resets the
+task: the new champion gets a new reference from the traffic it serves.
 """
 
 from __future__ import annotations
@@ -45,6 +45,10 @@ _log = logging.getLogger(__name__)
 
 TOP_FEATURES = 10
 """Features per task exported as FEATURE_DRIFT gauges (the highest PSI)."""
+
+REARM = 0.75
+"""After an alarm, a task alarms again only once its PSI has fallen below ``REARM x
+drift_threshold`` (hysteresis: a PSI hovering at the threshold is one episode, not many)."""
 
 UNMONITORED = (
     "ts_ms.*",  # calendar: hour and day of week move with the clock
@@ -93,6 +97,7 @@ class _TaskWindow:
     chunks: collections.deque = field(default_factory=collections.deque)  # (rows, f, s)
     rows: int = 0
     exported: set = field(default_factory=set)
+    alarmed: bool = False  # alarmed in this episode (see REARM)
 
 
 class DriftMonitor:
@@ -204,18 +209,14 @@ class DriftMonitor:
         reading = DriftReading(
             win.version, win.rows, {names[j]: float(f_psi[j]) for j in top.tolist()}, s_psi
         )
-        before = self.readings.get(task)
         self.readings[task] = reading
-        threshold, full_rows = self._settings.drift_threshold, self._settings.drift_window_rows
-        drifted = reading.max_psi > threshold
-        full = win.rows >= full_rows
-        was = (
-            before is not None
-            and before.version == win.version
-            and before.max_psi > threshold
-            and before.rows >= full_rows
-        )
-        if drifted and full and not was:
+        threshold = self._settings.drift_threshold
+        if win.rows < self._settings.drift_window_rows:
+            return
+        if win.alarmed and reading.max_psi < REARM * threshold:
+            win.alarmed = False
+        if reading.max_psi > threshold and not win.alarmed:
+            win.alarmed = True
             _log.warning(
                 "drift on %s (%s): max feature PSI %.3f (%s) over %d rows; requesting a retrain",
                 task,
