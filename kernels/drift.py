@@ -1,8 +1,9 @@
 """Histograms of a feature matrix against fixed bin edges, and the population stability index.
 
-Drift monitoring bins every batch of the stream's feature matrix against edges taken from the
-training data's quantiles (:func:`quantile_edges`), adds the counts up over a rolling window
-and compares them with the training histogram (:func:`psi`). The per-row work (a binary search
+Drift monitoring bins every batch of the stream's feature matrix against edges taken from a
+reference's quantiles (:func:`quantile_edges`; the leader uses the serving rows right after a
+champion's warm-up, see :mod:`streams.learning.drift`), adds the counts up over a rolling window
+and compares them with the reference histogram (:func:`psi`). The per-row work (a binary search
 per feature) is a kernel body shared by the CPU loop and its CUDA twin; the counting is one
 ``np.bincount`` over all features at once.
 """
@@ -103,9 +104,10 @@ def psi(reference: np.ndarray, current: np.ndarray) -> np.ndarray:
 
 
 def make_reference(x: np.ndarray, scores: np.ndarray, bins: int = 10) -> dict[str, np.ndarray]:
-    """Training reference of drift monitoring: quantile edges and counts of every feature of
-    ``x`` [n, d] and of the model's ``scores`` [n] (NaN slots dropped). Saved with a model
-    version (``drift_reference.npz``)."""
+    """Reference of drift monitoring: quantile edges and counts of every feature of ``x``
+    [n, d] and of the model's ``scores`` [n] (NaN slots dropped). The leader builds it from
+    serving rows; training stores one of the training rows with each model version
+    (``drift_reference.npz``) for offline comparison."""
     x = np.ascontiguousarray(x, dtype=np.float32)
     s = np.ascontiguousarray(np.asarray(scores, dtype=np.float32).reshape(-1, 1))
     edges, n_edges = quantile_edges(x, bins)

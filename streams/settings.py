@@ -152,8 +152,14 @@ class Settings(BaseModel):
     drift_threshold: float = Field(
         0.2,
         gt=0,
-        description="Population stability index above which a feature (or the score) counts as "
-        "drifted; drift on enough rows requests an early retrain.",
+        description="Population stability index above which a monitored feature counts as "
+        "drifted; drift on a full window requests an early retrain.",
+    )
+    drift_warmup_rows: int = Field(
+        100_000,
+        ge=0,
+        description="Snapshot rows the leader skips after a champion is installed (window "
+        "state warming up) before the next drift_window_rows rows become the drift reference.",
     )
     drift_window_rows: int = Field(
         20_000,
@@ -220,6 +226,7 @@ ENVIRONMENT: dict[str, str] = {
     "STREAMSCORE_RETRAIN_EPOCHS": "retrain_epochs",
     "STREAMSCORE_DRIFT_THRESHOLD": "drift_threshold",
     "STREAMSCORE_DRIFT_WINDOW_ROWS": "drift_window_rows",
+    "STREAMSCORE_DRIFT_WARMUP_ROWS": "drift_warmup_rows",
 }
 """Every environment variable streamscore reads, mapped to the setting it feeds."""
 

@@ -1,37 +1,79 @@
-"""Drift on the stream: feature and score histograms of the snapshots vs the training reference.
+"""Drift on the stream: feature and score histograms of the snapshots vs the serving reference.
 
-Each champion version carries ``drift_reference.npz`` (:func:`kernels.drift.make_reference`).
-:class:`DriftMonitor` bins every feature-snapshot batch with the :func:`kernels.drift.bin_counts`
-kernel, keeps the counts of the last ``drift_window_rows`` rows, and exports the population
-stability index as ``FEATURE_DRIFT{task, feature}`` (the :data:`TOP_FEATURES` most drifted
-features, so label cardinality stays bounded) and ``SCORE_DRIFT{task}``. A task whose PSI
-exceeds ``drift_threshold`` on a full window asks for an early retrain.
+What "drift" should mean to a user of a streaming engine: the traffic the champion scores now
+differs from the traffic it was deployed into, *other than by changes that happen by
+construction*. Two decisions follow.
+
+1. **The reference is the serving distribution**, not the training rows. After a champion is
+   installed the leader's :class:`DriftMonitor` skips ``drift_warmup_rows`` feature snapshots
+   (window state warming up on a young stream) and freezes the next ``drift_window_rows`` rows,
+   with the champion's scores, as the reference (:func:`kernels.drift.make_reference`: bins from
+   those rows' quantiles). Offline training rows differ from any live stream in calendar, state
+   age and sampling, which made PSI ~8 on a stream whose behaviour had not changed at all. (The
+   training histograms stay in each version's ``drift_reference.npz`` for offline comparison.)
+2. **Features that trend by construction are not monitored** (:data:`UNMONITORED`): calendar
+   (hour/day of week), tenure, all-time counters (events, sessions), recency, and windows longer
+   than a day (7d/30d counts and 7d decays), which keep growing for weeks on a stream that
+   started recently. The score depends on those too, so its PSI is exported
+   (``SCORE_DRIFT{task}``) but does not alarm on its own.
+
+Then each snapshot batch is binned with the :func:`kernels.drift.bin_counts` kernel; the counts
+of the last ``drift_window_rows`` rows are compared with the reference and exported as
+``FEATURE_DRIFT{task, feature}`` (the :data:`TOP_FEATURES` most drifted, so label cardinality
+stays bounded). A task whose largest monitored-feature PSI exceeds ``drift_threshold`` on a full
+window asks for an early retrain, once per drift episode (:data:`REARM`). A promotion resets the
+task: the new champion gets a new reference from the traffic it serves.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import fnmatch
 import logging
 import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from kernels.drift import bin_counts, psi
+from kernels.drift import bin_counts, make_reference, psi
 from streams.settings import Settings
 
-__all__ = ["DriftMonitor", "DriftReading"]
+__all__ = ["UNMONITORED", "DriftMonitor", "DriftReading", "monitored"]
 
 _log = logging.getLogger(__name__)
 
 TOP_FEATURES = 10
 """Features per task exported as FEATURE_DRIFT gauges (the highest PSI)."""
 
+REARM = 0.75
+"""After an alarm, a task alarms again only once its PSI has fallen below ``REARM x
+drift_threshold`` (hysteresis: a PSI hovering at the threshold is one episode, not many)."""
+
+UNMONITORED = (
+    "ts_ms.*",  # calendar: hour and day of week move with the clock
+    "win.tenure_h",  # grows with every user's age
+    "win.n_events",  # all-time counters
+    "win.sessions",
+    "*.recency_h",  # time since the last X: grows while a type is rare, capped at 90 days
+    "*_7d",  # windows and decays over 7 or 30 days fill up for weeks on a young stream
+    "*_30d",
+)
+"""Feature-name patterns (``fnmatch``) left out of drift monitoring: they change by
+construction on a stable population, so their PSI says nothing about behaviour."""
+
+
+def monitored(names: tuple[str, ...]) -> np.ndarray:
+    """Boolean mask [d]: which of ``names`` are drift-monitored (none of :data:`UNMONITORED`)."""
+    return np.array(
+        [not any(fnmatch.fnmatchcase(n, p) for p in UNMONITORED) for n in names], dtype=bool
+    )
+
 
 @dataclass
 class DriftReading:
-    """The latest PSI of a task: per feature, of the score, and on how many rows."""
+    """The latest PSI of a task: per monitored feature (the top ones), of the score, and on how
+    many rows. ``max_psi`` (what alarms) is the largest feature PSI."""
 
     version: str
     rows: int
@@ -40,20 +82,26 @@ class DriftReading:
 
     @property
     def max_psi(self) -> float:
-        return max([self.score_psi, *self.feature_psi.values()], default=0.0)
+        return max(self.feature_psi.values(), default=0.0)
 
 
 @dataclass
 class _TaskWindow:
     version: str
-    ref: dict[str, np.ndarray]
+    names: tuple[str, ...]  # monitored features
+    keep: np.ndarray  # mask over the snapshot's columns
+    skipped: int = 0  # warm-up rows seen
+    pending: list = field(default_factory=list)  # (X, score) of the reference being gathered
+    pending_rows: int = 0
+    ref: dict[str, np.ndarray] | None = None
     chunks: collections.deque = field(default_factory=collections.deque)  # (rows, f, s)
     rows: int = 0
     exported: set = field(default_factory=set)
+    alarmed: bool = False  # alarmed in this episode (see REARM)
 
 
 class DriftMonitor:
-    """Rolling feature/score drift per task, against its champion's training reference."""
+    """Rolling feature/score drift per task, against the serving reference of its champion."""
 
     def __init__(self, settings: Settings) -> None:
         from models.registry import ModelRegistry
@@ -69,24 +117,24 @@ class DriftMonitor:
         """Add one snapshot batch: features ``X`` [n, d] and each task's champion scores."""
         for task, score in scores.items():
             win = self._window(task, names)
-            if win is None:
+            if win is None or not win.keep.any():
                 continue
-            ref = win.ref
-            f = bin_counts(X, ref["edges"], ref["n_edges"], target=self._settings.kernel_target)
-            s = bin_counts(
-                np.asarray(score, np.float32).reshape(-1, 1),
-                ref["score_edges"],
-                ref["score_n_edges"],
-                target=self._settings.kernel_target,
-            )
+            x = np.ascontiguousarray(np.asarray(X, np.float32)[:, win.keep])
+            s = np.asarray(score, np.float32).reshape(-1, 1)
+            x, s = self._warm(win, x, s)
+            if win.ref is None or not len(s):
+                continue
+            ref, target = win.ref, self._settings.kernel_target
+            fc = bin_counts(x, ref["edges"], ref["n_edges"], target=target)
+            sc = bin_counts(s, ref["score_edges"], ref["score_n_edges"], target=target)
             with self._lock:
-                win.chunks.append((len(score), f[:, :-1], s[:, :-1]))
-                win.rows += len(score)
+                win.chunks.append((len(s), fc[:, :-1], sc[:, :-1]))
+                win.rows += len(s)
                 while (
                     win.chunks and win.rows - win.chunks[0][0] >= self._settings.drift_window_rows
                 ):
                     win.rows -= win.chunks.popleft()[0]
-                self._export(task, win, names)
+                self._export(task, win)
 
     def take_requests(self) -> set[str]:
         """Tasks that drifted since the last call (each asks once per drift episode)."""
@@ -99,6 +147,33 @@ class DriftMonitor:
         with self._lock:
             self._windows.pop(task, None)
 
+    def _warm(
+        self, win: _TaskWindow, x: np.ndarray, s: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Skip warm-up rows, gather the reference; returns the rows left to measure."""
+        if win.ref is not None:
+            return x, s
+        skip = min(len(s), self._settings.drift_warmup_rows - win.skipped)
+        win.skipped += skip
+        x, s = x[skip:], s[skip:]
+        take = min(len(s), self._settings.drift_window_rows - win.pending_rows)
+        if take:
+            win.pending.append((x[:take], s[:take]))
+            win.pending_rows += take
+        if win.pending_rows < self._settings.drift_window_rows:
+            return x[:0], s[:0]
+        rx = np.concatenate([p[0] for p in win.pending])
+        rs = np.concatenate([p[1] for p in win.pending])
+        win.ref, win.pending = make_reference(rx, rs.ravel()), []
+        _log.info(
+            "drift reference of %s: %d serving rows after %d warm-up rows, %d features",
+            win.version,
+            win.pending_rows,
+            win.skipped,
+            len(win.names),
+        )
+        return x[take:], s[take:]
+
     def _window(self, task: str, names: tuple[str, ...]) -> _TaskWindow | None:
         champ = self._registry.champion(task)
         if champ is None:
@@ -106,29 +181,23 @@ class DriftMonitor:
         win = self._windows.get(task)
         if win is not None and win.version == champ.version:
             return win
-        path = champ.path / "drift_reference.npz"
-        if not path.exists():
-            return None
-        with np.load(path) as z:
-            ref = {k: z[k] for k in z.files}
-        if ref["edges"].shape[0] != len(names):
-            _log.warning(
-                "drift reference of %s/%s has other features; skipped", task, champ.version
-            )
-            return None
         if win is not None:
             for feature in win.exported:
                 _remove(task, feature)
-        win = self._windows[task] = _TaskWindow(champ.version, ref)
+        keep = monitored(names)
+        win = self._windows[task] = _TaskWindow(
+            champ.version, tuple(n for n, k in zip(names, keep, strict=True) if k), keep
+        )
         return win
 
-    def _export(self, task: str, win: _TaskWindow, names: tuple[str, ...]) -> None:
+    def _export(self, task: str, win: _TaskWindow) -> None:
         from streams.metrics import FEATURE_DRIFT, SCORE_DRIFT
 
         f = sum(c[1] for c in win.chunks)
         s = sum(c[2] for c in win.chunks)
         f_psi = psi(win.ref["counts"], f)
         s_psi = float(psi(win.ref["score_counts"], s)[0])
+        names = win.names
         top = np.argsort(-f_psi, kind="stable")[:TOP_FEATURES]
         shown = {names[j] for j in top.tolist()}
         for feature in win.exported - shown:
@@ -140,24 +209,20 @@ class DriftMonitor:
         reading = DriftReading(
             win.version, win.rows, {names[j]: float(f_psi[j]) for j in top.tolist()}, s_psi
         )
-        before = self.readings.get(task)
         self.readings[task] = reading
-        drifted = reading.max_psi > self._settings.drift_threshold
-        full = win.rows >= self._settings.drift_window_rows
-        was = (
-            before is not None
-            and before.version == win.version
-            and (
-                before.max_psi > self._settings.drift_threshold
-                and before.rows >= self._settings.drift_window_rows
-            )
-        )
-        if drifted and full and not was:
+        threshold = self._settings.drift_threshold
+        if win.rows < self._settings.drift_window_rows:
+            return
+        if win.alarmed and reading.max_psi < REARM * threshold:
+            win.alarmed = False
+        if reading.max_psi > threshold and not win.alarmed:
+            win.alarmed = True
             _log.warning(
-                "drift on %s (%s): max PSI %.3f over %d rows; requesting a retrain",
+                "drift on %s (%s): max feature PSI %.3f (%s) over %d rows; requesting a retrain",
                 task,
                 win.version,
                 reading.max_psi,
+                max(reading.feature_psi, key=reading.feature_psi.get),
                 win.rows,
             )
             self._requests.add(task)
