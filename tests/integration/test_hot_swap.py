@@ -5,9 +5,9 @@ between batches (no restart), every event still gets exactly one result per mode
 worker started later, with a registry of its own that lacks the promoted version, installs it
 from the (compacted) topic before its first batch.
 
-The late worker starts alone on a fresh deployment rather than taking over from the others:
-partitions moving between exactly-once workers is unreliable in faust-streaming 0.15 (see the
-known-failure takeover test in test_pipeline.py) and is not what these tests are about.
+The late worker starts alone on a fresh deployment rather than taking over from the others.
+The takeover itself (two exactly-once workers stop, a new one with its own state takes over) is
+the last test here, skipped: it still loses results on this branch (see its reason).
 """
 
 from __future__ import annotations
@@ -18,7 +18,12 @@ import pytest
 
 from models.registry import ModelRegistry
 from tests.integration._cli import streamscore
-from tests.integration.learning import VersionReader, model_events, wait_for_log
+from tests.integration.learning import (
+    VersionReader,
+    model_events,
+    wait_for_group,
+    wait_for_log,
+)
 from tests.integration.pipeline import MODELS, Deployment, stop
 from tests.integration.workload import mixed_workload
 
@@ -117,4 +122,100 @@ def test_a_worker_started_later_installs_the_champion_from_the_topic(
     assert (
         late.get("churn", v2).artifacts
         == ModelRegistry.from_settings(d.settings).get("churn", v2).artifacts
+    )
+
+
+@pytest.mark.skip(
+    reason="loses results: failed 3 of 5 runs on 2b4334a+learn (wave 1: 232, 60 and 170 of "
+    "3000 results missing, none duplicated; in the last, activity p0 offsets 232..274 and p3 "
+    "239..280 have no committed result although the group committed both to the highwater; "
+    "both workers exited 0 on SIGTERM, the new worker logged no warning). Run it by removing "
+    "this marker; its failure message names the partitions."
+)
+def test_a_new_worker_takes_over_from_two_stopped_workers_exactly_once(
+    kafka_bootstrap, trained, tmp_path
+):
+    """Two exactly-once workers score and swap to v2; both stop (SIGTERM); a new worker with
+    its own state directory (own Faust data, own registry without v2) takes over every
+    partition and scores what comes next with v2. Every event of both waves: exactly one
+    result per model (read_committed)."""
+    d = Deployment.create(kafka_bootstrap, trained, tmp_path)
+    v1, v2 = second_version(d)
+    a = d.start_worker("a")
+    b = d.start_worker("b")
+    c = None
+    reader = VersionReader(d)
+    waves = [mixed_workload(2000, seed=60 + k, malformed_frac=0.0) for k in range(2)]
+    try:
+        wait_for_group(d, 2, 180, workers=[a, b])
+        d.produce(waves[0])
+        reader.wait_for(keys_of(waves[0]), 300, workers=[a, b])
+        done = streamscore(
+            "--state-dir", str(d.state_dir), "models", "promote", "churn", v2, env=d.env()
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        wait_for_log(d, ["a", "b"], "hot swap", 1, 120, workers=[a, b])
+        stop(a)
+        stop(b)
+        assert (a.returncode, b.returncode) == (0, 0), d.log_tail("a") + d.log_tail("b")
+        own = d.state_dir.parent / "state-c"
+        shutil.copytree(trained / "models", own / "models")
+        c = d.start_worker("c")
+        d.produce(waves[1])
+        reader.wait_for(keys_of(waves[1]), 300, workers=[c])
+        reader.wait_for(keys_of(waves[0]), 10, workers=[c])  # and nothing more of wave 0
+    finally:
+        for w in (a, b, c):
+            if w is not None:
+                stop(w)
+        reader.close()
+    logs = d.log_tail("a", 4000) + d.log_tail("b", 4000) + d.log_tail("c", 6000)
+    for k, w in enumerate(waves):
+        missing = keys_of(w) - reader.count.keys()
+        assert not missing, f"wave {k}: {len(missing)} results missing; {where(d, missing)}\n{logs}"
+    check_waves(reader, waves, [v1, v2], logs)
+
+
+def where(d: Deployment, missing: set) -> str:
+    """Evidence for missing results: the input partitions and offsets of the missing JSON
+    activity events, and the worker group's committed offsets and highwaters there."""
+    import collections
+    import json
+
+    from confluent_kafka import TopicPartition
+
+    from streams.kafka.clients import make_consumer, read_topic
+    from streams.topics import topic_name
+
+    ids = {eid for eid, _ in missing}
+    activity = topic_name(d.settings, "activity")
+    at: dict[str, tuple[int, int]] = {}
+    for m in read_topic(d.bootstrap, activity, idle_s=3):
+        v = m.value()
+        if v and v[:1] == b"{":
+            try:
+                eid = json.loads(v).get("event_id")
+            except ValueError:
+                continue
+            if eid in ids:
+                at[eid] = (m.partition(), m.offset())
+    per = collections.defaultdict(list)
+    for p, off in at.values():
+        per[p].append(off)
+    c = make_consumer(d.bootstrap, group=f"{d.settings.topic_prefix}worker.activity-logs.all")
+    try:
+        tps = [TopicPartition(activity, p) for p in range(6)]
+        committed = {tp.partition: tp.offset for tp in c.committed(tps, timeout=30)}
+        ends = {tp.partition: c.get_watermark_offsets(tp, timeout=10)[1] for tp in tps}
+    finally:
+        c.close()
+    rows = [
+        f"p{p}: {len(v)} missing, offsets {min(v)}..{max(v)}, committed {committed[p]}, "
+        f"highwater {ends[p]}"
+        for p, v in sorted(per.items())
+    ]
+    return (
+        f"{len(ids)} events ({len(at)} JSON activity located): "
+        + "; ".join(rows)
+        + f"; all committed {committed}, highwaters {ends}"
     )
