@@ -338,9 +338,13 @@ async def _publish(
     """
     producer, lock = await _record_producer(app, event.message.topic, partition)
     if producer is None:
+        producer, lock = await _producer_when_assigned(app, event, partition)
+    if producer is None:
         # Revoked while this batch was scored: its transaction is gone, and the partition's
-        # next owner reads it again from the committed offset.
-        _log.info("partition %s was revoked mid-batch; its results are dropped", event.message.tp)
+        # next owner (maybe this worker again) reads it again from the committed offset.
+        _log.warning(
+            "partition %s was revoked mid-batch; its results are dropped", event.message.tp
+        )
         return []
     if lock is None:
         return await _publish_records(producer, outputs, store, out, partition, event)
@@ -397,6 +401,32 @@ async def _record_producer(app: faust.App, source: str, partition: int):  # noqa
         producer = driver._transaction_producers.get(tid)
         return producer, (driver._trn_locks[tid] if producer is not None else None)
     return producer._ensure_producer(), None
+
+
+async def _producer_when_assigned(app: faust.App, event: faust.EventT, partition: int):  # noqa: ANN202
+    """Wait for the transactional producer of a partition this worker still holds.
+
+    During a rebalance Faust stops the producers of revoked partitions and starts those of
+    assigned ones; a batch taken before it can reach its sends in between. Dropping the
+    results of a partition that stays assigned would lose them: the next batch's offsets
+    would commit past them. So wait while the partition is assigned (or the assignment is
+    being rebuilt); give up only once it belongs to another worker.
+    """
+    tp = event.message.tp
+    deadline = asyncio.get_running_loop().time() + 4 * app.conf.broker_session_timeout
+    while asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+        producer, lock = await _record_producer(app, event.message.topic, partition)
+        if producer is not None:
+            return producer, lock
+        assigned = app.consumer.assignment()
+        if assigned and tp not in assigned:
+            return None, None
+    # Still ours, and no producer: stop the worker rather than let a later batch commit
+    # offsets past these results (nothing of this partition commits after a crash).
+    exc = RuntimeError(f"no transactional producer for {tp}, which is still assigned")
+    await app.crash(exc)
+    return None, None
 
 
 def _transactional_id(app: faust.App, source: str, partition: int) -> str:
