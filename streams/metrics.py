@@ -86,12 +86,13 @@ RETRAINS = Counter(
 )
 FEATURE_DRIFT = Gauge(
     "streamscore_feature_drift_psi",
-    "Population stability index of a feature on the stream against the training reference.",
+    "Population stability index of a feature on the stream against its serving reference "
+    "(the snapshots after a warm-up; see streams.learning.drift).",
     ["task", "feature"],
 )
 SCORE_DRIFT = Gauge(
     "streamscore_score_drift_psi",
-    "Population stability index of the champion's scores against its training scores.",
+    "Population stability index of the champion's scores against its serving reference.",
     ["task"],
 )
 
