@@ -30,11 +30,10 @@ from collections.abc import Sequence
 import faust
 import numpy as np
 from faust.streams import _current_event  # private: see _publish
-from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 from streams.kafka import resolve_bootstrap
 from streams.learning import ModelEventFollower, ModelHolder, add_learning
-from streams.pipeline import telemetry
+from streams.pipeline import faust_fixes, telemetry
 from streams.pipeline.batching import take_ready
 from streams.pipeline.processor import BatchProcessor
 from streams.pipeline.records import PartitionOutput, SourceRecords
@@ -67,7 +66,7 @@ def create_app(
     unknown = set(roles) - set(INPUT_ROLES)
     if unknown:
         raise ValueError(f"unknown worker role(s) {sorted(unknown)}; expected {list(INPUT_ROLES)}")
-    AIOKafkaConsumerThread._highwaters = _highwaters_from_broker
+    faust_fixes.install()
     model_key = "-".join(sorted(models)) if models else "all"
     app_id = f"{settings.topic_prefix}worker.{'-'.join(sorted(roles))}.{model_key}"
     bootstrap = resolve_bootstrap(settings)
@@ -156,20 +155,6 @@ def create_app(
         _add_agent(app, role, source, store, outputs, current_models, settings, ready_offsets)
     telemetry.install(app, settings, [topic_name(settings, INPUT_ROLES[r]) for r in roles])
     return app
-
-
-async def _highwaters_from_broker(self, partitions):  # noqa: ANN001, ANN202
-    """Changelog highwaters for table recovery, asked of the broker.
-
-    faust-streaming 0.15 under exactly-once takes them from ``last_stable_offset``, which
-    aiokafka knows only for a partition it has fetched since it was assigned; for any other it
-    is ``None``, Faust reads that as -1, and recovery stops with a ConsistencyError ("persisted
-    offset higher than highwater") whenever a partition whose changelog this worker already
-    applied is assigned again, as when a worker takes over from one that stopped. A ListOffsets
-    request answers for every partition, and with the consumer's read_committed isolation its
-    answer is the last stable offset, the value Faust wanted.
-    """
-    return await self._ensure_consumer().end_offsets(partitions)
 
 
 def _add_agent(app, role, source, store, outputs, current_models, settings, ready_offsets) -> None:  # noqa: ANN001
