@@ -6,8 +6,10 @@ worker started later, with a registry of its own that lacks the promoted version
 from the (compacted) topic before its first batch.
 
 The late worker starts alone on a fresh deployment rather than taking over from the others.
-The takeover itself (two exactly-once workers stop, a new one with its own state takes over) is
-the last test here, marked as a known failure: it still loses results (see its reason).
+The takeover itself (two exactly-once workers stop, a new one with its own state takes over
+while events are waiting) is the last test here. It lost a block of records per partition until
+the worker stopped Faust from fetching inputs before they were seeked back to their committed
+offsets (streams.pipeline.faust_fixes.resume_streams_after_seek).
 """
 
 from __future__ import annotations
@@ -125,14 +127,6 @@ def test_a_worker_started_later_installs_the_champion_from_the_topic(
     )
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known bug, not fixed: loses results: failed 3 of 5 runs on 2b4334a+learn "
-    "(wave 1: 232, 60 and 170 of 3000 results missing, none duplicated; in the last, "
-    "activity p0 offsets 232..274 and p3 239..280 have no committed result although the "
-    "group committed both to the highwater; both workers exited 0 on SIGTERM, the new "
-    "worker logged no warning). Its failure message names the partitions.",
-)
 def test_a_new_worker_takes_over_from_two_stopped_workers_exactly_once(
     kafka_bootstrap, trained, tmp_path
 ):
