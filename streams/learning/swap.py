@@ -52,6 +52,13 @@ class ModelHolder:
     def mark_caught_up(self) -> None:
         self._ready.set()
 
+    def current(self) -> ModelSet:
+        """The model set to score the next batch with (from any thread; after :meth:`get`)."""
+        current = self._current
+        if current is None:
+            raise RuntimeError("no model set loaded yet: await ModelHolder.get() first")
+        return current
+
     async def get(self) -> ModelSet:
         """The current model set (loaded and warmed up on first use)."""
         current = self._current
