@@ -32,6 +32,7 @@ from confluent_kafka import KafkaException, TopicPartition
 
 from streams.errors import StreamscoreError
 from streams.kafka.clients import make_consumer
+from streams.kafka.logs import OutageLog
 from streams.pipeline import telemetry
 from streams.pipeline.consume import BatchConsumer, next_offsets, to_records
 from streams.pipeline.processor import BatchProcessor
@@ -82,6 +83,12 @@ class ScoringLoop:
         self.settings = settings
         self.config = config
         self._models = models
+        self.outage = OutageLog(_log, "scoring")
+        clients = {
+            "error_cb": self.outage,
+            "logger": logging.getLogger("librdkafka"),
+            **(config.client_config or {}),
+        }
         self._roles = {
             topic: ("logs" if hosts else "activity") for topic, hosts in config.inputs.items()
         }
@@ -91,10 +98,10 @@ class ScoringLoop:
             config.state_dir,
             lambda: make_consumer(
                 config.bootstrap,
-                **{"enable.partition.eof": True, **(config.client_config or {})},
+                **{"enable.partition.eof": True, **clients},
             ),
         )
-        self.outbox = Outbox(config.bootstrap, config.transactional_id, config.client_config)
+        self.outbox = Outbox(config.bootstrap, config.transactional_id, clients)
         self.consumer = BatchConsumer(
             config.bootstrap,
             config.group,
@@ -102,7 +109,7 @@ class ScoringLoop:
             on_assign=self._assigned,
             on_revoke=self._revoked,
             on_lost=self._lost,
-            client_config=config.client_config,
+            client_config=clients,
         )
         self._offsets: dict[tuple[str, int], int] = {}  # next offsets of the open transaction
         self._began = 0.0
@@ -131,6 +138,7 @@ class ScoringLoop:
         """One batch (steps 1-2 of the module docstring) and, when due, a commit (step 3)."""
         msgs = self.consumer.take(self.settings.batch_max, IDLE_WAIT_S)
         if msgs:
+            self.outage.reachable()
             self.outbox.begin()
             if not self._offsets:
                 self._began = time.monotonic()
@@ -185,6 +193,7 @@ class ScoringLoop:
             return
         except Fenced as exc:
             raise ScoringStopped(str(exc)) from exc
+        self.outage.reachable()
         checkpoints = None
         if time.monotonic() >= self._next_checkpoint:
             checkpoints = self._changelog_ends()

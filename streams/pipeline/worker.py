@@ -32,6 +32,7 @@ import mode
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from streams.kafka import resolve_bootstrap
+from streams.kafka.logs import install_repeat_filter
 from streams.learning import ModelEventFollower, ModelHolder, add_learning
 from streams.pipeline import telemetry
 from streams.pipeline.loop import LoopConfig, ScoringLoop, ScoringStopped
@@ -145,6 +146,7 @@ class ScoringService(mode.Service):
         self.loop_obj: ScoringLoop | None = None
 
     async def on_start(self) -> None:
+        install_repeat_filter()  # a broker outage is logged once, then every few seconds
         self._slot = _Slot.claim(self.settings.state_dir / "workers" / self.group)
         await asyncio.get_running_loop().run_in_executor(None, self._create_changelog)
         self.follower.start(asyncio.get_running_loop())
