@@ -83,10 +83,10 @@ class _RocksStore:
     def __init__(self, path: Path) -> None:
         from rocksdict import Options, Rdict
 
-        path.parent.mkdir(parents=True, exist_ok=True)
         options = Options(raw_mode=True)
         options.create_if_missing(True)
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             self._db = Rdict(str(path), options=options)
         except Exception as exc:
             raise StateStoreError(f"opening the window-state store {path} failed: {exc}") from exc

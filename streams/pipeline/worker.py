@@ -24,6 +24,7 @@ import logging
 import os
 import threading
 import uuid
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -40,7 +41,7 @@ from streams.pipeline.scoring import ModelSet
 from streams.settings import Settings
 from streams.topics import TOPICS, topic_name
 
-__all__ = ["INPUT_ROLES", "ScoringService", "create_app", "worker_group"]
+__all__ = ["INPUT_ROLES", "ScoringService", "create_app", "scoring_service", "worker_group"]
 
 _log = logging.getLogger(__name__)
 
@@ -51,6 +52,14 @@ CHANGELOG_SUFFIX = "-entity-windows-changelog"
 
 CRASH_EXIT_AFTER_S = 30.0
 """How long a worker whose scoring path failed may take to shut down before it is ended."""
+
+
+_SERVICES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def scoring_service(app: faust.App) -> ScoringService:
+    """The scoring service of an app built by :func:`create_app`."""
+    return _SERVICES[app]
 
 
 def worker_group(settings: Settings, roles: Sequence[str], models: Sequence[str] | None) -> str:
@@ -105,7 +114,9 @@ def create_app(
         for key in ("scores", "score-batches", "features", "dead-letters")
     }
     outputs["changelog"] = group + CHANGELOG_SUFFIX
-    app.service(ScoringService(app, settings, bootstrap, group, inputs, outputs, holder, follower))
+    service = ScoringService(app, settings, bootstrap, group, inputs, outputs, holder, follower)
+    app.service(service)
+    _SERVICES[app] = service
     add_learning(app, settings, models, holder, follower)
     telemetry.install(app, settings)
     return app
