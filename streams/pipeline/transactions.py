@@ -13,7 +13,11 @@ the order matters:
    delivery failed, it fails and nothing of the transaction becomes visible.
 
 Any error aborts the transaction (the caller rewinds its consumer to the committed offsets and
-drops the staged state); a fenced producer raises :class:`Fenced` and the worker stops.
+drops the staged state). A zombie (a worker frozen until its partitions moved) has its offsets
+refused, or finds its producer fenced because the coordinator timed its transaction out: it
+aborts, replaces its producer, rewinds, and its consumer learns that its partitions are gone;
+nothing it scored meanwhile is committed. A producer fenced again and again (another process
+with the same transactional id) raises :class:`Fenced` and the worker stops.
 
 At-least-once: the same producer without a transaction; a commit flushes every record (a
 failed delivery raises :class:`CommitFailed`, and the caller rewinds) and only then commits the
@@ -39,6 +43,14 @@ _log = logging.getLogger(__name__)
 TRANSACTION_TIMEOUT_MS = 10_000
 """The coordinator aborts a transaction left open this long (a frozen or killed worker's), so
 read_committed readers of its output partitions wait at most this long (Kafka Streams' value)."""
+
+
+INIT_TIMEOUT_S = 600.0
+"""How long a new transactional producer keeps trying to reach its coordinator."""
+
+FENCES_BEFORE_STOP = 3
+FENCE_WINDOW_S = 60.0
+"""A producer fenced this many times within this many seconds stops the worker."""
 
 
 class CommitFailed(RuntimeError):
@@ -67,6 +79,7 @@ class Outbox:
         self._extra = client_config or {}
         self._failed: KafkaError | None = None
         self._in_transaction = False
+        self._fences: list[float] = []
         self._producer = self._make()
 
     def _make(self) -> Producer:
@@ -85,9 +98,19 @@ class Outbox:
             config["transactional.id"] = self._tid
             config["transaction.timeout.ms"] = TRANSACTION_TIMEOUT_MS
         producer = make_producer(self._bootstrap, **config)
-        if self._tid is not None:
-            producer.init_transactions(60)
-        return producer
+        if self._tid is None:
+            return producer
+        # Retried while the brokers do not answer: a worker rides out an outage.
+        deadline = time.monotonic() + INIT_TIMEOUT_S
+        while True:
+            try:
+                producer.init_transactions(30)
+                return producer
+            except KafkaException as exc:
+                err = exc.args[0]
+                if not err.retriable() or time.monotonic() > deadline:
+                    raise
+                _log.warning("initialising transactions: %s; retrying", err)
 
     def _delivered(self, err: KafkaError | None, msg) -> None:  # noqa: ANN001
         if err is not None and self._failed is None:
@@ -207,11 +230,18 @@ class Outbox:
 
     def _handle(self, err: KafkaError, doing: str) -> None:
         if err.code() in (KafkaError._FENCED, KafkaError.PRODUCER_FENCED):
-            self._in_transaction = False
-            raise Fenced(
-                f"{doing}: this worker's producer was fenced ({err}); another worker with "
-                f"transactional id {self._tid} took over"
-            )
+            # The coordinator bumped the epoch (it timed this transaction out while the worker
+            # was frozen), or another process uses the same transactional id. The first heals
+            # with a new producer; the second fences back and forth: stop then.
+            now = time.monotonic()
+            self._fences = [t for t in self._fences if now - t < FENCE_WINDOW_S] + [now]
+            if len(self._fences) >= FENCES_BEFORE_STOP:
+                self._in_transaction = False
+                raise Fenced(
+                    f"{doing}: this worker's producer was fenced {len(self._fences)} times in "
+                    f"{FENCE_WINDOW_S:.0f} s ({err}); another process uses transactional id "
+                    f"{self._tid} (two workers sharing one state directory slot?)"
+                )
         if err.fatal():
             # e.g. the coordinator timed the transaction out while the broker was away: a new
             # producer with the same id bumps the epoch and aborts whatever was left open.
