@@ -20,12 +20,16 @@ __all__ = ["OutageLog", "RepeatFilter", "install_repeat_filter"]
 
 _DIGITS = re.compile(r"\d+")
 
+PER_LOGGER = {"aiokafka", "faust", "mode"}
+"""Loggers whose WARNING-or-worse messages are limited per logger, not per text."""
+
 UNREACHABLE = {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE}
 
 
 class RepeatFilter(logging.Filter):
     """Pass a WARNING-or-worse message once per ``every_s`` (per logger and text with its
-    numbers masked); the next one that passes says how many were held back."""
+    numbers masked, or per logger for :data:`PER_LOGGER`); the next one that passes says how
+    many were held back."""
 
     def __init__(self, every_s: float = 5.0, most: int = 10_000) -> None:
         super().__init__()
@@ -39,9 +43,17 @@ class RepeatFilter(logging.Filter):
             return True
         try:
             text = record.getMessage()
-        except Exception:  # noqa: BLE001 - a bad format: let the handler report it
-            return True
-        key = (record.name, record.levelno, _DIGITS.sub("#", text)[:160])
+        except Exception:  # noqa: BLE001 - a library's bad format string: show it as it is
+            text = f"{record.msg} {record.args!r}"
+            record.msg, record.args = text, None
+        top = record.name.split(".", 1)[0]
+        if top in PER_LOGGER:
+            # Faust's own clients: every failed connection attempt is another message, each
+            # with a traceback; one line per logger and level, then a count, says it all.
+            key: tuple = (top, record.levelno)
+            record.exc_info = record.exc_text = None
+        else:
+            key = (record.name, record.levelno, _DIGITS.sub("#", text)[:160])
         now = time.monotonic()
         with self._lock:
             seen = self._seen.get(key)

@@ -84,6 +84,8 @@ class ScoringLoop:
         self.config = config
         self._models = models
         self.outage = OutageLog(_log, "scoring")
+        # librdkafka's own lines repeat what error_cb reports (see OutageLog): errors only.
+        logging.getLogger("librdkafka").setLevel(logging.CRITICAL)
         clients = {
             "error_cb": self.outage,
             "logger": logging.getLogger("librdkafka"),
