@@ -69,29 +69,24 @@ class Settings(BaseModel):
     )
     table_store: Literal["rocksdb", "memory"] = Field(
         "rocksdb",
-        description="Where workers keep per-entity window state (Faust table store): rocksdb "
-        "(rocksdict, on disk under the state directory) or memory (rebuilt from the changelog "
-        "at start). Both are changelog-backed.",
-    )
-    batching: Literal["window", "ready"] = Field(
-        "window",
-        description="How agents cut micro-batches: window (Faust's take_events: wait the whole "
-        "batch_within_s unless batch_max records arrive first) or ready (a batch leaves as "
-        "soon as no more records are queued: less waiting at light load, but smaller batches, "
-        "whose fixed costs lower what a worker sustains; see bench_pipeline.py).",
+        description="Where workers keep per-entity window state: rocksdb (rocksdict, one "
+        "store per input partition under the state directory, kept across restarts) or memory "
+        "(rebuilt from the changelog at every assignment). Both are changelog-backed.",
     )
     batch_max: int = Field(
-        5000, ge=1, le=1_000_000, description="Most records an agent takes into one micro-batch."
+        5000,
+        ge=1,
+        le=1_000_000,
+        description="Most records the scoring loop takes into one batch (it takes whatever "
+        "librdkafka has queued, up to this; nothing waits for a batch to fill).",
     )
-    batch_within_s: float = Field(
+    commit_interval_s: float = Field(
         0.1,
         gt=0,
         le=60,
-        description="Longest a micro-batch waits for more records (seconds); it "
-        "leaves as soon as none are queued.",
-    )
-    commit_interval_s: float = Field(
-        0.2, gt=0, le=60, description="How often workers commit offsets (and transactions)."
+        description="How often a worker commits: one transaction per interval (exactly-once) "
+        "holding every batch scored since the last, or an offset commit after delivery "
+        "(at-least-once).",
     )
     web_port: int = Field(
         6066, ge=0, le=65535, description="Port of a worker's web server (/metrics; 0: off)."
@@ -208,9 +203,7 @@ ENVIRONMENT: dict[str, str] = {
     "STREAMSCORE_KERNEL_TARGET": "kernel_target",
     "STREAMSCORE_PROCESSING_GUARANTEE": "processing_guarantee",
     "STREAMSCORE_TABLE_STORE": "table_store",
-    "STREAMSCORE_BATCHING": "batching",
     "STREAMSCORE_BATCH_MAX": "batch_max",
-    "STREAMSCORE_BATCH_WITHIN_S": "batch_within_s",
     "STREAMSCORE_COMMIT_INTERVAL_S": "commit_interval_s",
     "STREAMSCORE_WEB_PORT": "web_port",
     "STREAMSCORE_WEB_HOST": "web_host",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -15,13 +16,15 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
-from schemas import decode_dead_letter, decode_score_results
+from schemas import decode_dead_letter, decode_score_result, decode_score_results
 from streams.kafka.clients import make_consumer
+from streams.pipeline import BatchProcessor, records_from_values
+from streams.pipeline.scoring import load_model_set
 from streams.produce import Publisher
 from streams.settings import Settings, load_settings
 from streams.topics import create_topics, topic_name
 from tests.integration._cli import REPO, clean_env, streamscore
-from tests.integration.workload import Workload
+from tests.integration.workload import Workload, arrow_payload
 
 MODELS = ("churn", "upsell")
 
@@ -75,9 +78,19 @@ class Deployment:
         }
         return clean_env(**{**env, **extra})
 
-    def start_worker(self, name: str, *, faust_cli: bool = False, **extra: str) -> subprocess.Popen:
+    def start_worker(
+        self,
+        name: str,
+        *,
+        faust_cli: bool = False,
+        max_file_bytes: int | None = None,
+        args: tuple[str, ...] = (),
+        **extra: str,
+    ) -> subprocess.Popen:
         """A ``streamscore worker`` process (or ``faust -A streams.app worker``) with its own
-        Faust data directory."""
+        state directory (the same again for the same ``name``). ``max_file_bytes`` caps the
+        size of any file the worker writes (RLIMIT_FSIZE: a write past it fails with EFBIG, as
+        on a full disk)."""
         log = open(self.state_dir.parent / f"{name}.log", "ab")  # noqa: SIM115 - closed by OS
         own_state = self.state_dir.parent / f"state-{name}"
         if not own_state.exists():
@@ -87,10 +100,20 @@ class Deployment:
         cmd = (
             ["-m", "faust", "-A", "streams.app", "worker", "-l", "warn"]
             if faust_cli
-            else ["-m", "streams.cli", "worker", "-l", "warn"]
+            else ["-m", "streams.cli", "worker", "-l", "warn", *args]
         )
+
+        def limit() -> None:
+            if max_file_bytes is not None:
+                resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
+
         return subprocess.Popen(
-            [sys.executable, *cmd], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, *cmd],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=limit if max_file_bytes is not None else None,
         )
 
     def log_tail(self, name: str, chars: int = 3000) -> str:
@@ -217,3 +240,43 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 60)
 
 def expected_keys(w: Workload, valid_ids: list[str]) -> set[tuple[str, str]]:
     return {(eid, m) for eid in valid_ids for m in MODELS}
+
+
+def offline_scores(d: Deployment, w: Workload) -> tuple[dict, int]:
+    """Scores of the workload's events computed offline, in production order; dead letters."""
+    models = load_model_set(d.settings)
+    activity = [v for _, v in w.json_activity] + [arrow_payload(t) for t in w.arrow_tables]
+    keys = [k for k, _ in w.json_activity] + [None] * len(w.arrow_tables)
+    runs = [
+        (BatchProcessor(models), records_from_values("activity", activity, keys)),
+        (
+            BatchProcessor(models, hosts_from_keys=True),
+            records_from_values(
+                "raw-logs", [v for _, v in w.log_lines], [k for k, _ in w.log_lines]
+            ),
+        ),
+        (BatchProcessor(models), records_from_values("junk", [v for _, v in w.malformed])),
+    ]
+    scores: dict[tuple[str, str], float] = {}
+    dead = 0
+    for proc, records in runs:
+        out = proc.process(records, {})
+        dead += len(out.dead_letters)
+        for _, value in out.scores:
+            r = decode_score_result(value)
+            scores[(r["event_id"], r["model_name"])] = r["score"]
+    return scores, dead
+
+
+def assert_exactly_once(reader: ResultReader, expected: dict, n_malformed: int, logs: str) -> None:
+    got = reader.scores
+    missing = set(expected) - set(got)
+    extra = set(got) - set(expected)
+    dupes = {k: n for k, n in got.items() if n > 1}
+    assert not missing, f"{len(missing)} results missing, e.g. {sorted(missing)[:3]}\n{logs}"
+    assert not extra, f"{len(extra)} unexpected results, e.g. {sorted(extra)[:3]}"
+    assert not dupes, f"{len(dupes)} duplicated results, e.g. {list(dupes.items())[:3]}"
+    assert sum(reader.dead.values()) == n_malformed == len(reader.dead), (
+        f"dead letters: {sum(reader.dead.values())} for {len(reader.dead)} distinct records, "
+        f"expected {n_malformed}: {reader.dead_reasons[:5]}"
+    )
