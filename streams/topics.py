@@ -2,6 +2,12 @@
 
 Names are logical keys (``"activity"``); the real topic name is the settings' ``topic_prefix``
 plus the key, so several deployments can share one cluster. ``create_topics`` is idempotent.
+
+Record size limits (``max.message.bytes``) are declared here too, and the rest follows from
+them: the dead-letters topic takes the largest input record plus the dead-letter envelope
+(:data:`DEAD_LETTER_MESSAGE_BYTES`), so that the dead letter of any record an input topic
+accepted fits, and every producer of the pipeline may send records up to
+:data:`MAX_MESSAGE_BYTES`, the largest limit declared.
 """
 
 from __future__ import annotations
@@ -13,10 +19,22 @@ from typing import Literal
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from schemas.deadletter import ENVELOPE_BYTES
 from streams.errors import KafkaSetupError
 from streams.settings import Settings
 
-__all__ = ["TOPICS", "TopicSpec", "create_topics", "list_topics", "topic_name"]
+__all__ = [
+    "BULK_MESSAGE_BYTES",
+    "DEAD_LETTER_MESSAGE_BYTES",
+    "INPUT_TOPICS",
+    "LOG_LINE_MESSAGE_BYTES",
+    "MAX_MESSAGE_BYTES",
+    "TOPICS",
+    "TopicSpec",
+    "create_topics",
+    "list_topics",
+    "topic_name",
+]
 
 Serialisation = Literal[
     "raw-log-line",  # one raw log line (syslog, dpkg, access log, ...) or a Logstash JSON document
@@ -33,6 +51,10 @@ _DAY_MS = 24 * 3600 * 1000
 BULK_MESSAGE_BYTES = 16 * 1024 * 1024
 """Largest record on the topics that carry many events per record (Arrow input, feature
 snapshots, ScoreBatch). Writers keep theirs well under it (see ``streams.pipeline``)."""
+
+LOG_LINE_MESSAGE_BYTES = 2 * 1024 * 1024
+"""Largest record on raw-logs: one log line or Logstash document (stack traces and all).
+Parsers reject a line over their own limit (``ParseOptions.max_payload_bytes``) as a dead letter."""
 
 
 @dataclass(frozen=True)
@@ -57,17 +79,37 @@ class TopicSpec:
         return out
 
 
+_INPUTS = (
+    TopicSpec(
+        "raw-logs",
+        6,
+        "raw-log-line",
+        "raw machine log lines, keyed by host",
+        max_message_bytes=LOG_LINE_MESSAGE_BYTES,
+    ),
+    TopicSpec(
+        "activity",
+        6,
+        "activity-json",
+        "user activity events, keyed by user id",
+        max_message_bytes=BULK_MESSAGE_BYTES,
+    ),
+)
+
+INPUT_TOPICS: tuple[str, ...] = tuple(spec.key for spec in _INPUTS)
+"""The topics the workers score, whose rejected records become dead letters."""
+
+DEAD_LETTER_MESSAGE_BYTES = (
+    max(BULK_MESSAGE_BYTES, *(spec.max_message_bytes or 0 for spec in _INPUTS)) + ENVELOPE_BYTES
+)
+"""Record limit of dead-letters: a dead letter copies at most the whole input value (and at most
+``Settings.dead_letter_max_value_bytes``, itself at most ``BULK_MESSAGE_BYTES``) plus its
+envelope (``schemas.deadletter.ENVELOPE_BYTES``), so the dead letter of any input record fits."""
+
 TOPICS: dict[str, TopicSpec] = {
     spec.key: spec
     for spec in (
-        TopicSpec("raw-logs", 6, "raw-log-line", "raw machine log lines, keyed by host"),
-        TopicSpec(
-            "activity",
-            6,
-            "activity-json",
-            "user activity events, keyed by user id",
-            max_message_bytes=BULK_MESSAGE_BYTES,
-        ),
+        *_INPUTS,
         TopicSpec(
             "outcomes",
             6,
@@ -95,8 +137,10 @@ TOPICS: dict[str, TopicSpec] = {
             "dead-letters",
             6,
             "dead-letter-flatbuffer",
-            "rejected input with origin, stage and reason",
+            "rejected input with origin, stage and reason (a value above the cap as its first "
+            "bytes, length and SHA-256)",
             retention_ms=30 * _DAY_MS,
+            max_message_bytes=DEAD_LETTER_MESSAGE_BYTES,
         ),
         TopicSpec(
             "model-events",
@@ -110,6 +154,10 @@ TOPICS: dict[str, TopicSpec] = {
     )
 }
 """All topics, by logical key."""
+
+MAX_MESSAGE_BYTES = max(spec.max_message_bytes or 0 for spec in TOPICS.values())
+"""The largest record limit of any topic: what the pipeline's producers must be able to send
+(librdkafka ``message.max.bytes``, aiokafka ``max_request_size``)."""
 
 
 def topic_name(settings: Settings, key: str) -> str:

@@ -39,7 +39,7 @@ from streams.pipeline.processor import BatchProcessor
 from streams.pipeline.records import PartitionOutput, SourceRecords
 from streams.pipeline.scoring import ModelSet
 from streams.settings import Settings
-from streams.topics import TOPICS, topic_name
+from streams.topics import MAX_MESSAGE_BYTES, TOPICS, topic_name
 
 __all__ = ["INPUT_ROLES", "create_app"]
 
@@ -90,7 +90,7 @@ def create_app(
         consumer_auto_offset_reset="earliest",
         producer_linger_ms=5,  # a micro-batch's sends leave in a few large produce requests
         producer_max_batch_size=262_144,
-        producer_max_request_size=16 * 1024 * 1024,  # the bulk topics' record limit
+        producer_max_request_size=MAX_MESSAGE_BYTES,  # the largest record any topic takes
         broker_session_timeout=10.0,  # a killed worker's partitions move on after 10 s
         broker_heartbeat_interval=2.0,
         # No standby replicas: a new owner rebuilds a partition's window state from its
@@ -173,7 +173,11 @@ def _add_agent(app, role, source, store, outputs, current_models, settings, read
 
     async def agent(stream: faust.StreamT) -> None:
         async for events in batches(stream):
-            proc = BatchProcessor(await current_models(), hosts_from_keys=hosts_from_keys)
+            proc = BatchProcessor(
+                await current_models(),
+                hosts_from_keys=hosts_from_keys,
+                dead_letter_max_value_bytes=settings.dead_letter_max_value_bytes,
+            )
             fresh = _not_yet_queued(events, ready_offsets)
             if not fresh:
                 continue
