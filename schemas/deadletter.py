@@ -125,7 +125,7 @@ def cap_dead_letter(
     if (
         isinstance(max_value_bytes, bool)
         or not isinstance(max_value_bytes, int)
-        or (max_value_bytes < 0)
+        or max_value_bytes < 0
     ):
         raise CodecError(
             "capping a DeadLetter: expected max_value_bytes to be an int >= 0, "

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import time
 
 import pytest
 
@@ -168,5 +169,8 @@ def test_topics_create_raises_the_record_limit_of_an_older_dead_letters_topic(ka
     assert first == {
         name: f"exists, max.message.bytes raised from {was} to {DEAD_LETTER_MESSAGE_BYTES}"
     }
+    deadline = time.monotonic() + 60  # brokers apply a config change a moment after the ack
+    while limit() != DEAD_LETTER_MESSAGE_BYTES and time.monotonic() < deadline:
+        time.sleep(0.5)
     assert limit() == DEAD_LETTER_MESSAGE_BYTES
     assert create_topics(settings, kafka_bootstrap, keys=["dead-letters"]) == {name: "exists"}
