@@ -88,6 +88,14 @@ class Settings(BaseModel):
         "holding every batch scored since the last, or an offset commit after delivery "
         "(at-least-once).",
     )
+    dead_letter_max_value_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        le=16 * 1024 * 1024,  # the largest input topic's record limit (streams.topics)
+        description="Longest record value a dead letter keeps whole (bytes); a longer one is "
+        "kept as its first this-many bytes plus its length and SHA-256 (value_truncated), so "
+        "a dead letter always fits the dead-letters topic. Keys are capped at 16 KiB.",
+    )
     web_port: int = Field(
         6066, ge=0, le=65535, description="Port of a worker's web server (/metrics; 0: off)."
     )
@@ -205,6 +213,7 @@ ENVIRONMENT: dict[str, str] = {
     "STREAMSCORE_TABLE_STORE": "table_store",
     "STREAMSCORE_BATCH_MAX": "batch_max",
     "STREAMSCORE_COMMIT_INTERVAL_S": "commit_interval_s",
+    "STREAMSCORE_DEAD_LETTER_MAX_VALUE_BYTES": "dead_letter_max_value_bytes",
     "STREAMSCORE_WEB_PORT": "web_port",
     "STREAMSCORE_WEB_HOST": "web_host",
     "STREAMSCORE_WEB_TOKEN": "web_token",

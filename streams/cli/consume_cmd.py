@@ -7,6 +7,7 @@ import json
 import sys
 
 from schemas import SCORE_FIELDS, decode_dead_letter, decode_score_batch, decode_score_results
+from streams.cli.dlq_cmd import letter_fields
 from streams.kafka import resolve_bootstrap
 from streams.kafka.clients import read_topic
 from streams.settings import Settings
@@ -57,15 +58,7 @@ def rows_of(topic: str, value: bytes) -> list[dict]:
         batch = decode_score_batch(value)
         n = len(batch.event_id)
         return [{k: _plain(_column(batch, k, n)[i]) for k in _COLUMNS} for i in range(n)]
-    letter = decode_dead_letter(value)
-    return [
-        {
-            "source": f"{letter.source_topic}[{letter.source_partition}]@{letter.source_offset}",
-            "stage": letter.stage.name.lower(),
-            "reason": letter.reason,
-            "value": (letter.value or b"")[:200].decode("utf-8", "replace"),
-        }
-    ]
+    return [letter_fields(decode_dead_letter(value), preview=200)]
 
 
 def _column(batch, name: str, n: int):  # noqa: ANN001, ANN202

@@ -8,11 +8,17 @@ from collections.abc import Iterator
 
 from confluent_kafka import Consumer, Message, Producer
 
+from streams.topics import MAX_MESSAGE_BYTES
+
 __all__ = ["make_consumer", "make_producer", "read_topic"]
 
 
 def make_producer(bootstrap: str, **config: object) -> Producer:
-    """An idempotent producer with Kafka's default (murmur2) partitioner for keyed records."""
+    """An idempotent producer with Kafka's default (murmur2) partitioner for keyed records.
+
+    It sends records up to the largest record limit of any topic (``topics.MAX_MESSAGE_BYTES``);
+    the broker still holds each topic to its own limit.
+    """
     base = {
         "bootstrap.servers": bootstrap,
         "enable.idempotence": True,
@@ -21,7 +27,7 @@ def make_producer(bootstrap: str, **config: object) -> Producer:
         "compression.type": "lz4",
         "partitioner": "murmur2_random",  # the Java/Faust partitioner: same key, same partition
         "queue.buffering.max.messages": 1_000_000,
-        "message.max.bytes": 16 * 1024 * 1024,  # Arrow batches: see topics.BULK_MESSAGE_BYTES
+        "message.max.bytes": MAX_MESSAGE_BYTES,  # Arrow batches, dead letters: see streams.topics
     }
     base.update(config)
     return Producer(base)

@@ -153,7 +153,11 @@ class ScoringLoop:
             self._commit()
 
     def _score(self, models: ModelSet, records) -> None:  # noqa: ANN001 - SourceRecords
-        proc = BatchProcessor(models, hosts_from_keys=self.config.inputs[records.topic])
+        proc = BatchProcessor(
+            models,
+            hosts_from_keys=self.config.inputs[records.topic],
+            dead_letter_max_value_bytes=self.settings.dead_letter_max_value_bytes,
+        )
         partitions = sorted({int(p) for p in records.partitions.tolist()})
         out = proc.process(records, self.state.reading(partitions))
         started = time.perf_counter()

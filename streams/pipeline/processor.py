@@ -5,7 +5,9 @@ send what it returns; the offline path calls the same method on records read fro
 two paths share every step. The order inside a batch:
 
 1. Parse and validate every record (:func:`streams.etl.parse_batch`); each rejection becomes a
-   dead letter carrying the record's original bytes, origin, stage and reason.
+   dead letter carrying the record's original bytes, origin, stage and reason (a value above
+   ``dead_letter_max_value_bytes`` as its first bytes, length and SHA-256: see
+   :func:`schemas.cap_dead_letter`; the dead-letter record is keyed by the capped key).
 2. Load the window state of the batch's entities from the state store, run the fitted feature
    pipeline once over all events in arrival order, and hand back the updated state rows.
 3. Call each model once on the whole feature matrix.
@@ -32,10 +34,12 @@ from schemas import (
     DeadLetter,
     DeadLetterStage,
     ScoreColumns,
+    cap_dead_letter,
     encode_dead_letter,
     encode_score_batch,
     encode_score_results,
 )
+from schemas.deadletter import DEFAULT_MAX_VALUE_BYTES
 from streams.etl import InputFormat, ParsedBatch, TopicOrigin, parse_batch
 from streams.metrics import reason_class
 from streams.pipeline.records import BatchOutput, SourceRecords
@@ -64,13 +68,15 @@ class BatchProcessor:
     ``models`` is the set of models that score every event (their feature pipeline included);
     ``hosts_from_keys`` takes each record's key as the host of log lines that name none (dpkg,
     apt): set it for the raw-logs topic, whose records are keyed by host. ``clock_ms`` gives
-    the scoring time (injected in tests).
+    the scoring time (injected in tests). ``dead_letter_max_value_bytes`` is the longest value
+    a dead letter keeps whole (``Settings.dead_letter_max_value_bytes``).
     """
 
     models: ModelSet
     input_format: InputFormat = InputFormat.AUTO
     hosts_from_keys: bool = False
     clock_ms: Callable[[], int] = _now_ms
+    dead_letter_max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES
 
     def process(self, records: SourceRecords, state: StateStore) -> BatchOutput:
         out = BatchOutput()
@@ -219,7 +225,10 @@ class BatchProcessor:
             record_time_ms=int(records.timestamps_ms[i]),
             dead_time_ms=self.clock_ms(),
         )
-        out.part(partition).dead_letters.append((records.keys[i], encode_dead_letter(letter)))
+        cap = self.dead_letter_max_value_bytes
+        letter = cap_dead_letter(letter, cap)  # what is encoded; its key keys the record too
+        encoded = encode_dead_letter(letter, max_value_bytes=cap)
+        out.part(partition).dead_letters.append((letter.key, encoded))
         out.stats.dead_letters[(stage.name.lower(), reason_class(reason))] += 1
 
 

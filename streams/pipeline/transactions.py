@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable
 from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 
 from streams.kafka.clients import make_producer
-from streams.topics import BULK_MESSAGE_BYTES
+from streams.topics import MAX_MESSAGE_BYTES
 
 __all__ = ["CommitFailed", "Fenced", "Outbox"]
 
@@ -89,7 +89,7 @@ class Outbox:
             "compression.type": "lz4",
             "queue.buffering.max.messages": 2_000_000,
             "queue.buffering.max.kbytes": 2_097_152,
-            "message.max.bytes": BULK_MESSAGE_BYTES + 65_536,
+            "message.max.bytes": MAX_MESSAGE_BYTES,  # the largest record any topic takes
             "delivery.report.only.error": True,
             "on_delivery": self._delivered,
             **self._extra,
