@@ -257,7 +257,7 @@ def run_demo(settings: Settings, opts: DemoOptions, console: Console | None = No
     stop = threading.Event()
     pub = Publisher(settings, bootstrap, rate=opts.rate)
     producer = threading.Thread(target=_produce, args=(pub, opts, summary, stop), daemon=True)
-    consumer = make_consumer(bootstrap)
+    consumer = make_consumer(bootstrap, settings=settings)
     scores_topic = topic_name(settings, "scores")
     consumer.subscribe([scores_topic, topic_name(settings, "dead-letters")])
     producer.start()

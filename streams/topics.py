@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import NewTopic
 
 from streams.errors import KafkaSetupError
 from streams.settings import Settings
@@ -119,10 +119,6 @@ def topic_name(settings: Settings, key: str) -> str:
     return settings.topic_prefix + key
 
 
-def _admin(bootstrap: str) -> AdminClient:
-    return AdminClient({"bootstrap.servers": bootstrap})
-
-
 def create_topics(
     settings: Settings, bootstrap: str, keys: Iterable[str] | None = None, timeout_s: float = 30.0
 ) -> dict[str, str]:
@@ -132,8 +128,10 @@ def create_topics(
     it is not altered. Raises :class:`KafkaSetupError` on any other broker error.
     """
     specs = [TOPICS[k] for k in (keys if keys is not None else TOPICS)]
-    admin = _admin(bootstrap)
-    existing = admin.list_topics(timeout=timeout_s).topics
+    from streams.kafka.clients import list_metadata, make_admin
+
+    admin = make_admin(bootstrap, settings)
+    existing = list_metadata(admin, settings, timeout_s).topics
     result: dict[str, str] = {}
     new: list[NewTopic] = []
     for spec in specs:
@@ -156,9 +154,14 @@ def create_topics(
     return result
 
 
-def list_topics(bootstrap: str, timeout_s: float = 30.0) -> dict[str, int]:
-    """All non-internal topics on the cluster with their partition counts."""
-    meta = _admin(bootstrap).list_topics(timeout=timeout_s)
+def list_topics(
+    bootstrap: str, timeout_s: float = 30.0, *, settings: Settings | None = None
+) -> dict[str, int]:
+    """All non-internal topics on the cluster with their partition counts (``settings``: the
+    Kafka security to connect with)."""
+    from streams.kafka.clients import list_metadata, make_admin
+
+    meta = list_metadata(make_admin(bootstrap, settings), settings, timeout_s)
     return {
         name: len(t.partitions)
         for name, t in sorted(meta.topics.items())

@@ -32,6 +32,7 @@ import numpy as np
 from faust.streams import _current_event  # private: see _publish
 
 from streams.kafka import resolve_bootstrap
+from streams.kafka.security import faust_credentials
 from streams.learning import ModelEventFollower, ModelHolder, add_learning
 from streams.pipeline import faust_fixes, telemetry
 from streams.pipeline.batching import take_ready
@@ -75,6 +76,7 @@ def create_app(
     app = faust.App(
         app_id,
         broker=";".join(f"kafka://{server}" for server in bootstrap.split(",")),
+        broker_credentials=faust_credentials(settings),  # TLS/SASL settings, None: PLAINTEXT
         store="rocksdb://" if settings.table_store == "rocksdb" else "memory://",
         processing_guarantee=settings.processing_guarantee,
         topic_partitions=TOPICS["activity"].partitions,
