@@ -9,6 +9,7 @@ it (``poll``, ``consume``, ``flush``, a metadata request), naming the setting to
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "auth_error",
+    "check_credentials",
     "list_metadata",
     "make_admin",
     "make_consumer",
@@ -34,6 +36,7 @@ __all__ = [
 ]
 
 _AUTH_CODES = frozenset({KafkaError._AUTHENTICATION, KafkaError._SSL})
+_LIBRDKAFKA_LOG = logging.getLogger("streamscore.kafka.librdkafka")
 
 
 def auth_error(settings: Settings | None, error: KafkaError) -> KafkaAuthError | None:
@@ -41,32 +44,35 @@ def auth_error(settings: Settings | None, error: KafkaError) -> KafkaAuthError |
     authentication or TLS failure (``None`` otherwise)."""
     if error.code() not in _AUTH_CODES:
         return None
+    user = kafka_security(settings).username if settings is not None else None
     if error.code() == KafkaError._SSL:
+        what = "a TLS connection to Kafka"
         fix = (
             "check STREAMSCORE_KAFKA_SSL_CA_LOCATION (the CA that signed the brokers' "
             "certificates), STREAMSCORE_KAFKA_SSL_CERTFILE/KEYFILE, and that the bootstrap "
             "servers are the cluster's TLS listeners"
         )
     else:
-        user = None
-        if settings is not None:
-            user = kafka_security(settings).username
+        what = f"Kafka authentication of user {user}"
         fix = (
-            f"check STREAMSCORE_KAFKA_SASL_PASSWORD (and STREAMSCORE_KAFKA_SASL_USERNAME={user}, "
+            "check STREAMSCORE_KAFKA_SASL_PASSWORD (and STREAMSCORE_KAFKA_SASL_USERNAME, "
             "STREAMSCORE_KAFKA_SASL_MECHANISM), or sasl.* in STREAMSCORE_KAFKA_PROPERTIES"
         )
-    return KafkaAuthError(f"connecting to Kafka: the broker refused us ({error.str()}); {fix}")
+    return KafkaAuthError(f"{what}: expected the broker to accept it, got {error.str()}; {fix}")
 
 
 def security_config(settings: Settings | None) -> dict[str, object]:
     """librdkafka keys for ``settings``' security, plus an ``error_cb`` that raises
-    :class:`KafkaAuthError` on an authentication or TLS failure. Empty without settings or
-    with plain PLAINTEXT, so such clients are built exactly as before."""
+    :class:`KafkaAuthError` on an authentication or TLS failure, and librdkafka's log lines
+    routed to Python logging (served by the client's polls, so a client that gave up on
+    refused credentials does not go on printing them). Empty without settings or with plain
+    PLAINTEXT, so such clients are built exactly as before."""
     if settings is None:
         return {}
     config: dict[str, object] = dict(librdkafka_config(settings))
     if config:
         config["error_cb"] = _raise_auth_errors(settings)
+        config["logger"] = _LIBRDKAFKA_LOG
     return config
 
 
@@ -84,17 +90,41 @@ def make_admin(bootstrap: str, settings: Settings | None = None, **config: objec
     return AdminClient({"bootstrap.servers": bootstrap, **security_config(settings), **config})
 
 
-def list_metadata(admin_or_client, settings: Settings | None, timeout_s: float):  # noqa: ANN001, ANN201
-    """``list_topics`` that raises :class:`KafkaAuthError` (not a bare timeout) when the
-    broker refused our credentials."""
+def list_metadata(
+    client: AdminClient | Consumer | Producer, settings: Settings | None, timeout_s: float
+):  # noqa: ANN201
+    """``client.list_topics()``, raising :class:`KafkaAuthError` (instead of a transport
+    timeout) as soon as the broker refuses our credentials.
+
+    librdkafka reports an authentication failure only through the error callback, which an
+    AdminClient serves in ``poll``: the metadata request is retried in short steps, polling
+    the admin client between them.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        step = max(0.05, min(1.0, deadline - time.monotonic()))
+        try:
+            return client.list_topics(timeout=step)
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+            found = auth_error(settings, err) if err is not None else None
+            if found is not None:
+                raise found from exc
+            if isinstance(client, AdminClient):
+                client.poll(0)  # serves the error callback, which raises KafkaAuthError
+            if time.monotonic() >= deadline:
+                raise
+
+
+def check_credentials(bootstrap: str, settings: Settings, timeout_s: float = 15.0) -> None:
+    """Raise :class:`KafkaAuthError` if the cluster refuses ``settings``' credentials. A
+    cluster that does not answer (yet) is not an error here: long-running clients wait for it."""
+    if not settings.kafka_security_configured:
+        return
     try:
-        return admin_or_client.list_topics(timeout=timeout_s)
-    except KafkaException as exc:
-        err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
-        found = auth_error(settings, err) if err is not None else None
-        if found is not None:
-            raise found from exc
-        raise
+        list_metadata(make_admin(bootstrap, settings), settings, timeout_s)
+    except KafkaException:
+        return
 
 
 def make_producer(

@@ -89,7 +89,7 @@ class Feed:
             while not self._stop.is_set():
                 try:
                     if not assigned:
-                        assigned = self._assign(consumer)
+                        assigned = self._assign(consumer, admin)
                     if time.monotonic() >= next_probe:
                         next_probe = time.monotonic() + PROBE_INTERVAL_S
                         self._probe(admin, consumer)
@@ -106,11 +106,11 @@ class Feed:
         finally:
             consumer.close()
 
-    def _assign(self, consumer: Consumer) -> bool:
+    def _assign(self, consumer: Consumer, admin: AdminClient) -> bool:
         """Assign every partition of the three topics: a recent tail of scores and dead
         letters, all model events. False while a topic does not exist yet or a partition has
         no leader yet (just created); raises on other Kafka errors (the caller retries)."""
-        meta = list_metadata(consumer, self.settings, 10)
+        meta = list_metadata(admin, self.settings, 10)  # refused credentials: KafkaAuthError
         tps = []
         for key in ("scores", "dead-letters", "model-events"):
             topic = meta.topics.get(self._topics[key])
