@@ -464,17 +464,28 @@ def broker_up(settings: Settings, *, wait: bool = True, secure: bool = False) ->
                 if not formatted:  # storage from a plain start: the user is not there yet
                     secure_local.ensure_scram_user(info.bootstrap, material)
                 if wait:
-                    wait_until_ready(
-                        str(info.secure_bootstrap),
-                        settings.kafka_start_timeout_s,
-                        pid=proc.pid,
-                        settings=secure_client_settings(settings),
-                    )
+                    _wait_secure(settings, info)
         except (KafkaSetupError, KafkaAuthError) as exc:
             broker_down(settings)
             tail = "\n".join(broker_logs(settings, lines=20))
             raise KafkaSetupError(f"{exc}; last broker log lines:\n{tail}") from exc
     return info
+
+
+def _wait_secure(settings: Settings, info: BrokerInfo) -> None:
+    """Wait until the SASL_SSL listener accepts the SCRAM user. A refusal is retried until
+    the start timeout: a user created a moment ago may not be applied yet."""
+    deadline = time.monotonic() + settings.kafka_start_timeout_s
+    client = secure_client_settings(settings)
+    while True:
+        left = max(1.0, deadline - time.monotonic())
+        try:
+            wait_until_ready(str(info.secure_bootstrap), left, pid=info.pid, settings=client)
+            return
+        except KafkaAuthError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.5)
 
 
 def broker_down(settings: Settings) -> int | None:

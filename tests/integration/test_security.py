@@ -7,6 +7,7 @@ and its credentials, nothing else; a wrong password is a clear error naming the 
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -122,3 +123,33 @@ def test_plaintext_clients_are_refused_by_the_secure_listener(secure_kafka, tmp_
     )
     done = streamscore("kafka", "status", env=env, timeout=60)
     assert done.returncode == 1 and "NOT answering" in done.stdout, done.stdout + done.stderr
+
+
+def test_kafka_up_secure_adds_the_listener_to_a_broker_formatted_without_it(tmp_path):
+    env = clean_env(STREAMSCORE_STATE_DIR=str(tmp_path / "var"))
+    try:
+        plain = streamscore("kafka", "up", env=env)  # formats the storage with no SCRAM user
+        assert plain.returncode == 0, plain.stderr[-2000:]
+        assert "SASL_SSL" not in plain.stdout
+        refused = streamscore("kafka", "up", "--secure", env=env)  # running without it
+        assert refused.returncode == 2 and "kafka down" in refused.stderr, refused.stderr
+        assert streamscore("kafka", "down", env=env).returncode == 0
+
+        secure = streamscore("kafka", "up", "--secure", env=env)
+        assert secure.returncode == 0, secure.stdout + secure.stderr[-2000:]
+        match = re.search(r"SASL_SSL listener at (\S+);.*STREAMSCORE_KAFKA_PROPERTIES=(\S+)",
+                          secure.stdout)  # fmt: skip
+        assert match, secure.stdout
+        props = match.group(2)
+        # Only the properties file: the tools find the local broker's secure listener.
+        tools = {**env, "STREAMSCORE_KAFKA_PROPERTIES": props}
+        created = streamscore("topics", "create", env=tools)
+        assert created.returncode == 0 and "created" in created.stdout, created.stderr[-2000:]
+        listed = streamscore("topics", "list", env=tools)
+        assert listed.returncode == 0 and "streamscore.scores" in listed.stdout, listed.stderr
+        wrong = streamscore(
+            "topics", "list", env={**tools, "STREAMSCORE_KAFKA_SASL_PASSWORD": "nope"}
+        )
+        assert wrong.returncode == 2 and "STREAMSCORE_KAFKA_SASL_PASSWORD" in wrong.stderr
+    finally:
+        streamscore("kafka", "down", env=env)
