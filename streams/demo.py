@@ -34,7 +34,7 @@ from rich.live import Live
 from rich.table import Table
 
 from schemas import decode_dead_letter, decode_score_results
-from streams.kafka import broker_up
+from streams.kafka import broker_up, resolve_bootstrap
 from streams.kafka.clients import make_consumer
 from streams.produce import Publisher, replay_file, replay_simulation
 from streams.settings import Settings
@@ -237,7 +237,7 @@ def run_demo(settings: Settings, opts: DemoOptions, console: Console | None = No
         console.print(f"Kafka: using KAFKA_BOOTSTRAP_SERVERS={bootstrap}")
     else:
         info = broker_up(settings)
-        bootstrap = info.bootstrap
+        bootstrap = resolve_bootstrap(settings)  # its SASL_SSL listener if security asks for it
         state = "already running" if info.already_running else "started"
         console.print(f"Kafka {info.version}: {state} at {bootstrap} (pid {info.pid})")
     settings = settings.model_copy(update={"kafka_bootstrap_servers": bootstrap})
@@ -270,7 +270,7 @@ def run_demo(settings: Settings, opts: DemoOptions, console: Console | None = No
     stop = threading.Event()
     pub = Publisher(settings, bootstrap, rate=opts.rate)
     producer = threading.Thread(target=_produce, args=(pub, opts, summary, stop), daemon=True)
-    consumer = make_consumer(bootstrap)
+    consumer = make_consumer(bootstrap, settings=settings)
     scores_topic = topic_name(settings, "scores")
     consumer.subscribe([scores_topic, topic_name(settings, "dead-letters")])
     producer.start()

@@ -175,10 +175,6 @@ def topic_name(settings: Settings, key: str) -> str:
     return settings.topic_prefix + key
 
 
-def _admin(bootstrap: str) -> AdminClient:
-    return AdminClient({"bootstrap.servers": bootstrap})
-
-
 def create_topics(
     settings: Settings, bootstrap: str, keys: Iterable[str] | None = None, timeout_s: float = 30.0
 ) -> dict[str, str]:
@@ -192,8 +188,10 @@ def create_topics(
     other broker error.
     """
     specs = [TOPICS[k] for k in (keys if keys is not None else TOPICS)]
-    admin = _admin(bootstrap)
-    existing = admin.list_topics(timeout=timeout_s).topics
+    from streams.kafka.clients import list_metadata, make_admin
+
+    admin = make_admin(bootstrap, settings)
+    existing = list_metadata(admin, settings, timeout_s).topics
     result: dict[str, str] = {}
     new: list[NewTopic] = []
     limits: dict[str, int] = {}  # existing topic -> its declared record limit
@@ -269,9 +267,14 @@ def _raise_record_limits(
     return low
 
 
-def list_topics(bootstrap: str, timeout_s: float = 30.0) -> dict[str, int]:
-    """All non-internal topics on the cluster with their partition counts."""
-    meta = _admin(bootstrap).list_topics(timeout=timeout_s)
+def list_topics(
+    bootstrap: str, timeout_s: float = 30.0, *, settings: Settings | None = None
+) -> dict[str, int]:
+    """All non-internal topics on the cluster with their partition counts (``settings``: the
+    Kafka security to connect with)."""
+    from streams.kafka.clients import list_metadata, make_admin
+
+    meta = list_metadata(make_admin(bootstrap, settings), settings, timeout_s)
     return {
         name: len(t.partitions)
         for name, t in sorted(meta.topics.items())

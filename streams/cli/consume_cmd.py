@@ -78,6 +78,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     for msg in read_topic(
         bootstrap,
         name,
+        settings=settings,
         max_records=args.max or None,
         idle_s=args.idle,
         from_beginning=not args.latest,

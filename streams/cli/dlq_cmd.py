@@ -44,6 +44,7 @@ def _letters(args: argparse.Namespace, settings: Settings):  # noqa: ANN202
     for msg in read_topic(
         bootstrap,
         topic_name(settings, "dead-letters"),
+        settings=settings,
         max_records=args.max or None,
         idle_s=args.idle,
     ):
@@ -111,7 +112,7 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
     # Read them all first: what is replayed may be rejected again, and must not be re-read.
     letters = list(_letters(args, settings))
-    producer = make_producer(resolve_bootstrap(settings))
+    producer = make_producer(resolve_bootstrap(settings), settings=settings)
     sent = truncated = 0
     for letter in letters:
         if args.stage and letter.stage.name.lower() != args.stage.lower():

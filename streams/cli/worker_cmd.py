@@ -63,8 +63,12 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return _run_many(args.processes, settings)
     from faust.worker import Worker
 
+    from streams.kafka import resolve_bootstrap
+    from streams.kafka.clients import check_credentials
     from streams.pipeline.worker import create_app
 
+    # Faust's clients retry refused credentials forever; fail at start, naming the setting.
+    check_credentials(resolve_bootstrap(settings), settings)
     roles = [r.strip() for r in args.roles.split(",") if r.strip()]
     models = [m.strip() for m in args.models.split(",")] if args.models else None
     app = create_app(settings, roles=roles, models=models)

@@ -21,6 +21,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from streams.kafka.clients import make_consumer
 from streams.metrics import CONSUMER_LAG
 from streams.pipeline.records import SourceRecords
+from streams.settings import Settings
 
 __all__ = ["BatchConsumer", "to_records"]
 
@@ -49,6 +50,7 @@ class BatchConsumer:
         on_revoke: Rebalance,
         on_lost: Rebalance,
         client_config: dict | None = None,
+        settings: Settings | None = None,
     ) -> None:
         self.group = group
         self.topics = topics
@@ -56,6 +58,7 @@ class BatchConsumer:
         self._consumer: Consumer = make_consumer(
             bootstrap,
             group,
+            settings=settings,
             **{
                 "partition.assignment.strategy": "range",
                 "session.timeout.ms": 10_000,  # a killed worker's partitions move after 10 s

@@ -28,10 +28,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from confluent_kafka import KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from streams.errors import StreamscoreError
-from streams.kafka.clients import make_consumer
+from streams.kafka.clients import auth_error, make_consumer
 from streams.kafka.logs import OutageLog
 from streams.pipeline import telemetry
 from streams.pipeline.consume import BatchConsumer, next_offsets, to_records
@@ -87,7 +87,7 @@ class ScoringLoop:
         # librdkafka's own lines repeat what error_cb reports (see OutageLog): errors only.
         logging.getLogger("librdkafka").setLevel(logging.CRITICAL)
         clients = {
-            "error_cb": self.outage,
+            "error_cb": self._on_kafka_error,
             "logger": logging.getLogger("librdkafka"),
             **(config.client_config or {}),
         }
@@ -100,10 +100,11 @@ class ScoringLoop:
             config.state_dir,
             lambda: make_consumer(
                 config.bootstrap,
+                settings=settings,
                 **{"enable.partition.eof": True, **clients},
             ),
         )
-        self.outbox = Outbox(config.bootstrap, config.transactional_id, clients)
+        self.outbox = Outbox(config.bootstrap, config.transactional_id, clients, settings)
         self.consumer = BatchConsumer(
             config.bootstrap,
             config.group,
@@ -112,11 +113,20 @@ class ScoringLoop:
             on_revoke=self._revoked,
             on_lost=self._lost,
             client_config=clients,
+            settings=settings,
         )
         self._offsets: dict[tuple[str, int], int] = {}  # next offsets of the open transaction
         self._began = 0.0
         self._next_checkpoint = time.monotonic() + CHECKPOINT_INTERVAL_S
         self.batches = 0
+
+    def _on_kafka_error(self, err: KafkaError) -> None:
+        """librdkafka's error callback: refused credentials stop the worker (naming the setting
+        to fix); anything else is an outage or a passing error, logged by :class:`OutageLog`."""
+        refused = auth_error(self.settings, err)
+        if refused is not None:
+            raise refused
+        self.outage(err)
 
     # --- the loop ----------------------------------------------------------------------------
 

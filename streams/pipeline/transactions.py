@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable
 from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 
 from streams.kafka.clients import make_producer
+from streams.settings import Settings
 from streams.topics import MAX_MESSAGE_BYTES
 
 __all__ = ["CommitFailed", "Fenced", "Outbox"]
@@ -72,8 +73,10 @@ class Outbox:
         bootstrap: str,
         transactional_id: str | None,
         client_config: dict | None = None,
+        settings: Settings | None = None,
     ) -> None:
         self.transactional = transactional_id is not None
+        self._settings = settings
         self._bootstrap = bootstrap
         self._tid = transactional_id
         self._extra = client_config or {}
@@ -97,7 +100,7 @@ class Outbox:
         if self._tid is not None:
             config["transactional.id"] = self._tid
             config["transaction.timeout.ms"] = TRANSACTION_TIMEOUT_MS
-        producer = make_producer(self._bootstrap, **config)
+        producer = make_producer(self._bootstrap, settings=self._settings, **config)
         if self._tid is None:
             return producer
         # Retried while the brokers do not answer: a worker rides out an outage.

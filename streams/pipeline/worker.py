@@ -30,10 +30,12 @@ from pathlib import Path
 
 import faust
 import mode
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import NewTopic
 
 from streams.kafka import resolve_bootstrap
+from streams.kafka.clients import list_metadata, make_admin
 from streams.kafka.logs import install_repeat_filter
+from streams.kafka.security import faust_credentials
 from streams.learning import ModelEventFollower, ModelHolder, add_learning
 from streams.pipeline import telemetry
 from streams.pipeline.loop import LoopConfig, ScoringLoop, ScoringStopped
@@ -90,6 +92,7 @@ def create_app(
     app = faust.App(
         group.replace(".worker.", ".app.", 1) if ".worker." in group else f"{group}.app",
         broker=";".join(f"kafka://{server}" for server in bootstrap.split(",")),
+        broker_credentials=faust_credentials(settings),  # TLS/SASL settings, None: PLAINTEXT
         store="memory://",
         processing_guarantee="at_least_once",  # Faust commits nothing of the scoring path
         topic_partitions=1,
@@ -209,8 +212,8 @@ class ScoringService(mode.Service):
     def _create_changelog(self) -> None:
         """The window-state changelog: compacted, one partition per input partition."""
         name = self.outputs["changelog"]
-        admin = AdminClient({"bootstrap.servers": self.bootstrap})
-        if name in admin.list_topics(timeout=30).topics:
+        admin = make_admin(self.bootstrap, self.settings)
+        if name in list_metadata(admin, self.settings, 30).topics:
             return
         spec = NewTopic(
             name,

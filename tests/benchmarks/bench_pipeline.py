@@ -143,7 +143,7 @@ class Bench:
         With ``since_ms``, only scores of events timed at or after it count (the topic also
         holds the warm-up's). ``results="score-batches"`` reads the columnar ScoreBatches
         (for a worker whose per-event ScoreResults are off)."""
-        consumer = make_consumer(self.bootstrap)
+        consumer = make_consumer(self.bootstrap, settings=settings)
         consumer.subscribe([topic_name(settings, results)])
         want = 2 * n_events
         got, first, last, latency = 0, None, None, []
@@ -203,9 +203,11 @@ class Bench:
         settings = self.deployment("raw")
         src, dst = topic_name(settings, "activity"), topic_name(settings, "scores")
         self.produce_json(settings, activity(n, 1))
-        consumer = make_consumer(self.bootstrap)
+        consumer = make_consumer(self.bootstrap, settings=settings)
         consumer.subscribe([src])
-        producer = make_producer(self.bootstrap, **{"enable.idempotence": False})
+        producer = make_producer(
+            self.bootstrap, settings=settings, **{"enable.idempotence": False}
+        )
         seen, t0 = 0, None
         while seen < n:
             msgs = consumer.consume(5000, timeout=1.0)
@@ -335,11 +337,14 @@ import json, os, time
 import faust, numpy as np, pyarrow as pa
 from streams.etl import parse_batch, TopicOrigin
 from streams.pipeline.scoring import load_model_set
+from streams.kafka.security import faust_credentials
 from streams.settings import load_settings
-models = load_model_set(load_settings(env={}, state_dir=os.environ["NAIVE_STATE"]))
+settings = load_settings(env={}, state_dir=os.environ["NAIVE_STATE"])
+models = load_model_set(settings)
 keras = {m.name: m._scorer._chain[0][4].model.keras_model for m in models.models}
 app = faust.App("naive-" + str(time.time()), broker="kafka://" + os.environ["NAIVE_BROKER"],
-                store="memory://", web_enabled=False, consumer_auto_offset_reset="earliest")
+                broker_credentials=faust_credentials(settings), store="memory://",
+                web_enabled=False, consumer_auto_offset_reset="earliest")
 src = app.topic(os.environ["NAIVE_IN"], value_serializer="raw")
 dst = app.topic(os.environ["NAIVE_OUT"], value_serializer="raw")
 N = int(os.environ["NAIVE_N"]); state = {"n": 0, "t0": None}

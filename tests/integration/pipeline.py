@@ -11,13 +11,11 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from confluent_kafka.admin import AdminClient
-
 from schemas import decode_dead_letter, decode_score_result, decode_score_results
-from streams.kafka.clients import make_consumer
+from streams.kafka.clients import make_admin, make_consumer
 from streams.pipeline import BatchProcessor, records_from_values
 from streams.pipeline.scoring import load_model_set
 from streams.produce import Publisher
@@ -47,18 +45,22 @@ class Deployment:
     bootstrap: str
     state_dir: Path
     prefix: str
+    security: dict[str, str] = field(default_factory=dict)  # STREAMSCORE_KAFKA_* variables
 
     @classmethod
-    def create(cls, bootstrap: str, trained: Path, tmp: Path) -> Deployment:
+    def create(
+        cls, bootstrap: str, trained: Path, tmp: Path, security: dict[str, str] | None = None
+    ) -> Deployment:
+        """``security``: the Kafka security variables every client and process gets."""
         state = tmp / "state"
         shutil.copytree(trained / "models", state / "models")
-        d = cls(bootstrap, state, f"t{uuid.uuid4().hex[:8]}.")
+        d = cls(bootstrap, state, f"t{uuid.uuid4().hex[:8]}.", dict(security or {}))
         create_topics(d.settings, bootstrap)
         return d
 
     @property
     def settings(self) -> Settings:
-        return load_settings(env={}, **self.overrides)
+        return load_settings(env=self.security, **self.overrides)
 
     @property
     def overrides(self) -> dict:
@@ -75,6 +77,7 @@ class Deployment:
             "STREAMSCORE_STATE_DIR": str(self.state_dir),
             "STREAMSCORE_WEB_PORT": "0",
             "STREAMSCORE_TABLE_STORE": "rocksdb",
+            **self.security,
         }
         return clean_env(**{**env, **extra})
 
@@ -131,7 +134,7 @@ class Deployment:
 
     def group_members(self) -> dict[str, set[tuple[str, int]]]:
         """Consumer-group members of the default worker group and their assigned partitions."""
-        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        admin = make_admin(self.bootstrap, self.settings)
         group = f"{self.prefix}worker.activity-logs.all"
         desc = admin.describe_consumer_groups([group])[group].result(timeout=30)
         return {
@@ -140,7 +143,9 @@ class Deployment:
         }
 
 
-def last_data_offsets(bootstrap: str, topic: str) -> dict[int, tuple[int, int]]:
+def last_data_offsets(
+    bootstrap: str, topic: str, settings: Settings | None = None
+) -> dict[int, tuple[int, int]]:
     """Per partition of ``topic`` that holds records: (offset of its last data record, highwater),
     read with read_uncommitted so that records of aborted transactions count too.
 
@@ -150,9 +155,11 @@ def last_data_offsets(bootstrap: str, topic: str) -> dict[int, tuple[int, int]]:
     """
     from confluent_kafka import TopicPartition
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = make_admin(bootstrap, settings)
     parts = admin.list_topics(topic, timeout=30).topics[topic].partitions
-    consumer = make_consumer(bootstrap, **{"isolation.level": "read_uncommitted"})
+    consumer = make_consumer(
+        bootstrap, settings=settings, **{"isolation.level": "read_uncommitted"}
+    )
     try:
         ends = {
             p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30) for p in parts
@@ -183,7 +190,7 @@ class ResultReader:
         self.samples: list[bytes] = []
         self.dead: collections.Counter = collections.Counter()
         self.dead_reasons: list[str] = []
-        self._consumer = make_consumer(d.bootstrap)
+        self._consumer = make_consumer(d.bootstrap, settings=d.settings)
         self._consumer.subscribe(
             [topic_name(d.settings, "scores"), topic_name(d.settings, "dead-letters")]
         )
