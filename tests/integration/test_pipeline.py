@@ -174,3 +174,23 @@ def test_marker_check_tells_transactional_from_plain_writes(kafka_bootstrap, mak
     producer.commit_transaction(30)
     assert last_data_offsets(kafka_bootstrap, plain) == {0: (0, 1), 1: (0, 1)}
     assert last_data_offsets(kafka_bootstrap, txn) == {0: (0, 2), 1: (0, 2)}  # marker at 1
+
+
+def test_processes_flag_starts_workers_in_one_group(deployment):
+    """`streamscore worker --processes 2`: two processes share the partitions as one group,
+    and SIGTERM to the parent stops both."""
+    w = mixed_workload(10_000, seed=25)
+    expected, _ = offline_scores(deployment, w)
+    reader = ResultReader(deployment)
+    parent = deployment.start_worker("p", args=("--processes", "2"))
+    try:
+        deployment.produce(w)
+        reader.wait_for(len(expected), len(w.malformed), timeout=600, workers=[parent])
+        members = deployment.group_members()
+        assert len(members) == 2, members
+        assert all(tps for tps in members.values()), f"a process holds nothing: {members}"
+    finally:
+        stop(parent)
+        reader.close()
+    assert parent.returncode == 0, deployment.log_tail("p")
+    assert_exactly_once(reader, expected, len(w.malformed), deployment.log_tail("p"))
