@@ -40,6 +40,7 @@ from streams.pipeline.records import PartitionOutput, SourceRecords
 from streams.pipeline.scoring import ModelSet
 from streams.settings import Settings
 from streams.topics import TOPICS, topic_name
+from streams.web.auth import worker_web_options
 
 __all__ = ["INPUT_ROLES", "create_app"]
 
@@ -96,6 +97,7 @@ def create_app(
         # No standby replicas: a new owner rebuilds a partition's window state from its
         # changelog. (Standbys + exactly-once crashed recovery in faust-streaming 0.15.)
         table_standby_replicas=0,
+        **worker_web_options(settings),  # the web token on every route; no /table, /router
     )
     table = app.Table(
         TABLE_NAME,
