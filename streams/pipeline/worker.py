@@ -31,6 +31,7 @@ import faust
 import numpy as np
 from faust.streams import _current_event  # private: see _publish
 
+from streams.etl import topic_kind_of
 from streams.kafka import resolve_bootstrap
 from streams.learning import ModelEventFollower, ModelHolder, add_learning
 from streams.pipeline import faust_fixes, telemetry
@@ -175,7 +176,8 @@ def _add_agent(app, role, source, store, outputs, current_models, settings, read
 
     async def agent(stream: faust.StreamT) -> None:
         async for events in batches(stream):
-            proc = BatchProcessor(await current_models(), hosts_from_keys=hosts_from_keys)
+            proc = BatchProcessor(await current_models(), hosts_from_keys=hosts_from_keys,
+                                  topic_kind=topic_kind_of(INPUT_ROLES[role]))
             fresh = _not_yet_queued(events, ready_offsets)
             if not fresh:
                 continue
