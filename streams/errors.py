@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "KafkaSetupError",
+    "StateDirError",
     "StreamscoreError",
 ]
 
@@ -23,3 +24,7 @@ class ConfigError(StreamscoreError, ValueError):
 
 class KafkaSetupError(StreamscoreError, RuntimeError):
     """The local Kafka broker cannot be fetched, started, reached or stopped."""
+
+
+class StateDirError(StreamscoreError, OSError):
+    """The state directory cannot be created or written, or its disk is (nearly) full."""
