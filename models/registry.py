@@ -336,7 +336,9 @@ class ModelRegistry:
         tdir = self._task_dir(task)
         if not tdir.exists():
             return []
-        names = sorted(p.name for p in tdir.glob("v[0-9]*") if p.is_dir())
+        names = sorted(
+            p.name for p in tdir.glob("v[0-9]*") if p.is_dir() and VERSION_PATTERN.fullmatch(p.name)
+        )
         return [self.get(task, v) for v in names]
 
     def get(self, task: str, version: str) -> VersionInfo:
