@@ -221,10 +221,10 @@ def _start_gui(settings: Settings, worker_ports: list[int], logs: Path, console:
     for worker_port in worker_ports:
         args += ["--metrics", f"http://127.0.0.1:{worker_port}/metrics"]
     gui = _cli(settings, *args, log=logs / "gui.log", wait=False)
-    token = settings.web_token.get_secret_value() if settings.web_token else None
     from streams.web.runner import gui_address
 
-    console.print(f"GUI: {gui_address(settings.gui_host, port, token)}  (log {logs / 'gui.log'})")
+    address = gui_address(settings.gui_host, port, settings.web_token is not None)
+    console.print(f"GUI: {address}  (log {logs / 'gui.log'})")
     return gui
 
 

@@ -10,6 +10,7 @@ __all__ = [
     "ConfigError",
     "KafkaAuthError",
     "KafkaSetupError",
+    "StateDirError",
     "StreamscoreError",
 ]
 
@@ -28,3 +29,5 @@ class KafkaSetupError(StreamscoreError, RuntimeError):
 
 class KafkaAuthError(StreamscoreError, PermissionError):
     """A Kafka cluster refused the configured credentials, or the TLS handshake failed."""
+class StateDirError(StreamscoreError, OSError):
+    """The state directory cannot be created or written, or its disk is (nearly) full."""

@@ -3,7 +3,8 @@
 Each sub-command lives in its own module of this package and exposes
 ``register(subparsers) -> None``, which adds its parser and sets ``func`` (called with the parsed
 arguments and the settings, returning an exit code). Add a module to :data:`COMMAND_MODULES` to
-make it appear.
+make it appear. A command that writes the state directory (:data:`STATE_WRITERS`) has it
+checked first (writable, free space), so a bad one is one ``streamscore: error:`` line.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from collections.abc import Sequence
 
 from streams.errors import StreamscoreError
 from streams.settings import load_settings
+from streams.state_dir import check_state_dir
 
-__all__ = ["build_parser", "main"]
+__all__ = ["STATE_WRITERS", "build_parser", "main"]
 
 COMMAND_MODULES: tuple[str, ...] = (
     "streams.cli.kafka_cmd",
@@ -34,6 +36,27 @@ COMMAND_MODULES: tuple[str, ...] = (
     "streams.cli.dlq_cmd",
     "streams.cli.gui_cmd",
 )
+
+
+STATE_WRITERS: dict[str, frozenset[str] | None] = {
+    "kafka": frozenset({"up"}),
+    "models": frozenset({"promote", "rollback"}),
+    "worker": None,
+    "demo": None,
+    "train": None,
+    "simulate": None,
+    "evaluate": None,
+    "tune": None,
+}
+"""Commands (and, where given, their actions) that write under the state directory."""
+
+
+def _writes_state(args: argparse.Namespace) -> bool:
+    if args.command not in STATE_WRITERS:
+        return False
+    actions = STATE_WRITERS[args.command]
+    action = getattr(args, "action", None) or getattr(args, "models_action", None)
+    return actions is None or action in actions
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(
             state_dir=args.state_dir, kafka_bootstrap_servers=args.bootstrap_servers
         )
+        if _writes_state(args):
+            check_state_dir(settings.state_dir)
         return int(args.func(args, settings) or 0)
     except StreamscoreError as exc:
         print(f"streamscore: error: {exc}", file=sys.stderr)

@@ -22,7 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     up = actions.add_parser("up", help="start the broker (or report the one running)")
-    up.add_argument("--port", type=int, help="client port (default: the last one, or a free one)")
+    up.add_argument(
+        "--port",
+        type=int,
+        help="client port (default: the one used last time, kept across `down`; a free one "
+        "when that is taken, which is then said)",
+    )
     up.add_argument("--heap-mb", type=int, help="JVM heap in MiB (default 512)")
     up.add_argument(
         "--secure",
@@ -66,6 +71,13 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
         print(
             f"SASL_SSL listener at {info.secure_bootstrap}; for clients that must use it: "
             f"STREAMSCORE_KAFKA_PROPERTIES={secure_client_properties(settings)}"
+        )
+    if info.moved_from is not None:
+        print(
+            f"note: port {info.moved_from}, where this broker ran last time, is taken by another "
+            f"process, so it runs on {info.port} now: clients still configured for "
+            f"127.0.0.1:{info.moved_from} must be restarted (or use --port {info.moved_from} "
+            "once that port is free)"
         )
     return 0
 

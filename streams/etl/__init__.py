@@ -18,10 +18,13 @@ The rules every format follows (details in each parser module's docstring):
 - Limits: 64 KiB per text payload (4 MiB per apt stanza, 256 MiB per Arrow IPC payload),
   256 characters per activity id, 16 KiB of activity properties JSON.
 - One payload -> at least one event, or exactly one :class:`Rejected`; never an exception.
+- A topic takes only its own kinds (:class:`TopicKind`): the activity topic activity JSON and
+  Arrow IPC, the raw-logs topic log lines and Logstash documents; anything else is rejected.
 """
 
 from streams.etl.batch import parse_batch, to_input_format
 from streams.etl.deadletters import dead_letter_of
+from streams.etl.detect import topic_kind_of
 from streams.etl.errors import EventValidationError, InputFormatError, ParseError, RecordError
 from streams.etl.files import FileChunk, FileKind, detect_file_kind, read_file
 from streams.etl.job import EtlResult, rejected_record, run_etl
@@ -33,6 +36,7 @@ from streams.etl.types import (
     ParsedBatch,
     ParseOptions,
     Rejected,
+    TopicKind,
     TopicOrigin,
 )
 
@@ -51,6 +55,7 @@ __all__ = [
     "ParsedBatch",
     "RecordError",
     "Rejected",
+    "TopicKind",
     "TopicOrigin",
     "dead_letter_of",
     "detect_file_kind",
@@ -59,4 +64,5 @@ __all__ = [
     "rejected_record",
     "run_etl",
     "to_input_format",
+    "topic_kind_of",
 ]

@@ -15,7 +15,14 @@ import pyarrow as pa
 
 from streams.etl._sink import Ctx, Sink, run_lines
 from streams.etl.activity import parse_activity_json
-from streams.etl.detect import IPC_MARKER, detect_format, json_flavour, syslog_flavour
+from streams.etl.detect import (
+    IPC_MARKER,
+    TOPIC_FORMATS,
+    detect_format,
+    json_flavour,
+    syslog_flavour,
+    wrong_kind_reason,
+)
 from streams.etl.dpkg import parse_apt_stanzas, parse_dpkg
 from streams.etl.errors import EventValidationError, InputFormatError, ParseError
 from streams.etl.logstash import parse_logstash
@@ -27,6 +34,7 @@ from streams.etl.types import (
     OriginLike,
     ParsedBatch,
     ParseOptions,
+    TopicKind,
     TopicOrigin,
 )
 from streams.etl.web import parse_access, parse_apache_error
@@ -113,6 +121,7 @@ def parse_batch(
     *,
     options: ParseOptions | None = None,
     hosts: Sequence[str | None] | None = None,
+    kind: TopicKind | str = TopicKind.ANY,
 ) -> ParsedBatch:
     """Parse and validate a batch of payloads into normalised events.
 
@@ -121,12 +130,21 @@ def parse_batch(
     each payload's on its own. ``origins`` says where they came from (one per payload, or the
     first of a contiguous run). ``hosts`` optionally gives each payload's host as the caller
     knows it (the raw-logs record key): it is the host and entity of lines that name none
-    (dpkg, apt, 5424 with ``-``), where ``options.default_host`` is used otherwise. Every
-    payload yields at least one event or exactly one :class:`~streams.etl.types.Rejected`;
-    nothing raises for bad input. Raises ``InputFormatError`` only for caller errors: an
-    unknown ``fmt``, or ``origins``/``hosts`` lists of the wrong length.
+    (dpkg, apt, 5424 with ``-``), where ``options.default_host`` is used otherwise. ``kind``
+    is what the payloads' topic takes (:class:`~streams.etl.types.TopicKind`): a payload
+    detected as another kind (a dpkg line on the activity topic, activity JSON on raw-logs) is
+    rejected with a reason that names what the topic takes. Every payload yields at least one
+    event or exactly one :class:`~streams.etl.types.Rejected`; nothing raises for bad input.
+    Raises ``InputFormatError`` only for caller errors: an unknown ``fmt`` or ``kind``, a
+    ``fmt`` the ``kind`` does not take, or ``origins``/``hosts`` lists of the wrong length.
     """
     fmt = to_input_format(fmt)
+    kind = _to_topic_kind(kind)
+    if fmt not in TOPIC_FORMATS[kind]:
+        raise InputFormatError(
+            f"parse_batch: {'an' if kind is TopicKind.ACTIVITY else 'a'} {kind.value} topic takes "
+            f"{sorted(f.value for f in TOPIC_FORMATS[kind])}, got format {fmt.value!r}"
+        )
     opts = options or _DEFAULT_OPTIONS
     ctx = _ctx(opts)
     payloads, not_bytes = _as_bytes(payloads)
@@ -142,8 +160,8 @@ def parse_batch(
             f"({len(payloads)}), got {type(origins).__name__} of length {len(origins)}"
         )
     sink = Sink(payloads, origins, hosts)
-    for i, kind in not_bytes:
-        sink.reject(i, ParseError(f"payload: expected bytes, got {kind}"))
+    for i, what in not_bytes:
+        sink.reject(i, ParseError(f"payload: expected bytes, got {what}"))
     limit = opts.max_payload_bytes
     stanza_limit = opts.max_stanza_bytes
     groups: dict[InputFormat, list] = {}
@@ -155,8 +173,17 @@ def parse_batch(
     single_append = single.append if single is not None else None
     activity: list = groups.setdefault(InputFormat.ACTIVITY, []) if is_auto else []
     logstash: list = groups.setdefault(InputFormat.LOGSTASH, []) if is_auto else []
+    # What the topic takes, checked only where a payload's format was detected (AUTO).
+    only_activity = is_auto and kind is TopicKind.ACTIVITY
+    only_logs = is_auto and kind is TopicKind.LOGS
     for i, raw in enumerate(payloads):
         if skip and i in skip:
+            continue
+        if only_logs and raw.startswith(IPC_MARKER):
+            sink.reject(i, ParseError(wrong_kind_reason(kind, InputFormat.ARROW, raw)))
+            continue
+        if only_activity and not raw.startswith((b"{", IPC_MARKER)):
+            sink.reject(i, ParseError(wrong_kind_reason(kind, _detect_bytes(raw), raw)))
             continue
         if is_arrow or (is_auto and raw.startswith(IPC_MARKER)):
             if len(raw) > opts.max_ipc_bytes:
@@ -174,6 +201,10 @@ def parse_batch(
         if is_auto and raw.startswith(b"{"):  # JSON: keep bytes for orjson, no decode here
             # No '"@' at all (the common case) cannot be a Logstash document: skip the call.
             is_doc = raw.find(b'"@', 0, 4096) >= 0 and json_flavour(raw) is InputFormat.LOGSTASH
+            if (only_activity and is_doc) or (only_logs and not is_doc):
+                found = InputFormat.LOGSTASH if is_doc else InputFormat.ACTIVITY
+                sink.reject(i, ParseError(wrong_kind_reason(kind, found, raw)))
+                continue
             (logstash if is_doc else activity).append((i, raw))
             continue
         try:
@@ -192,27 +223,45 @@ def parse_batch(
         if single_append is not None:
             single_append((i, text))
             continue
-        kind = syslog_flavour(text) if is_syslog else detect_format(text)
-        if kind is None:
+        found = syslog_flavour(text) if is_syslog else detect_format(text)
+        if found is None:
+            if only_logs:
+                sink.reject(i, ParseError(wrong_kind_reason(kind, None, raw)))
+                continue
             sink.reject(i, ParseError(f"payload: expected a line in a supported format "
                                       f"({_SUPPORTED}), got {text[:80]!r}"))  # fmt: skip
             continue
-        group = groups.get(kind)
+        group = groups.get(found)
         if group is None:
-            group = groups[kind] = []
+            group = groups[found] = []
         group.append((i, text))
-    for kind, items in groups.items():
+    for found, items in groups.items():
         if not items:
             continue
-        line_parser = _LINE_PARSERS.get(kind)
+        line_parser = _LINE_PARSERS.get(found)
         if line_parser is not None:
             run_lines(line_parser, items, sink, ctx)
-        elif kind is InputFormat.ACTIVITY:
+        elif found is InputFormat.ACTIVITY:
             parse_activity_json(items, sink)
-        elif kind is InputFormat.LOGSTASH:
+        elif found is InputFormat.LOGSTASH:
             parse_logstash(items, sink, ctx)
-        elif kind is InputFormat.APT_HISTORY:
+        elif found is InputFormat.APT_HISTORY:
             parse_apt_stanzas(items, sink, ctx)
-        elif kind is InputFormat.ARROW:
+        elif found is InputFormat.ARROW:
             _parse_ipc(items, sink)
     return sink.finish()
+
+
+def _to_topic_kind(kind: TopicKind | str) -> TopicKind:
+    try:
+        return TopicKind(kind)
+    except ValueError:
+        choices = ", ".join(k.value for k in TopicKind)
+        raise InputFormatError(f"topic kind: expected one of {choices}, got {kind!r}") from None
+
+
+def _detect_bytes(raw: bytes) -> InputFormat | None:
+    """The format a payload looks like (for a rejection's reason), without failing on bytes
+    that are not UTF-8."""
+    text = raw[:4096].decode("utf-8", "replace").rstrip("\r\n")
+    return detect_format(text) if text.strip() else None

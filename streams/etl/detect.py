@@ -2,15 +2,26 @@
 
 The order matters: JSON first (``{``), Arrow IPC by its continuation marker, then the log
 shapes by their first characters. A payload that looks like none is rejected by the caller.
+
+A topic takes only its own kinds (:data:`TOPIC_FORMATS`): what is detected on a topic that does
+not take it is rejected with a reason naming what the topic takes (:func:`wrong_kind_reason`).
 """
 
 from __future__ import annotations
 
 import re
 
-from streams.etl.types import InputFormat
+from streams.etl.types import InputFormat, TopicKind
 
-__all__ = ["IPC_MARKER", "detect_format", "json_flavour", "syslog_flavour"]
+__all__ = [
+    "IPC_MARKER",
+    "TOPIC_FORMATS",
+    "detect_format",
+    "json_flavour",
+    "syslog_flavour",
+    "topic_kind_of",
+    "wrong_kind_reason",
+]
 
 IPC_MARKER = b"\xff\xff\xff\xff"
 """First bytes of an Arrow IPC stream message (the continuation token)."""
@@ -60,3 +71,56 @@ def detect_format(text: str) -> InputFormat | None:
     if '] "' in text:
         return InputFormat.ACCESS_LOG  # a client given by host name or IPv6
     return None
+
+
+_LOG_FORMATS = frozenset(
+    {
+        InputFormat.SYSLOG,
+        InputFormat.SYSLOG_3164,
+        InputFormat.SYSLOG_5424,
+        InputFormat.DPKG,
+        InputFormat.APT_HISTORY,
+        InputFormat.ACCESS_LOG,
+        InputFormat.APACHE_ERROR,
+        InputFormat.LOGSTASH,
+    }
+)
+TOPIC_FORMATS: dict[TopicKind, frozenset[InputFormat]] = {
+    TopicKind.ANY: frozenset(InputFormat),
+    TopicKind.ACTIVITY: frozenset({InputFormat.AUTO, InputFormat.ACTIVITY, InputFormat.ARROW}),
+    TopicKind.LOGS: _LOG_FORMATS | {InputFormat.AUTO},
+}
+"""The formats a topic of each kind takes (``AUTO``: detect, then check against the rest)."""
+
+_TAKES: dict[TopicKind, str] = {
+    TopicKind.ACTIVITY: "activity JSON events or Arrow IPC batches of them",
+    TopicKind.LOGS: "log lines (syslog RFC 3164/5424, dpkg, apt history, access log, Apache "
+    "error log) or Logstash JSON documents",
+}
+_WHAT: dict[InputFormat | None, str] = {
+    InputFormat.SYSLOG_3164: "a syslog line",
+    InputFormat.SYSLOG_5424: "an RFC 5424 syslog line",
+    InputFormat.DPKG: "a dpkg.log line",
+    InputFormat.APT_HISTORY: "an apt history stanza",
+    InputFormat.ACCESS_LOG: "an access log line",
+    InputFormat.APACHE_ERROR: "an Apache error log line",
+    InputFormat.LOGSTASH: "a Logstash JSON document",
+    InputFormat.ACTIVITY: "activity JSON",
+    InputFormat.ARROW: "an Arrow IPC payload",
+    None: "data in no supported format",
+}
+_TOPIC_KINDS = {"activity": TopicKind.ACTIVITY, "raw-logs": TopicKind.LOGS}
+
+
+def topic_kind_of(topic_key: str) -> TopicKind:
+    """The kind of the input topic declared as ``topic_key`` (``activity``, ``raw-logs``);
+    ``ANY`` for other keys."""
+    return _TOPIC_KINDS.get(topic_key, TopicKind.ANY)
+
+
+def wrong_kind_reason(kind: TopicKind, found: InputFormat | None, raw: bytes) -> str:
+    """The dead-letter reason for a payload of format ``found`` (None: unrecognised) on a
+    topic of ``kind``, which does not take it: what the topic takes, and what came."""
+    head = raw[:60].decode("utf-8", "replace")
+    topic = "raw-logs" if kind is TopicKind.LOGS else kind.value
+    return f"payload on the {topic} topic: expected {_TAKES[kind]}, got {_WHAT[found]} {head!r}"

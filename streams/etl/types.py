@@ -22,6 +22,7 @@ __all__ = [
     "ParseOptions",
     "ParsedBatch",
     "Rejected",
+    "TopicKind",
     "TopicOrigin",
 ]
 
@@ -46,6 +47,19 @@ class InputFormat(StrEnum):
     LOGSTASH = "logstash"  # Logstash/Elasticsearch JSON document
     ACTIVITY = "activity"  # one activity event as a JSON object
     ARROW = "arrow"  # many activity events as one Arrow IPC stream
+
+
+class TopicKind(StrEnum):
+    """What an input topic takes; a payload of another kind is rejected, never guessed at.
+
+    ``ACTIVITY`` (the activity topic): activity JSON events and Arrow IPC batches of them.
+    ``LOGS`` (the raw-logs topic): log lines (syslog, dpkg, apt history, access and Apache
+    error logs) and Logstash JSON documents. ``ANY``: every format (files, offline tools).
+    """
+
+    ANY = "any"
+    ACTIVITY = "activity"
+    LOGS = "logs"
 
 
 SOURCE_OF: dict[InputFormat, SourceFormat] = {

@@ -13,6 +13,10 @@
 With ``secure=True`` (``kafka up --secure``) the broker also gets a SASL_SSL listener on
 loopback (SCRAM-SHA-512, a CA and server certificate made at first start; see
 :mod:`streams.kafka.secure_local`), and start-up waits until it answers through TLS and SASL.
+The client port is the configured one, else the one used last time (``<state>/kafka/ports.json``,
+kept across ``broker_down``, so running workers and producers find the broker again where it
+was), else a free one; when the last one is taken by another process the broker starts on a
+free port and says so (:attr:`BrokerInfo.moved_from`).
 
 ``broker_down`` stops exactly the recorded PID (SIGTERM, then SIGKILL after a grace period).
 When ``KAFKA_BOOTSTRAP_SERVERS`` is set, none of this runs: that cluster is used as it is.
@@ -70,6 +74,8 @@ class BrokerInfo:
     started_at: float
     already_running: bool = False
     secure_port: int | None = None  # the SASL_SSL listener (``kafka up --secure``)
+    moved_from: int | None = None
+    """The port used last time, when it was taken and the broker had to start elsewhere."""
 
     @property
     def bootstrap(self) -> str:
@@ -114,12 +120,47 @@ def _read_record(settings: Settings) -> BrokerInfo | None:
 
 
 def _write_record(settings: Settings, info: BrokerInfo) -> None:
-    path = _record_path(settings)
-    tmp = path.with_suffix(".tmp")
     record = asdict(info)
     record.pop("already_running")
-    tmp.write_text(json.dumps(record, indent=2))
+    record.pop("moved_from")
+    _write_json(_record_path(settings), record)
+    ports = {
+        "port": info.port,
+        "controller_port": info.controller_port,
+        "secure_port": info.secure_port,
+    }
+    _write_json(_ports_path(settings), ports)
+
+
+def _write_json(path: Path, value: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(value, indent=2))
     os.replace(tmp, path)
+
+
+def _ports_path(settings: Settings) -> Path:
+    return settings.kafka_state_dir / "ports.json"
+
+
+def _last_secure_port(settings: Settings) -> int | None:
+    """The SASL_SSL port of the broker started last in this state directory, if it had one."""
+    try:
+        port = json.loads(_ports_path(settings).read_text()).get("secure_port")
+    except (FileNotFoundError, ValueError, AttributeError):
+        return None
+    return int(port) if isinstance(port, int) else None
+
+
+def _last_ports(settings: Settings) -> tuple[int, int] | None:
+    """(client port, controller port) of the broker started last in this state directory,
+    running or not (``broker.json`` of a broker stopped before ``ports.json`` existed)."""
+    for path in (_ports_path(settings), _record_path(settings)):
+        try:
+            raw = json.loads(path.read_text())
+            return int(raw["port"]), int(raw["controller_port"])
+        except (FileNotFoundError, KeyError, TypeError, ValueError):
+            continue
+    return None
 
 
 def _is_our_broker(pid: int, settings: Settings) -> bool:
@@ -400,18 +441,22 @@ def broker_up(settings: Settings, *, wait: bool = True, secure: bool = False) ->
         return BrokerInfo(**{**asdict(previous), "already_running": True})
 
     java = _java()
-    port = settings.kafka_port or (
-        previous.port if previous and _port_is_free(previous.port) else _free_port()
-    )
+    last = _last_ports(settings)
+    moved_from = None
+    if settings.kafka_port:
+        port = settings.kafka_port
+    elif last and _port_is_free(last[0]):
+        port = last[0]
+    else:
+        port = _free_port()
+        moved_from = last[0] if last else None
     if not _port_is_free(port):
         raise KafkaSetupError(
             f"port {port} on 127.0.0.1 is already taken by another process; stop it, choose "
             "another port (--port N or STREAMSCORE_KAFKA_PORT=N), or use 0 for a free one"
         )
     controller_port = (
-        previous.controller_port
-        if previous and previous.controller_port != port and _port_is_free(previous.controller_port)
-        else _free_port()
+        last[1] if last and last[1] != port and _port_is_free(last[1]) else _free_port()
     )
     libs = _ensure_jars(settings)
 
@@ -421,12 +466,10 @@ def broker_up(settings: Settings, *, wait: bool = True, secure: bool = False) ->
     if secure:
         material = secure_local.ensure_material(settings, java)
         taken = {port, controller_port}
+        last_secure = _last_secure_port(settings)
         secure_port = (
-            previous.secure_port
-            if previous
-            and previous.secure_port
-            and previous.secure_port not in taken
-            and _port_is_free(previous.secure_port)
+            last_secure
+            if last_secure and last_secure not in taken and _port_is_free(last_secure)
             else _free_port()
         )
     config = (settings.kafka_state_dir / "server.properties").resolve()
@@ -455,6 +498,7 @@ def broker_up(settings: Settings, *, wait: bool = True, secure: bool = False) ->
         settings.kafka_version,
         time.time(),
         secure_port=secure_port,
+        moved_from=moved_from,
     )
     _write_record(settings, info)
     if wait or (material is not None and not formatted):
@@ -489,7 +533,9 @@ def _wait_secure(settings: Settings, info: BrokerInfo) -> None:
 
 
 def broker_down(settings: Settings) -> int | None:
-    """Stop the recorded local broker, by its PID; return that PID, or None if none was running."""
+    """Stop the recorded local broker, by its PID; return that PID, or None if none was running.
+
+    The record of its ports stays, so the next :func:`broker_up` starts it where it was."""
     info = _read_record(settings)
     if info is None or not _is_our_broker(info.pid, settings):
         _record_path(settings).unlink(missing_ok=True)

@@ -120,7 +120,9 @@ class ModelHolder:
         return await asyncio.get_running_loop().run_in_executor(None, load)
 
     def _install(self, model_set: ModelSet, versions: dict[str, str]) -> None:
-        from streams.metrics import MODEL_VERSION
+        from streams.metrics import MODEL_VERSION, set_degraded
+
+        set_degraded(getattr(model_set, "degraded", {}))  # a given set may not say
 
         for task, version in self.versions.items():
             if versions.get(task) != version:

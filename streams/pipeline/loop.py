@@ -31,6 +31,7 @@ from pathlib import Path
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from streams.errors import StreamscoreError
+from streams.etl import topic_kind_of
 from streams.kafka.clients import auth_error, make_consumer
 from streams.kafka.logs import OutageLog
 from streams.pipeline import telemetry
@@ -61,13 +62,13 @@ class ScoringStopped(StreamscoreError, RuntimeError):
 class LoopConfig:
     """What a scoring loop reads and writes.
 
-    ``inputs`` maps each input topic to whether its keys are hosts (raw logs); ``outputs`` maps
+    ``inputs`` maps each input topic to its logical key (activity, raw-logs); ``outputs`` maps
     the output keys (scores, score-batches, features, dead-letters, changelog) to topic names.
     """
 
     bootstrap: str
     group: str
-    inputs: dict[str, bool]
+    inputs: dict[str, str]
     outputs: dict[str, str]
     state_dir: Path
     transactional_id: str | None
@@ -92,7 +93,8 @@ class ScoringLoop:
             **(config.client_config or {}),
         }
         self._roles = {
-            topic: ("logs" if hosts else "activity") for topic, hosts in config.inputs.items()
+            topic: ("logs" if key == "raw-logs" else "activity")
+            for topic, key in config.inputs.items()
         }
         self.state = WindowState(
             config.outputs["changelog"],
@@ -163,9 +165,11 @@ class ScoringLoop:
             self._commit()
 
     def _score(self, models: ModelSet, records) -> None:  # noqa: ANN001 - SourceRecords
+        key = self.config.inputs[records.topic]
         proc = BatchProcessor(
             models,
-            hosts_from_keys=self.config.inputs[records.topic],
+            hosts_from_keys=key == "raw-logs",  # raw-logs records are keyed by host
+            topic_kind=topic_kind_of(key),
             dead_letter_max_value_bytes=self.settings.dead_letter_max_value_bytes,
         )
         partitions = sorted({int(p) for p in records.partitions.tolist()})

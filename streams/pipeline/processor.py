@@ -40,7 +40,7 @@ from schemas import (
     encode_score_results,
 )
 from schemas.deadletter import DEFAULT_MAX_VALUE_BYTES
-from streams.etl import InputFormat, ParsedBatch, TopicOrigin, parse_batch
+from streams.etl import InputFormat, ParsedBatch, TopicKind, TopicOrigin, parse_batch
 from streams.metrics import reason_class
 from streams.pipeline.records import BatchOutput, SourceRecords
 from streams.pipeline.scoring import ModelSet
@@ -66,6 +66,8 @@ class BatchProcessor:
     """Turns :class:`SourceRecords` into a :class:`BatchOutput` (see the module docstring).
 
     ``models`` is the set of models that score every event (their feature pipeline included);
+    ``topic_kind`` is what the records' topic takes (``streams.etl.topic_kind_of(key)``): a
+    record of another kind is a dead letter that says what the topic takes.
     ``hosts_from_keys`` takes each record's key as the host of log lines that name none (dpkg,
     apt): set it for the raw-logs topic, whose records are keyed by host. ``clock_ms`` gives
     the scoring time (injected in tests). ``dead_letter_max_value_bytes`` is the longest value
@@ -77,6 +79,7 @@ class BatchProcessor:
     hosts_from_keys: bool = False
     clock_ms: Callable[[], int] = _now_ms
     dead_letter_max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES
+    topic_kind: TopicKind = TopicKind.ANY
 
     def process(self, records: SourceRecords, state: StateStore) -> BatchOutput:
         out = BatchOutput()
@@ -91,7 +94,9 @@ class BatchProcessor:
         hosts = None
         if self.hosts_from_keys:  # raw-logs records are keyed by host
             hosts = [None if k is None else k.decode("utf-8", "replace") for k in records.keys]
-        parsed = parse_batch(records.values, self.input_format, origins, hosts=hosts)
+        parsed = parse_batch(
+            records.values, self.input_format, origins, hosts=hosts, kind=self.topic_kind
+        )
         if parsed.rejected:
             index_of = {
                 (int(p), int(o)): i

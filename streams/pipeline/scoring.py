@@ -74,6 +74,9 @@ class ModelSet:
     pipeline: FittedPipeline
     models: list[ServedModel]
     shadows: list[ServedModel] = field(default_factory=list)
+    degraded: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(task, "version/part") -> why, for champions' chain candidates that serve without an
+    optional artifact (a corrupt LiteRT export); exported as ``streamscore_model_degraded``."""
 
     def featurise(self, events: pa.RecordBatch, state: Mapping[str, bytes]) -> Features:
         """Features of ``events`` in arrival order; reads and returns the entities' state rows."""
@@ -190,6 +193,7 @@ def load_model_set(settings: Settings, models: Sequence[str] | None = None) -> M
     pipeline: FittedPipeline | None = None
     scorers: list[ServedModel] = []
     shadows: list[ServedModel] = []
+    degraded: dict[tuple[str, str], str] = {}
     for task in tasks:
         champion = registry.champion(task)
         if champion is None:
@@ -210,6 +214,7 @@ def load_model_set(settings: Settings, models: Sequence[str] | None = None) -> M
             )
         fallback = FallbackScorer(registry, task, fingerprint=pipeline.fingerprint)
         scorers.append(_TaskScorer(fallback, task))
+        degraded.update({(task, served): why for served, why in fallback.degraded.items()})
         for info in registry.versions(task):
             if info.status != "challenger":
                 continue
@@ -225,4 +230,4 @@ def load_model_set(settings: Settings, models: Sequence[str] | None = None) -> M
             )
             shadows.append(_TaskScorer(pinned, task, version=info.version))
     assert pipeline is not None
-    return ModelSet(pipeline, scorers, shadows)
+    return ModelSet(pipeline, scorers, shadows, degraded)

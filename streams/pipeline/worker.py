@@ -42,6 +42,7 @@ from streams.pipeline.loop import LoopConfig, ScoringLoop, ScoringStopped
 from streams.pipeline.scoring import ModelSet
 from streams.settings import Settings
 from streams.topics import TOPICS, topic_name
+from streams.web.auth import worker_web_options
 
 __all__ = ["INPUT_ROLES", "ScoringService", "create_app", "scoring_service", "worker_group"]
 
@@ -105,13 +106,14 @@ def create_app(
         web_host="127.0.0.1",
         broker_session_timeout=10.0,
         broker_heartbeat_interval=2.0,
+        **worker_web_options(settings),  # the web token on every route; no /table, /router
     )
     # Hot swap (streams.learning): the scoring loop takes the holder's model set at the start
     # of each batch; a follower thread applies model events and makes the holder swap between
     # batches. The first load waits until model-events was read to its end.
     holder = ModelHolder(settings, models, model_set)
     follower = ModelEventFollower(settings, bootstrap, holder)
-    inputs = {topic_name(settings, INPUT_ROLES[r]): INPUT_ROLES[r] == "raw-logs" for r in roles}
+    inputs = {topic_name(settings, INPUT_ROLES[r]): INPUT_ROLES[r] for r in roles}
     outputs = {
         key: topic_name(settings, key)
         for key in ("scores", "score-batches", "features", "dead-letters")
@@ -139,7 +141,7 @@ class ScoringService(mode.Service):
         settings: Settings,
         bootstrap: str,
         group: str,
-        inputs: dict[str, bool],
+        inputs: dict[str, str],
         outputs: dict[str, str],
         holder: ModelHolder,
         follower: ModelEventFollower,

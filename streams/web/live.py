@@ -3,7 +3,8 @@
 :class:`LiveState` is fed decoded batches (scores, dead letters, model events, consumer lag,
 scraped worker metrics) by :mod:`streams.web.feed` and turned into one JSON-able
 :meth:`~LiveState.snapshot` per second for the page. Everything is kept per batch and per
-second, bounded in size: a long run does not grow it.
+second, bounded in size: a long run does not grow it. Non-finite numbers are tolerated from
+every source: ``None`` in the snapshot, and the server writes any other as ``null``.
 """
 
 from __future__ import annotations
@@ -91,7 +92,12 @@ class LiveState:
         models = np.asarray(cols["model_name"], dtype=object)
         scores = np.asarray(cols["score"], dtype=np.float64)
         fallback = np.asarray(cols["fallback"], dtype=bool)
-        bins = np.clip((scores * HISTOGRAM_BINS).astype(np.int64), 0, HISTOGRAM_BINS - 1)
+        finite = np.isfinite(scores)  # a NaN score is counted and listed, never binned
+        bins = np.clip(
+            (np.where(finite, scores, 0.0) * HISTOGRAM_BINS).astype(np.int64),
+            0,
+            HISTOGRAM_BINS - 1,
+        )
         with self._lock:
             self.scores_total += n
             self._tick(now)[0] += n
@@ -99,7 +105,7 @@ class LiveState:
             for model in np.unique(models).tolist():
                 mask = models == model
                 self.by_model[model] += int(mask.sum())
-                counts = np.bincount(bins[mask], minlength=HISTOGRAM_BINS)
+                counts = np.bincount(bins[mask & finite], minlength=HISTOGRAM_BINS)
                 hist[model] = hist.get(model, 0) + counts
                 if fallback[mask].any():
                     self.fallbacks[model] += int(fallback[mask].sum())
@@ -107,7 +113,7 @@ class LiveState:
                 self.served_by[model].update(collections.Counter(served.tolist()))
                 for i in np.flatnonzero(mask)[-RECENT_PER_MODEL:].tolist():  # newest of the batch
                     row = {k: _plain(cols[k][i]) for k in _RECENT_FIELDS}
-                    row["score"] = round(float(row["score"]), 4)
+                    row["score"] = _finite(round(float(row["score"]), 4))
                     self.recent.appendleft(row)
             while self._hist and next(iter(self._hist)) < now - HISTOGRAM_WINDOW_S:
                 self._hist.popitem(last=False)
@@ -135,13 +141,14 @@ class LiveState:
                 )
 
     def add_model_event(self, key: bytes | None, value: bytes | None) -> None:
-        """A record of the compacted model-events topic: JSON, fields as they come."""
+        """A record of the compacted model-events topic: JSON, fields as they come (a
+        non-finite number, ``NaN`` as older writers wrote it, becomes ``None``)."""
         name = (key or b"").decode("utf-8", "replace")
         if value is None:  # a tombstone
             event: dict[str, Any] = {"deleted": True}
         else:
             try:
-                event = json.loads(value)
+                event = json.loads(value, parse_constant=lambda _name: None)
             except ValueError:
                 event = {"unreadable": value[:200].decode("utf-8", "replace")}
             if not isinstance(event, dict):

@@ -226,3 +226,65 @@ def test_adversarial_lines_finish_and_are_accounted_for():
 def test_origin_list_of_the_wrong_length_is_a_caller_error():
     with pytest.raises(InputFormatError, match="origins: expected"):
         parse_batch([b"a", b"b"], "auto", [TopicOrigin("t", 0, 0)])
+
+
+ACTIVITY_JSON = b'{"event_id": "e1", "user_id": "u1", "ts": 1780000000000, "type": "login"}'
+DPKG_LINE = b"2026-05-28 11:00:00 status installed cowsay:all 3.03"
+SYSLOG_LINE = b"<34>Oct 11 22:14:15 mymachine su: 'su root' failed for lonvick on /dev/pts/8"
+LOGSTASH_DOC = (
+    b'{"message": "hello", "@version": "1", "@timestamp": "2026-05-28T12:00:01.108Z", '
+    b'"host": "h1"}'
+)
+
+
+def _arrow_payload() -> bytes:
+    import pyarrow as pa
+
+    from tests.integration.workload import ARROW_SCHEMA
+
+    table = pa.Table.from_pylist(
+        [{"event_id": "a1", "user_id": "u1", "ts": 1780000000000, "type": "login"}],
+        schema=ARROW_SCHEMA,
+    )
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def test_each_topic_kind_takes_only_its_own_formats():
+    """Auto-detection no longer lets a log line be scored as activity or the reverse: each
+    payload of another kind is exactly one rejection that names what the topic takes."""
+    arrow = _arrow_payload()
+    payloads = [ACTIVITY_JSON, arrow, DPKG_LINE, SYSLOG_LINE, LOGSTASH_DOC, b"\xff\xfe junk"]
+    origin = TopicOrigin("t", 0, 0)
+    on_activity = parse_batch(payloads, "auto", origin, options=OPTS, kind="activity")
+    assert on_activity.source_index.tolist() == [0, 1]
+    assert [r.origin.offset for r in on_activity.rejected] == [2, 3, 4, 5]
+    for r in on_activity.rejected:
+        assert r.stage == "parse"
+        assert r.reason.startswith("payload on the activity topic: expected activity JSON "
+                                   "events or Arrow IPC batches of them, got ")
+    assert "got a dpkg.log line '2026-05-28" in on_activity.rejected[0].reason
+    assert "got a Logstash JSON document" in on_activity.rejected[2].reason
+
+    on_logs = parse_batch(payloads, "auto", origin, options=OPTS, kind="logs",
+                          hosts=["h"] * len(payloads))
+    assert sorted(set(on_logs.source_index.tolist())) == [2, 3, 4]
+    assert [r.origin.offset for r in on_logs.rejected] == [0, 1, 5]
+    assert on_logs.rejected[0].reason.startswith(
+        "payload on the raw-logs topic: expected log lines (syslog RFC 3164/5424, dpkg, apt "
+        "history, access log, Apache error log) or Logstash JSON documents, got activity JSON"
+    )
+    assert "got an Arrow IPC payload" in on_logs.rejected[1].reason
+    assert "not valid UTF-8" in on_logs.rejected[2].reason  # a log line, but not text
+
+    anything = parse_batch(payloads, "auto", origin, options=OPTS)  # files, tools: any kind
+    assert sorted(set(anything.source_index.tolist())) == [0, 1, 2, 3, 4]
+
+
+def test_a_format_the_topic_kind_does_not_take_is_a_caller_error():
+    with pytest.raises(InputFormatError, match="an activity topic takes"):
+        parse_batch([DPKG_LINE], "dpkg", TopicOrigin("t", 0, 0), kind="activity")
+    with pytest.raises(InputFormatError, match="topic kind: expected one of any, activity"):
+        parse_batch([DPKG_LINE], "auto", TopicOrigin("t", 0, 0), kind="metrics")

@@ -6,6 +6,7 @@ import asyncio
 import json
 
 import numpy as np
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from schemas import (
@@ -207,3 +208,86 @@ def test_no_token_means_open():
         assert (await client.get("/api/snapshot")).status == 200
 
     asyncio.run(_with_client(app, check))
+
+
+def test_a_nan_metrics_model_event_does_not_break_the_snapshot_or_the_stream():
+    """The retrain gate writes NaN for an undefined metric (AUC on one class); older events
+    on the compacted topic hold the bare NaN token. Neither may stop the page."""
+    from streams.learning.events import ModelEvent
+
+    state = LiveState()
+    state.add_scores(score_cols("churn", [0.4, float("nan"), 0.6]))
+    state.add_model_event(
+        b"churn",
+        b'{"task":"churn","event":"discarded","version":"v0002","champion":"v0001",'
+        b'"metrics":{"auc":NaN,"log_loss":Infinity,"n":-Infinity}}',
+    )
+    written = ModelEvent("upsell", "discarded", "v0003", "v0001",
+                         metrics={"auc": float("nan"), "gate": {"delta": float("inf")}})
+    state.add_model_event(b"upsell", written.to_json())
+    state.set_worker_metrics(
+        [{"url": "u", "up": True, "error": None}],
+        [("streamscore_end_to_end_seconds_sum", {}, float("nan")),
+         ("streamscore_end_to_end_seconds_count", {}, 3.0)],
+    )
+    assert json.loads(written.to_json())["metrics"] == {"auc": None, "gate": {"delta": None}}
+    app = make_web_app(state)
+
+    async def check(client: TestClient) -> None:
+        snap = await client.get("/api/snapshot")
+        assert snap.status == 200
+        body = await snap.text()
+        data = json.loads(body, parse_constant=lambda name: pytest.fail(f"{name} in JSON"))
+        events = {e["key"]: e for e in data["model_events"]}
+        assert events["churn"]["metrics"] == {"auc": None, "log_loss": None, "n": None}
+        assert events["upsell"]["metrics"]["auc"] is None
+        assert data["totals"]["scores"] == 3
+        assert sum(data["histogram"]["models"]["churn"]) == 2  # the NaN score is not binned
+        stream = await client.get("/events")
+        for _ in range(2):  # the stream keeps pushing
+            chunk = await stream.content.readuntil(b"\n\n")
+            json.loads(chunk[len(b"data: ") :], parse_constant=lambda name: pytest.fail(name))
+        stream.close()
+
+    asyncio.run(_with_client(app, check))
+
+
+def test_the_gui_start_line_and_logs_never_show_the_token(tmp_path):
+    """``streamscore gui`` prints its address and how to pass the token, not the token."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    from tests.integration._cli import clean_env
+
+    secret = "tok-6f1c0e9a"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = clean_env(STREAMSCORE_WEB_TOKEN=secret, KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:9",
+                    STREAMSCORE_STATE_DIR=str(tmp_path))
+    log = tmp_path / "gui.log"
+    with open(log, "wb") as out:
+        gui = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "gui", "--port", str(port), "--metrics", "none"],
+            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=Path(__file__).parents[3],
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "streamscore GUI:" not in log.read_text() and time.monotonic() < deadline:
+            assert gui.poll() is None, log.read_text()
+            time.sleep(0.2)
+        url = f"http://127.0.0.1:{port}/api/snapshot?token={secret}"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert response.status == 200
+        time.sleep(1.0)
+    finally:
+        gui.terminate()
+        gui.wait(30)
+    text = log.read_text()
+    assert f"streamscore GUI: http://127.0.0.1:{port}/" in text
+    assert "?token=<STREAMSCORE_WEB_TOKEN>" in text
+    assert secret not in text
