@@ -23,7 +23,6 @@ from streams.kafka import broker_down, broker_up, wait_until_ready
 from streams.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 CONTAINER_IMAGE = "confluentinc/cp-kafka:8.0.0"  # Confluent Platform 8.0 = Apache Kafka 4.0
 
 

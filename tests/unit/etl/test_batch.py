@@ -16,7 +16,7 @@ from streams.etl import (
     TopicOrigin,
     parse_batch,
 )
-from tests.unit.etl.conftest import OPTS, SHARED_SAMPLES, fixture_lines, parse
+from tests.unit.etl.conftest import OPTS, SAMPLES, fixture_lines, parse
 
 FIXTURE_FORMATS = {
     "syslog3164.log": "syslog3164",
@@ -116,8 +116,7 @@ def test_good_lines_survive_among_bad_ones():
 
 def test_mutated_fixture_lines_never_raise():
     lines = [x for name in FIXTURE_FORMATS for x in fixture_lines(name)]
-    if (SHARED_SAMPLES / "logstash_dpkg.jsonl").exists():
-        lines += (SHARED_SAMPLES / "logstash_dpkg.jsonl").read_bytes().splitlines()
+    lines += (SAMPLES / "logstash_dpkg.jsonl").read_bytes().splitlines()
     rng = random.Random(1234)
     mutated = []
     for _ in range(3000):
