@@ -20,6 +20,7 @@ from tests.unit.etl.conftest import OPTS, SAMPLES, fixture_lines, parse
 
 FIXTURE_FORMATS = {
     "syslog3164.log": "syslog3164",
+    "syslog3164_tags.log": "syslog3164",
     "syslog5424.log": "syslog5424",
     "dpkg.log": "dpkg",
     "access.log": "access_log",

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
 
 from tests.unit.etl.conftest import fixture_lines, parse
@@ -97,3 +98,70 @@ def test_event_ids_are_deterministic_content_hashes():
     b = parse(list(reversed(lines)), "auto").events.column("event_id").to_pylist()
     assert a == list(reversed(b))
     assert len(set(a)) == len(a) and all(len(x) == 20 for x in a)
+
+
+def test_rfc3164_tags_as_real_machines_write_them():
+    lines = fixture_lines("syslog3164_tags.log")
+    pb = parse(lines, "syslog3164")
+    assert not pb.rejected
+    got = [(e["program"], e["pid"], e["version"], e["message"], e["properties"])
+           for e in pb.events.to_pylist()]  # fmt: skip
+    assert got == [
+        ("Microsoft Word", 14463, None, "Cocoa scripting error for '0x00020016': four character "
+         "codes must be four characters long.  ", None),  # trailing spaces stay
+        ("Google Chrome", 35628, None, "objc[35628]: Class FooBar is implemented in both", None),
+        ("BezelServices", 94, "255.10", "ASSERTION FAILED: dvcAddrRef != ((void *)0) "
+         "-[DriverServices getDeviceAddress:] line: 2789", None),
+        ("sandboxd", 129, None, "deny mach-lookup com.apple.coresymbolicationd",
+         '{"context":"[31211]"}'),
+        ("com.apple.xpc.launchd", 1, None, "Path not allowed in target domain: type = pid, "
+         "path = /System/Library/Frameworks/WebKit.framework",
+         '{"context":"com.apple.xpc.launchd.domain.pid.WebContent.32502"}'),
+        ("syslogd", None, "1.4.1", "restart.", None),
+        ("-- root", 2421, None, "ROOT LOGIN ON tty2", None),  # two spaces after the host
+        ("kernel", None, None, "BIOS-e820: 0000000000000000 - 000000000009f800 (usable)", None),
+        ("sshd(pam_unix)", 19939, None, "check pass; user unknown", None),
+    ]  # fmt: skip
+    assert {e["host"] for e in pb.events.to_pylist()} == {"macbook", "combo"}
+
+
+def test_rfc3164_words_that_are_not_a_tag_stay_in_the_message():
+    pb = parse([
+        b"Nov 20 06:25:10 h Microsoft Word: no pid, so not a tag of two words",
+        b"Nov 20 06:25:10 h Use the BFG[x]: a bracket that holds no pid",
+        b"Nov 20 06:25:10 h one two three four five[12]: more words than a tag has",
+        b"Nov 20 06:25:10 h  last message repeated 3 times ",
+        b"Nov 20 06:25:10 h app[12] x: the colon is not the tag's",
+    ], "syslog3164")  # fmt: skip
+    ev = pb.events.to_pylist()
+    assert [e["program"] for e in ev] == [None] * 5
+    assert [e["message"] for e in ev] == [
+        "Microsoft Word: no pid, so not a tag of two words",
+        "Use the BFG[x]: a bracket that holds no pid",
+        "one two three four five[12]: more words than a tag has",
+        "last message repeated 3 times ",
+        "app[12] x: the colon is not the tag's",
+    ]
+
+
+def test_rfc3164_tag_fuzz_message_is_always_the_lines_tail():
+    """Random tag-like heads (words, spaces, brackets, parens, colons): never a rejection of a
+    line with a valid head, never a leading space, and the message is the line's own tail."""
+    rng = random.Random(3164)
+    pieces = ["Microsoft", "Word", "sshd", "1.4.1", "255.10", "[", "]", "[14463]", "(", ")",
+              "([31211])", ":", " ", "  ", "-", "--", "x", "\t", "é", "[]", "()"]  # fmt: skip
+    lines = []
+    for _ in range(3000):
+        tail = "".join(rng.choice(pieces) for _ in range(rng.randrange(0, 12)))
+        lines.append(f"Nov 20 06:25:10 host {tail}".encode())
+    pb = parse(lines, "syslog3164")
+    assert not pb.rejected
+    for line, e in zip(lines, pb.events.to_pylist(), strict=True):
+        text = line.decode()
+        assert e["host"] == "host"
+        assert text.endswith(e["message"]), (text, e["message"])
+        assert not e["message"].startswith(" ")
+        if e["program"] is not None:
+            assert e["program"] == e["program"].strip() and e["program"] in text
+        if e["pid"] is not None:
+            assert f"[{e['pid']}]" in text
