@@ -91,9 +91,12 @@ def _bsd_ms(stamp: str, ctx: Ctx) -> int:
             raise ParseError(f"syslog 3164 time: expected a month like 'Oct', got {stamp[:3]!r}")
         d, h, mi, s = int(stamp[4:6]), int(stamp[7:9]), int(stamp[10:12]), int(stamp[13:15])
         year = _year_for(ctx.ref_year, mo, d)
-        ms = civil_ms(year, mo, d, h, mi, s)
-        if ms - ctx.naive_offset_ms >= (ref_day + 8) * _DAY_MS:
-            ms = civil_ms(_year_for(year - 1, mo, d), mo, d, h, mi, s)
+        try:
+            ms = civil_ms(year, mo, d, h, mi, s, stamp, year_in_text=False)
+            if ms - ctx.naive_offset_ms >= (ref_day + 8) * _DAY_MS:
+                ms = civil_ms(_year_for(year - 1, mo, d), mo, d, h, mi, s)
+        except ParseError as exc:
+            raise ParseError(f"syslog 3164 time: {exc}") from None
         ms = cache.put(stamp, ms - ctx.naive_offset_ms)
     return ms
 
@@ -128,7 +131,7 @@ def parse_3164(text: str, ctx: Ctx) -> tuple:
         if ts is None:
             ts = _bsd_ms(bsd, ctx)
     else:
-        ts = parse_rfc3339(iso, ctx.naive_offset_ms, "syslog time")
+        ts = parse_rfc3339(iso, ctx.naive_offset_ms, "syslog 3164 time")
     if pri:
         sev = int(pri)
         if sev > 191:
@@ -170,8 +173,8 @@ def parse_5424(text: str, ctx: Ctx) -> tuple:
     if version != "1":
         raise ParseError(f"syslog 5424 VERSION: expected 1, got {version}")
     if stamp == "-":
-        raise ParseError("syslog 5424 TIMESTAMP: expected an RFC 3339 time, got nil '-'")
-    ts = parse_rfc3339(stamp, 0, "syslog 5424 TIMESTAMP")
+        raise ParseError("syslog 5424 time: expected an RFC 3339 date-time, got nil '-'")
+    ts = parse_rfc3339(stamp, 0, "syslog 5424 time")
     host = ctx.given_host if host == "-" else host
     if msg and msg[0] == "\ufeff":
         msg = msg[1:]

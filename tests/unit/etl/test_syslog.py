@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import random
+import re
 from datetime import UTC, datetime
 
 from tests.unit.etl.conftest import fixture_lines, parse
@@ -83,11 +84,13 @@ def test_syslog_rejections_say_what_was_expected():
     assert pb.events.num_rows == 0
     reasons = [r.reason for r in pb.rejected]
     assert "VERSION: expected 1, got 2" in reasons[0]
-    assert "nil" in reasons[1]
+    assert reasons[1] == "syslog 5424 time: expected an RFC 3339 date-time, got nil '-'"
     assert "expected 0..191" in reasons[2] and "999" in reasons[2]
     assert "month" in reasons[3] and "'Foo'" in reasons[3]
-    assert "day 30 does not exist" in reasons[4]
-    assert "out of range" in reasons[5]
+    assert reasons[4] == "syslog 3164 time: expected a day 01..29 in Feb, got 'Feb 30 22:14:15'"
+    assert reasons[5] == (
+        "syslog 5424 time: expected a month 01..12, got '2003-13-11T22:14:15Z'"
+    )
     assert "expected '[<PRI>]Mmm dd hh:mm:ss HOST" in reasons[6]
     assert all(r.stage == "parse" and r.error == "ParseError" for r in pb.rejected)
 
@@ -165,3 +168,40 @@ def test_rfc3164_tag_fuzz_message_is_always_the_lines_tail():
             assert e["program"] == e["program"].strip() and e["program"] in text
         if e["pid"] is not None:
             assert f"[{e['pid']}]" in text
+
+
+TIME_ERRORS = [
+    (b"Feb 30 22:14:15 h su: x", "syslog3164",
+     "syslog 3164 time: expected a day 01..29 in Feb, got 'Feb 30 22:14:15'"),
+    (b"Apr 31 22:14:15 h su: x", "syslog3164",
+     "syslog 3164 time: expected a day 01..30 in Apr, got 'Apr 31 22:14:15'"),
+    (b"Oct 11 25:14:15 h su: x", "syslog3164",
+     "syslog 3164 time: expected an hour 00..23, got 'Oct 11 25:14:15'"),
+    (b"Foo 11 22:14:15 h su: x", "syslog3164",
+     "syslog 3164 time: expected a month like 'Oct', got 'Foo'"),
+    (b"2025-11-20T06:61:06Z h sudo: x", "syslog3164",
+     "syslog 3164 time: expected a minute 00..59, got '2025-11-20T06:61:06Z'"),
+    (b"<34>1 2003-10-11T22:14:99Z h a - - - m", "syslog5424",
+     "syslog 5424 time: expected a second 00..60, got '2003-10-11T22:14:99Z'"),
+    (b"<34>1 2003-10-11 h a - - - m", "syslog5424",
+     "syslog 5424 time: expected an RFC 3339 date-time, got '2003-10-11'"),
+    (b"2015-02-29 13:37:10 startup archives unpack", "dpkg",
+     "dpkg time: expected a day 01..28 in 2015-02, got '2015-02-29 13:37:10'"),
+    (b'1.2.3.4 - - [31/Jun/2000:13:55:36 -0700] "GET / HTTP/1.0" 200 1', "access_log",
+     "access log time: expected a day 01..30 in 2000-06, got '31/Jun/2000:13:55:36 -0700'"),
+    (b"[Fri Sep 31 10:42:29.902022 2011] [core:error] x", "apache_error",
+     "apache error time: expected a day 01..30 in 2011-09, got 'Fri Sep 31 10:42:29.902022 2011'"),
+    (b"Start-Date: 2025-13-01  10:00:00\nCommandline: apt x\nEnd-Date: 2025-13-01  10:00:01",
+     "apt_history",
+     "apt history time: expected a month 01..12, got '2025-13-01  10:00:00'"),
+]  # fmt: skip
+
+
+def test_time_errors_share_one_form_and_never_invent_a_year():
+    for payload, fmt, expected in TIME_ERRORS:
+        pb = parse([payload], fmt)
+        assert [r.reason for r in pb.rejected] == [expected], payload
+    # An RFC 3164 line has no year: its reasons show none, whichever year the parser inferred.
+    for stamp in (b"Feb 30 22:14:15", b"Feb 29 24:00:00", b"Nov 31 00:00:00"):
+        (rej,) = parse([stamp + b" h su: x"], "syslog3164").rejected
+        assert not re.search(r"(19|20)\d\d", rej.reason), rej.reason
