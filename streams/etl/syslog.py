@@ -121,8 +121,8 @@ def parse_3164(text: str, ctx: Ctx) -> tuple:
     m = _RE_3164.match(text)
     if m is None:
         raise ParseError(
-            "syslog 3164 line: expected '[<PRI>]Mmm dd hh:mm:ss HOST [TAG[PID]:] MSG', "
-            f"got {text[:80]!r}"
+            "syslog 3164 line: expected '[<PRI>]Mmm dd hh:mm:ss HOST [TAG[PID]:] MSG' (or an "
+            f"RFC 3339 time for 'Mmm dd hh:mm:ss'), got {text[:80]!r}"
         )
     pri, bsd, iso, host, tag, pid, context, msg = m.groups()
     if bsd:

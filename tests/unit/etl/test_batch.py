@@ -60,7 +60,15 @@ BAD_CORPUS: list[tuple[bytes, str]] = [
      b'"properties": {"x": "' + b"y" * 17_000 + b'"}}', "at most 16384 bytes"),
     (b"just some words", "expected a line in a supported format"),
     (b"{}", "field 'event_id'"),
-    (b"null", "expected a line in a supported format"),
+    (b"null", "JSON payload: expected an object (an activity event or a Logstash document), "
+              "got null"),
+    (b"[1, 2, 3]", "JSON payload: expected an object (an activity event or a Logstash "
+                   "document), got an array: '[1, 2, 3]'"),
+    (b"1763619901000", "JSON payload: expected an object (an activity event or a Logstash "
+                       "document), got a number"),
+    (b"2015-06-10 13:37", "payload: not a line of any format its start fits; tried dpkg (dpkg "
+     "line: expected 'YYYY-MM-DD hh:mm:ss WORD ...', got '2015-06-10 13:37'); syslog 3164 "
+     "(syslog 3164 line: expected '[<PRI>]Mmm dd hh:mm:ss HOST"),
 ]  # fmt: skip
 
 
