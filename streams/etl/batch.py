@@ -163,16 +163,17 @@ def parse_batch(
     """Parse and validate a batch of payloads into normalised events.
 
     ``payloads`` are raw record values or file lines without their line terminator (an apt
-    history payload is a whole stanza). ``fmt`` names their format, or ``"auto"`` to detect each
-    payload's on its own (a payload the detected format refuses is tried as the other formats
-    its start fits, and its reason names them all). ``origins`` says where they came from (one
-    per payload, or the first of a contiguous run). ``hosts`` optionally gives each payload's
-    host as the caller knows it (the raw-logs record key): it is the host and entity of lines
-    that name none (dpkg, apt, 5424 with ``-``), where ``options.default_host`` is used
-    otherwise. Every
+    history payload is a whole stanza). ``fmt`` names their format, or ``"auto"`` to detect
+    each payload's on its own. ``origins`` says where they came from (one per payload, or the
+    first of a contiguous run). ``hosts`` optionally gives each payload's host as the caller
+    knows it (the raw-logs record key): it is the host and entity of lines that name none
+    (dpkg, apt, 5424 with ``-``), where ``options.default_host`` is used otherwise. Every
     payload yields at least one event or exactly one :class:`~streams.etl.types.Rejected`;
     nothing raises for bad input. Raises ``InputFormatError`` only for caller errors: an
     unknown ``fmt``, or ``origins``/``hosts`` lists of the wrong length.
+
+    With ``"auto"``, a payload that the parser of its detected format refuses is tried as the
+    other formats its start fits, and its reason names every format tried.
     """
     fmt = to_input_format(fmt)
     opts = options or _DEFAULT_OPTIONS
