@@ -35,7 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-features", action="store_true", help="write events only")
     parser.add_argument("--rejected-format", default="jsonl", choices=("jsonl", "parquet"))
     parser.add_argument("--host", default="localhost",
-                        help="host of log lines that name none (dpkg, apt)")  # fmt: skip
+                        help="entity of log lines that name no host (dpkg, apt, RFC 5424 with "
+                        "'-'): their events are keyed by it, their host field stays empty "
+                        "(default localhost)")  # fmt: skip
     parser.add_argument("--reference-time", metavar="ISO",
                         help="'now' for RFC 3164 years, UTC unless a zone is given "
                         "(default: each file's mtime)")  # fmt: skip
