@@ -50,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--bootstrap-servers",
         help="use this Kafka cluster instead of the local broker (env KAFKA_BOOTSTRAP_SERVERS)",
     )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show TensorFlow's start-up and C++ log lines (hidden by default; also shown with "
+        "TF_CPP_MIN_LOG_LEVEL=0 or a worker's --loglevel debug)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
@@ -59,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.verbose or getattr(args, "loglevel", None) == "debug":
+        from models._tf import show_tensorflow_logs  # cheap: TensorFlow is not imported here
+
+        show_tensorflow_logs()  # before any command imports TensorFlow; children inherit it
     try:
         settings = load_settings(
             state_dir=args.state_dir, kafka_bootstrap_servers=args.bootstrap_servers
