@@ -13,7 +13,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from streams.errors import StreamscoreError
+from streams.cli._args import ErrorFormatParser
+from streams.errors import ConfigError, StreamscoreError
 from streams.settings import load_settings
 
 __all__ = ["build_parser", "main"]
@@ -37,7 +38,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ErrorFormatParser(
         prog="streamscore",
         description="Streaming ETL and online scoring on Apache Kafka.",
     )
@@ -65,7 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a bad argument (2, already printed)
+        return exc.code if isinstance(exc.code, int) else 2
     if args.verbose or getattr(args, "loglevel", None) == "debug":
         from models._tf import show_tensorflow_logs  # cheap: TensorFlow is not imported here
 
@@ -74,9 +78,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(
             state_dir=args.state_dir, kafka_bootstrap_servers=args.bootstrap_servers
         )
+        if settings.state_dir.exists() and not settings.state_dir.is_dir():
+            raise ConfigError(
+                "state directory (--state-dir, env STREAMSCORE_STATE_DIR): expected a directory "
+                f"(created when missing), got the file {str(settings.state_dir)!r}"
+            )
         return int(args.func(args, settings) or 0)
     except StreamscoreError as exc:
         print(f"streamscore: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path given or derived that cannot be read, written or created
+        what = f"{exc.strerror}: {exc.filename!r}" if exc.strerror and exc.filename else exc
+        print(f"streamscore: error: {args.command}: {what}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

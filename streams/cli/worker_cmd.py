@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from streams.cli._args import comma_list
+from streams.cli._models_common import TASKS
 from streams.settings import Settings
+
+ROLES = ("activity", "logs")
+"""The worker roles (``streams.pipeline.worker.INPUT_ROLES``; a test pins the two together)."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,11 +26,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--roles",
+        type=comma_list(ROLES),
         default="activity,logs",
         help="input roles to consume: activity, logs (default both)",
     )
     parser.add_argument(
         "--models",
+        type=comma_list(TASKS),
         default=None,
         help="comma-separated model names to score with (default: every champion in the registry)",
     )
@@ -40,8 +47,6 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
     from streams.pipeline.worker import create_app
 
-    roles = [r.strip() for r in args.roles.split(",") if r.strip()]
-    models = [m.strip() for m in args.models.split(",")] if args.models else None
-    app = create_app(settings, roles=roles, models=models)
+    app = create_app(settings, roles=args.roles, models=args.models)
     Worker(app, loglevel=args.loglevel).execute_from_commandline()
     return 0
