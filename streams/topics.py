@@ -46,6 +46,10 @@ class TopicSpec:
     cleanup_policy: Literal["delete", "compact"] = "delete"
     retention_ms: int = 7 * _DAY_MS
     max_message_bytes: int | None = None  # None: the broker's default (1 MiB)
+    # Input topics stamp each record with the broker's clock when it is appended: the start of
+    # end-to-end latency, and the clock retention runs on, whatever time a producer gives (a
+    # replayed history carries its events' past times).
+    log_append_time: bool = False
 
     def config(self) -> dict[str, str]:
         """Topic-level configs to create it with."""
@@ -54,19 +58,28 @@ class TopicSpec:
             out["retention.ms"] = str(self.retention_ms)
         if self.max_message_bytes:
             out["max.message.bytes"] = str(self.max_message_bytes)
+        if self.log_append_time:
+            out["message.timestamp.type"] = "LogAppendTime"
         return out
 
 
 TOPICS: dict[str, TopicSpec] = {
     spec.key: spec
     for spec in (
-        TopicSpec("raw-logs", 6, "raw-log-line", "raw machine log lines, keyed by host"),
+        TopicSpec(
+            "raw-logs",
+            6,
+            "raw-log-line",
+            "raw machine log lines, keyed by host",
+            log_append_time=True,
+        ),
         TopicSpec(
             "activity",
             6,
             "activity-json",
             "user activity events, keyed by user id",
             max_message_bytes=BULK_MESSAGE_BYTES,
+            log_append_time=True,
         ),
         TopicSpec(
             "outcomes",
