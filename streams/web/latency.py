@@ -14,7 +14,7 @@ Rules that keep the chart readable:
   life, backlogs included).
 - A count that went down (a worker restarted, or one stopped answering) starts a new baseline.
 - A quantile that falls in the ``+Inf`` bucket is reported as the top finite bound, flagged
-  ``over`` (the page says "> 10 s").
+  ``p50_over``/``p99_over`` (the page says "> 300,000 ms").
 - :func:`axis_max_ms` scales the axis to the recent points only, so an early spike scrolls off.
 """
 
@@ -59,7 +59,8 @@ class IntervalLatency:
 
     def update(self, samples: Iterable[tuple[str, Mapping[str, str], float]]) -> dict[str, Any]:
         """One scrape's samples (summed over the workers that answered) -> a point:
-        ``{"p50": ms, "p99": ms, "n": records, "over": bool}``, or ``{}`` for a baseline or an
+        ``{"p50": ms, "p99": ms, "n": records, "p50_over": bool, "p99_over": bool}`` (``_over``:
+        beyond the top finite bucket, the value is that bound), or ``{}`` for a baseline or an
         interval without records."""
         buckets: dict[float, float] = {}
         for name, labels, value in samples:
@@ -84,8 +85,14 @@ class IntervalLatency:
             return {}
         p50 = bucket_quantile(bounds, counts, 0.50)
         p99 = bucket_quantile(bounds, counts, 0.99)
-        over = math.isinf(bounds[-1]) and sum(counts[:-1]) < 0.99 * n  # p99 is a lower bound
-        return {"p50": 1000.0 * p50, "p99": 1000.0 * p99, "n": n, "over": over}
+        finite = sum(counts[:-1]) if math.isinf(bounds[-1]) else n
+        return {
+            "p50": 1000.0 * p50,
+            "p99": 1000.0 * p99,
+            "n": n,
+            "p50_over": finite < 0.50 * n,  # in the +Inf bucket: the value is a lower bound
+            "p99_over": finite < 0.99 * n,
+        }
 
 
 def axis_max_ms(

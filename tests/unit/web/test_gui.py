@@ -151,7 +151,7 @@ def test_worker_metrics_give_interval_latency_and_drift():
     snap = state.snapshot()
     assert snap["latency"][0] == {"t": clock.t - 1, "stages": {}}  # the first scrape: baseline
     point = snap["latency"][1]
-    assert point["n"] == 10 and not point["over"]
+    assert point["n"] == 10 and not point["p50_over"] and not point["p99_over"]
     assert point["p50"] == pytest.approx(100.0 + 900.0 * 5 / 10)  # ms, within (0.1, 1] s
     assert point["p99"] == pytest.approx(100.0 + 900.0 * 9.9 / 10)
     assert point["stages"] == {"score": pytest.approx(150.0)}  # (0.5 - 0.2) s over 2 batches

@@ -10,7 +10,8 @@ import pytest
 
 from streams.web.latency import E2E, IntervalLatency, axis_max_ms, bucket_quantile
 
-BOUNDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, math.inf)
+BOUNDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+          60.0, 300.0, math.inf)  # streams.metrics' latency buckets
 
 
 def scrape(observations) -> list[tuple[str, dict, float]]:  # noqa: ANN001
@@ -53,7 +54,7 @@ def test_first_scrape_is_a_baseline_and_a_backlog_of_old_records_does_not_leak_i
     assert lat.update(scrape(history)) == {}  # baseline: no point from the worker's whole life
     live = [0.004] * 90 + [0.03] * 9 + [0.2]
     point = lat.update(scrape(history + live))
-    assert point["n"] == 100 and not point["over"]
+    assert point["n"] == 100 and not point["p50_over"] and not point["p99_over"]
     assert 2.5 <= point["p50"] <= 5.0  # ms
     assert 25.0 <= point["p99"] <= 50.0
 
@@ -63,8 +64,11 @@ def test_intervals_without_records_resets_and_p99_beyond_the_buckets():
     lat.update(scrape([0.01] * 10))
     assert lat.update(scrape([0.01] * 10)) == {}  # nothing new
     assert lat.update(scrape([0.01] * 3)) == {}  # counts fell: a worker restarted
-    point = lat.update(scrape([0.01] * 3 + [0.01] * 50 + [60.0] * 50))
-    assert point["over"] and point["p99"] == 10_000.0  # shown as "> 10 s"
+    point = lat.update(scrape([0.01] * 3 + [0.01] * 50 + [600.0] * 50))
+    assert point["p99_over"] and point["p99"] == 300_000.0  # shown as "> 300,000 ms"
+    assert not point["p50_over"] and point["p50"] == pytest.approx(10.0)
+    point = lat.update(scrape([0.01] * 53 + [600.0] * 150))
+    assert point["p50_over"] and point["p50"] == 300_000.0
     assert lat.update([("streamscore_stage_seconds_sum", {"stage": "parse"}, 1.0)]) == {}
 
 
