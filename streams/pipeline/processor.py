@@ -24,8 +24,9 @@ reason classes are noted in ``BatchOutput.stats`` for the worker's metrics (a fe
 per batch).
 
 An exception in step 2, 3 or 4 drops the batch's partial results and turns every record that
-had events into a dead letter of the stage that failed (featurise or score); it never raises
-out of :meth:`process`, and no record is left without an outcome.
+had events into a dead letter: stage ``score`` when the models failed, ``featurise`` otherwise
+(encoding included); it never raises out of :meth:`process`, and no record is left without an
+outcome.
 """
 
 from __future__ import annotations
