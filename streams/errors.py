@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "KafkaAuthError",
     "KafkaSetupError",
     "StreamscoreError",
 ]
@@ -23,3 +24,7 @@ class ConfigError(StreamscoreError, ValueError):
 
 class KafkaSetupError(StreamscoreError, RuntimeError):
     """The local Kafka broker cannot be fetched, started, reached or stopped."""
+
+
+class KafkaAuthError(StreamscoreError, PermissionError):
+    """A Kafka cluster refused the configured credentials, or the TLS handshake failed."""

@@ -31,7 +31,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=2000.0,
         help="events produced per second (default 2000)",
     )
-    parser.add_argument("--workers", type=positive_int, default=1, help="Faust workers (default 1)")
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        help="worker processes in the scoring group, started as `streamscore worker "
+        "--processes N` (default 1; one per core uses the machine)",
+    )
     parser.add_argument(
         "--no-gui",
         dest="gui",

@@ -46,6 +46,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from pydantic import SecretStr
 
     from streams.kafka import resolve_bootstrap
+    from streams.kafka.clients import check_credentials
     from streams.web import run_gui
 
     logging.basicConfig(
@@ -57,6 +58,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         urls = [f"http://127.0.0.1:{settings.web_port}/metrics"] if settings.web_port else []
     else:
         urls = [u for u in args.metrics if u != "none"]
+    check_credentials(resolve_bootstrap(settings), settings)  # refused: exit 2, not retries
     run_gui(
         settings,
         resolve_bootstrap(settings),

@@ -8,6 +8,7 @@ import time
 
 from streams.cli._args import int_in, non_negative_int, port
 from streams.kafka import broker_down, broker_logs, broker_status, broker_up
+from streams.kafka.local import secure_client_properties
 from streams.settings import Settings
 
 
@@ -27,6 +28,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--heap-mb",
         type=int_in(128, 65_536, "a heap size in MiB"),
         help="JVM heap in MiB (default 512)",
+    )
+    up.add_argument(
+        "--secure",
+        action="store_true",
+        help="also listen for SASL_SSL clients on another loopback port (SCRAM-SHA-512 user "
+        "and a CA made at first start; prints the client properties file to use as "
+        "STREAMSCORE_KAFKA_PROPERTIES)",
     )
     up.set_defaults(func=_up)
 
@@ -53,13 +61,18 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
     settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
     settings = type(settings).model_validate(settings.model_dump())  # re-validate the overrides
     started = time.monotonic()
-    info = broker_up(settings)
+    info = broker_up(settings, secure=args.secure)
     if info.already_running:
         print(f"Kafka {info.version} is already running at {info.bootstrap} (pid {info.pid})")
     else:
         print(
             f"Kafka {info.version} is up at {info.bootstrap} (pid {info.pid}, "
             f"ready in {time.monotonic() - started:.1f}s)"
+        )
+    if info.secure_bootstrap:
+        print(
+            f"SASL_SSL listener at {info.secure_bootstrap}; for clients that must use it: "
+            f"STREAMSCORE_KAFKA_PROPERTIES={secure_client_properties(settings)}"
         )
     return 0
 

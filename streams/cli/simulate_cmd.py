@@ -90,6 +90,8 @@ def run(args: argparse.Namespace, settings) -> int:
 
         bootstrap = resolve_bootstrap(settings)
         topics = {kind: topic_name(settings, key) for kind, key in TOPIC_KEYS.items()}
-        sent = send_payloads(result, make_producer(bootstrap), topics, progress=True)
+        sent = send_payloads(
+            result, make_producer(bootstrap, settings=settings), topics, progress=True
+        )
         print("produced " + ", ".join(f"{n} to {topics[k]}" for k, n in sent.items()))
     return 0

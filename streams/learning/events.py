@@ -121,7 +121,7 @@ def publish_event(settings: Settings, event: ModelEvent, bootstrap: str | None =
     from streams.topics import topic_name
 
     ModelRegistry.from_settings(settings).record_decision(event.task, event.summary())
-    producer = make_producer(bootstrap or resolve_bootstrap(settings))
+    producer = make_producer(bootstrap or resolve_bootstrap(settings), settings=settings)
     errors: list[str] = []
     producer.produce(
         topic_name(settings, "model-events"),
@@ -157,7 +157,9 @@ def read_events(
     from streams.topics import topic_name
 
     topic = topic_name(settings, "model-events")
-    consumer = make_consumer(bootstrap, **{"fetch.message.max.bytes": 16 * 1024 * 1024})
+    consumer = make_consumer(
+        bootstrap, settings=settings, **{"fetch.message.max.bytes": 16 * 1024 * 1024}
+    )
     try:
         _low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=30)
         consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])

@@ -1,15 +1,18 @@
 """One micro-batch through parse -> featurise -> score -> encode, with no Kafka in sight.
 
-The worker's agent for an input topic calls :meth:`BatchProcessor.process` once per micro-batch
-of that topic (records of any of its assigned partitions, grouped by partition) and publishes
-what it returns partition by partition: everything made from input partition *p* goes to
-partition *p* of its output topic. The offline path calls the same method on records read from
+The scoring loop (:mod:`streams.pipeline.loop`) calls :meth:`BatchProcessor.process` once per
+input topic of each batch it consumes (records of any of the partitions it owns, grouped by
+partition) and queues what it returns partition by partition in its open transaction:
+everything made from input partition *p* goes to partition *p* of its output topic. The offline
+path calls the same method on records read from
 files (:func:`records_from_values`), so the two paths share every step. The order inside a
 batch:
 
 1. Parse and validate every record (:func:`streams.etl.parse_batch`; on the raw-logs topic a
    record's key is the host of lines that name none); each rejection becomes a dead letter
-   carrying the record's original bytes, key, origin, stage and reason.
+   carrying the record's original bytes, key, origin, stage and reason (a value above
+   ``dead_letter_max_value_bytes`` as its first bytes, length and SHA-256: see
+   :func:`schemas.cap_dead_letter`; the dead-letter record is keyed by the capped key).
 2. Load the window state of the batch's entities from the state store, run the fitted feature
    pipeline once over all events in arrival order, and hand back the updated state rows (per
    partition, for the caller to write and changelog).
@@ -42,10 +45,12 @@ from schemas import (
     DeadLetter,
     DeadLetterStage,
     ScoreColumns,
+    cap_dead_letter,
     encode_dead_letter,
     encode_score_batch,
     encode_score_results,
 )
+from schemas.deadletter import DEFAULT_MAX_VALUE_BYTES
 from streams.etl import InputFormat, ParsedBatch, TopicOrigin, parse_batch
 from streams.metrics import reason_class
 from streams.pipeline.records import BatchOutput, SourceRecords
@@ -74,13 +79,15 @@ class BatchProcessor:
     ``models`` is the set of models that score every event (their feature pipeline included);
     ``hosts_from_keys`` takes each record's key as the host of log lines that name none (dpkg,
     apt): set it for the raw-logs topic, whose records are keyed by host. ``clock_ms`` gives
-    the scoring time (injected in tests).
+    the scoring time (injected in tests). ``dead_letter_max_value_bytes`` is the longest value
+    a dead letter keeps whole (``Settings.dead_letter_max_value_bytes``).
     """
 
     models: ModelSet
     input_format: InputFormat = InputFormat.AUTO
     hosts_from_keys: bool = False
     clock_ms: Callable[[], int] = _now_ms
+    dead_letter_max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES
 
     def process(self, records: SourceRecords, state: StateStore) -> BatchOutput:
         out = BatchOutput()
@@ -229,7 +236,10 @@ class BatchProcessor:
             record_time_ms=int(records.timestamps_ms[i]),
             dead_time_ms=self.clock_ms(),
         )
-        out.part(partition).dead_letters.append((records.keys[i], encode_dead_letter(letter)))
+        cap = self.dead_letter_max_value_bytes
+        letter = cap_dead_letter(letter, cap)  # what is encoded; its key keys the record too
+        encoded = encode_dead_letter(letter, max_value_bytes=cap)
+        out.part(partition).dead_letters.append((letter.key, encoded))
         out.stats.dead_letters[(stage.name.lower(), reason_class(reason))] += 1
 
 

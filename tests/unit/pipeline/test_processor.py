@@ -174,3 +174,24 @@ def test_failed_batch_stats_count_dead_letters_not_scores(workload, pipeline):
     assert out.stats.scores == {} and out.stats.models == []
     assert sum(out.stats.dead_letters.values()) == len(records(workload))
     assert ("score", "score of a batch of N events failed") in out.stats.dead_letters
+
+
+def test_oversized_record_becomes_one_capped_dead_letter_keyed_by_the_capped_key(pipeline):
+    import hashlib
+
+    huge = b"{" + b"x" * (3 * 1024 * 1024)  # not JSON: a parse dead letter
+    key = b"u" * 20_000
+    recs = SourceRecords(
+        "in", np.zeros(1, np.int32), np.full(1, 41, np.int64), [key], [huge], np.zeros(1, np.int64)
+    )
+    models = ModelSet(pipeline, [Constant("churn", 0.5)])
+    out = BatchProcessor(models, dead_letter_max_value_bytes=64 * 1024).process(recs, {})
+    ((record_key, value),) = out.dead_letters
+    letter = decode_dead_letter(value)
+    assert letter.source_offset == 41 and letter.stage == DeadLetterStage.PARSE
+    assert letter.value == huge[: 64 * 1024] and letter.value_truncated
+    assert letter.original_value_length == len(huge)
+    assert letter.original_value_sha256 == hashlib.sha256(huge).hexdigest()
+    assert letter.key_truncated and letter.original_key_length == len(key)
+    assert record_key == letter.key == key[: len(letter.key)] and len(record_key) < len(key)
+    assert len(value) < 64 * 1024 + 64 * 1024  # the cap plus the envelope (a 16 KiB key in it)
