@@ -76,6 +76,10 @@ class TopicSpec:
     cleanup_policy: Literal["delete", "compact"] = "delete"
     retention_ms: int = 7 * _DAY_MS
     max_message_bytes: int | None = None  # None: the broker's default (1 MiB)
+    # Input topics stamp each record with the broker's clock when it is appended: the start of
+    # end-to-end latency, and the clock retention runs on, whatever time a producer gives (a
+    # replayed history carries its events' past times).
+    log_append_time: bool = False
 
     def config(self) -> dict[str, str]:
         """Topic-level configs to create it with."""
@@ -84,6 +88,8 @@ class TopicSpec:
             out["retention.ms"] = str(self.retention_ms)
         if self.max_message_bytes:
             out["max.message.bytes"] = str(self.max_message_bytes)
+        if self.log_append_time:
+            out["message.timestamp.type"] = "LogAppendTime"
         return out
 
 
@@ -94,6 +100,7 @@ _INPUTS = (
         "raw-log-line",
         "raw machine log lines, keyed by host",
         max_message_bytes=LOG_LINE_MESSAGE_BYTES,
+        log_append_time=True,
     ),
     TopicSpec(
         "activity",
@@ -101,6 +108,7 @@ _INPUTS = (
         "activity-json",
         "user activity events, keyed by user id",
         max_message_bytes=BULK_MESSAGE_BYTES,
+        log_append_time=True,
     ),
 )
 

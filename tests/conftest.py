@@ -29,7 +29,6 @@ from streams.kafka.security import read_properties
 from streams.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 CONTAINER_IMAGE = "confluentinc/cp-kafka:8.0.0"  # Confluent Platform 8.0 = Apache Kafka 4.0
 
 

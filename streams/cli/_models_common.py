@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from streams.cli._args import existing_dir
+
 __all__ = ["TASKS", "add_data_arg", "add_task_arg", "print_table", "read_data", "tasks_of"]
 
 TASKS = ("churn", "upsell")
@@ -18,7 +20,7 @@ def add_task_arg(p: argparse.ArgumentParser, allow_all: bool = True) -> None:
 def add_data_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data",
-        type=Path,
+        type=existing_dir,
         default=None,
         help="folder written by `streamscore simulate` (default <state_dir>/sim/seed0)",
     )

@@ -7,6 +7,7 @@ import json
 import sys
 
 from schemas import SCORE_FIELDS, decode_dead_letter, decode_score_batch, decode_score_results
+from streams.cli._args import non_negative_int, positive_float
 from streams.cli.dlq_cmd import letter_fields
 from streams.kafka import resolve_bootstrap
 from streams.kafka.clients import read_topic
@@ -34,13 +35,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "-n",
         "--max",
-        type=int,
+        type=non_negative_int,
         default=20,
         help="stop after this many records (0: no limit; default 20)",
     )
     parser.add_argument(
         "--idle",
-        type=float,
+        type=positive_float,
         default=5.0,
         help="stop after this many seconds without a record (default 5)",
     )

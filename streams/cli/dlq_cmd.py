@@ -8,10 +8,13 @@ import sys
 from collections import Counter
 
 from schemas import DeadLetter, decode_dead_letter
+from streams.cli._args import non_negative_int, positive_float
 from streams.kafka import resolve_bootstrap
 from streams.kafka.clients import make_producer, read_topic
 from streams.settings import Settings
 from streams.topics import topic_name
+
+_STAGES = ("unknown", "decode", "parse", "validate", "featurise", "score", "publish")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,14 +31,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     lst = actions.add_parser("list", help="print dead letters and a count by stage")
-    lst.add_argument("-n", "--max", type=int, default=50, help="at most this many (0: all)")
+    lst.add_argument(
+        "-n", "--max", type=non_negative_int, default=50, help="at most this many (0: all)"
+    )
     lst.add_argument("--json", action="store_true", help="JSON lines instead of text")
-    lst.add_argument("--idle", type=float, default=3.0, help="stop after this many idle seconds")
+    lst.add_argument(
+        "--idle", type=positive_float, default=3.0, help="stop after this many idle seconds"
+    )
     lst.set_defaults(func=_list)
     replay = actions.add_parser("replay", help="produce dead letters back to their source topic")
-    replay.add_argument("-n", "--max", type=int, default=0, help="at most this many (0: all)")
-    replay.add_argument("--stage", help="only letters rejected at this stage (e.g. parse)")
-    replay.add_argument("--idle", type=float, default=3.0, help="stop after this many idle seconds")
+    replay.add_argument(
+        "-n", "--max", type=non_negative_int, default=0, help="at most this many (0: all)"
+    )
+    replay.add_argument(
+        "--stage", choices=_STAGES, help="only letters rejected at this stage (e.g. parse)"
+    )
+    replay.add_argument(
+        "--idle", type=positive_float, default=3.0, help="stop after this many idle seconds"
+    )
     replay.set_defaults(func=_replay)
 
 

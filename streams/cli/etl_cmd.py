@@ -6,6 +6,7 @@ import argparse
 import sys
 from datetime import UTC, datetime
 
+from streams.cli._args import existing_file, int_in, out_dir, positive_int
 from streams.settings import Settings
 
 _FORMATS = ("auto", "syslog", "syslog3164", "syslog5424", "dpkg", "apt_history", "access_log",
@@ -23,25 +24,32 @@ def register(sub: argparse._SubParsersAction) -> None:
         "rejected lines with their reasons to DIR/rejected.jsonl. Prints read/parsed/rejected "
         "counts. Exit status 1 when nothing at all could be parsed.",
     )
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="files to read")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    parser.add_argument(
+        "inputs", nargs="+", metavar="INPUT", type=existing_file, help="files to read"
+    )
+    parser.add_argument("--out", required=True, metavar="DIR", type=out_dir,
+                        help="output directory (created when missing)")  # fmt: skip
     parser.add_argument("--format", default="auto", choices=_FORMATS,
                         help="payload format of text files (default: detect per line)")  # fmt: skip
     parser.add_argument("--kind", default="auto", choices=_KINDS,
                         help="file kind (default: from extension and magic bytes)")  # fmt: skip
-    parser.add_argument("--spec", metavar="SPEC.json",
+    parser.add_argument("--spec", metavar="SPEC.json", type=existing_file,
                         help="feature spec JSON, or a fitted pipeline JSON saved by an earlier "
                         "run (default: the built-in activity and logs specs)")  # fmt: skip
     parser.add_argument("--no-features", action="store_true", help="write events only")
     parser.add_argument("--rejected-format", default="jsonl", choices=("jsonl", "parquet"))
     parser.add_argument("--host", default="localhost",
-                        help="host of log lines that name none (dpkg, apt)")  # fmt: skip
-    parser.add_argument("--reference-time", metavar="ISO",
+                        help="entity of log lines that name no host (dpkg, apt, RFC 5424 with "
+                        "'-'): their events are keyed by it, their host field stays empty "
+                        "(default localhost)")  # fmt: skip
+    parser.add_argument("--reference-time", metavar="ISO", type=_reference_ms,
                         help="'now' for RFC 3164 years, UTC unless a zone is given "
                         "(default: each file's mtime)")  # fmt: skip
-    parser.add_argument("--utc-offset-min", type=int, default=0,
+    parser.add_argument("--utc-offset-min", type=int_in(-1440, 1440, "minutes"), default=0,
                         help="UTC offset of zone-less log times (default 0)")  # fmt: skip
-    parser.add_argument("--chunk-size", type=int, default=65_536, help="payloads per batch")
+    parser.add_argument(
+        "--chunk-size", type=positive_int, default=65_536, help="payloads per batch"
+    )
     bar = parser.add_mutually_exclusive_group()
     bar.add_argument("--progress", dest="progress", action="store_true", default=None,
                      help="always show a progress bar (default: inputs over 8 MiB)")  # fmt: skip
@@ -49,22 +57,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def _reference_ms(text: str) -> int:
+    """An ISO 8601 time as UTC epoch ms (a zone-less time is UTC, like zone-less log times)."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an ISO 8601 time, got {text!r}") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp() * 1000)
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.etl import InputFormatError, ParseOptions
+    from streams.etl import ParseOptions
     from streams.etl.job import run_etl
 
-    reference_ms = None
-    if args.reference_time:
-        try:
-            when = datetime.fromisoformat(args.reference_time)
-            if when.tzinfo is None:  # a zone-less reference is UTC, like zone-less log times
-                when = when.replace(tzinfo=UTC)
-            reference_ms = int(when.timestamp() * 1000)
-        except ValueError:
-            raise InputFormatError(
-                f"--reference-time: expected an ISO 8601 time, got {args.reference_time!r}"
-            ) from None
-    options = ParseOptions(default_host=args.host, reference_ms=reference_ms,
+    options = ParseOptions(default_host=args.host, reference_ms=args.reference_time,
                            naive_utc_offset_min=args.utc_offset_min)  # fmt: skip
     result = run_etl(
         args.inputs,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from streams.cli._args import http_url, port
 from streams.settings import Settings
 
 
@@ -22,13 +23,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--host", default=None, help="address to bind (default 127.0.0.1, env STREAMSCORE_GUI_HOST)"
     )
     parser.add_argument(
-        "--port", type=int, default=None, help="port (default 6067, env STREAMSCORE_GUI_PORT)"
+        "--port", type=port, default=None, help="port (default 6067, env STREAMSCORE_GUI_PORT)"
     )
     parser.add_argument(
         "--token", default=None, help="require this token (default env STREAMSCORE_WEB_TOKEN)"
     )
     parser.add_argument(
         "--metrics",
+        type=http_url,
         action="append",
         default=None,
         metavar="URL",

@@ -6,6 +6,7 @@ import argparse
 import json
 import time
 
+from streams.cli._args import int_in, non_negative_int, port
 from streams.kafka import broker_down, broker_logs, broker_status, broker_up
 from streams.kafka.local import secure_client_properties
 from streams.settings import Settings
@@ -24,11 +25,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     up = actions.add_parser("up", help="start the broker (or report the one running)")
     up.add_argument(
         "--port",
-        type=int,
+        type=port,
         help="client port (default: the one used last time, kept across `down`; a free one "
         "when that is taken, which is then said)",
     )
-    up.add_argument("--heap-mb", type=int, help="JVM heap in MiB (default 512)")
+    up.add_argument(
+        "--heap-mb",
+        type=int_in(128, 65_536, "a heap size in MiB"),
+        help="JVM heap in MiB (default 512)",
+    )
     up.add_argument(
         "--secure",
         action="store_true",
@@ -46,7 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     status.set_defaults(func=_status)
 
     logs = actions.add_parser("logs", help="show the broker's log")
-    logs.add_argument("-n", "--lines", type=int, default=50, help="how many lines (default 50)")
+    logs.add_argument(
+        "-n", "--lines", type=non_negative_int, default=50, help="how many lines (default 50)"
+    )
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     logs.set_defaults(func=_logs)
 

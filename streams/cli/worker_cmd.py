@@ -9,7 +9,12 @@ import subprocess
 import sys
 import time
 
+from streams.cli._args import comma_list, positive_int
+from streams.cli._models_common import TASKS
 from streams.settings import Settings
+
+ROLES = ("activity", "logs")
+"""The worker roles (``streams.pipeline.worker.INPUT_ROLES``; a test pins the two together)."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,17 +33,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--roles",
+        type=comma_list(ROLES),
         default="activity,logs",
         help="input roles to consume: activity, logs (default both)",
     )
     parser.add_argument(
         "--models",
+        type=comma_list(TASKS),
         default=None,
         help="comma-separated model names to score with (default: every champion in the registry)",
     )
     parser.add_argument(
         "--processes",
-        type=_positive_int,
+        type=positive_int,
         default=1,
         help="worker processes to start in the same consumer group (default 1)",
     )
@@ -46,16 +53,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         "-l", "--loglevel", default="warn", choices=("crit", "error", "warn", "info", "debug")
     )
     parser.set_defaults(func=_run)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
@@ -69,9 +66,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
     # Faust's clients retry refused credentials forever; fail at start, naming the setting.
     check_credentials(resolve_bootstrap(settings), settings)
-    roles = [r.strip() for r in args.roles.split(",") if r.strip()]
-    models = [m.strip() for m in args.models.split(",")] if args.models else None
-    app = create_app(settings, roles=roles, models=models)
+    app = create_app(settings, roles=args.roles, models=args.models)
     Worker(app, loglevel=args.loglevel).execute_from_commandline()
     return 0
 

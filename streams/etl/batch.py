@@ -13,18 +13,20 @@ from datetime import UTC, datetime
 import numpy as np
 import pyarrow as pa
 
-from streams.etl._sink import Ctx, Sink, run_lines
+from streams.etl._sink import Ctx, Retry, Sink, run_lines
 from streams.etl.activity import parse_activity_json
 from streams.etl.detect import (
     IPC_MARKER,
     TOPIC_FORMATS,
+    alternatives,
     detect_format,
     json_flavour,
+    json_value_kind,
     syslog_flavour,
     wrong_kind_reason,
 )
 from streams.etl.dpkg import parse_apt_stanzas, parse_dpkg
-from streams.etl.errors import EventValidationError, InputFormatError, ParseError
+from streams.etl.errors import EventValidationError, InputFormatError, ParseError, RecordError
 from streams.etl.logstash import parse_logstash
 from streams.etl.syslog import parse_3164, parse_5424
 from streams.etl.tables import check_table
@@ -48,6 +50,13 @@ _LINE_PARSERS = {
     InputFormat.ACCESS_LOG: parse_access,
     InputFormat.APACHE_ERROR: parse_apache_error,
 }
+_LABELS = {
+    InputFormat.SYSLOG_3164: "syslog 3164",
+    InputFormat.SYSLOG_5424: "syslog 5424",
+    InputFormat.DPKG: "dpkg",
+    InputFormat.ACCESS_LOG: "access log",
+    InputFormat.APACHE_ERROR: "apache error",
+}
 _DEFAULT_OPTIONS = ParseOptions()
 _SUPPORTED = "syslog 3164/5424, dpkg, apt history, access log, apache error, JSON, Arrow IPC"
 
@@ -59,6 +68,38 @@ def to_input_format(fmt: InputFormat | str) -> InputFormat:
     except ValueError:
         choices = ", ".join(f.value for f in InputFormat)
         raise InputFormatError(f"input format: expected one of {choices}, got {fmt!r}") from None
+
+
+def _json_not_an_object(kind: str, text: str) -> ParseError:
+    return ParseError(f"JSON payload: expected an object (an activity event or a Logstash "
+                      f"document), got {kind}: {text[:80]!r}")  # fmt: skip
+
+
+def _second_chance(guessed: InputFormat) -> Retry:
+    """What happens to a payload the parser of its detected format refused: JSON that is not
+    an object is named as such; other formats its start fits are tried; the reason names every
+    format tried and why each refused."""
+
+    def retry(text: str, exc: RecordError, ctx: Ctx) -> tuple:
+        if not isinstance(exc, ParseError):
+            raise exc  # the format matched; a field is wrong
+        kind = json_value_kind(text)
+        if kind is not None:
+            raise _json_not_an_object(kind, text)
+        tried: list[tuple[InputFormat, RecordError]] = [(guessed, exc)]
+        for alt in alternatives(text, guessed):
+            try:
+                return _LINE_PARSERS[alt](text, ctx)
+            except EventValidationError:
+                raise  # it is that format, with a bad field: that is the reason
+            except RecordError as alt_exc:
+                tried.append((alt, alt_exc))
+        if len(tried) == 1:
+            raise exc
+        raise ParseError("payload: not a line of any format its start fits; tried " + "; ".join(
+            f"{_LABELS[k]} ({e})" for k, e in tried))  # fmt: skip
+
+    return retry
 
 
 def _ctx(options: ParseOptions) -> Ctx:
@@ -137,6 +178,9 @@ def parse_batch(
     event or exactly one :class:`~streams.etl.types.Rejected`; nothing raises for bad input.
     Raises ``InputFormatError`` only for caller errors: an unknown ``fmt`` or ``kind``, a
     ``fmt`` the ``kind`` does not take, or ``origins``/``hosts`` lists of the wrong length.
+
+    With ``"auto"``, a payload that the parser of its detected format refuses is tried as the
+    other formats its start fits, and its reason names every format tried.
     """
     fmt = to_input_format(fmt)
     kind = _to_topic_kind(kind)
@@ -228,8 +272,10 @@ def parse_batch(
             if only_logs:
                 sink.reject(i, ParseError(wrong_kind_reason(kind, None, raw)))
                 continue
-            sink.reject(i, ParseError(f"payload: expected a line in a supported format "
-                                      f"({_SUPPORTED}), got {text[:80]!r}"))  # fmt: skip
+            json_kind = json_value_kind(text)
+            sink.reject(i, _json_not_an_object(json_kind, text) if json_kind is not None else
+                        ParseError(f"payload: expected a line in a supported format "
+                                   f"({_SUPPORTED}), got {text[:80]!r}"))  # fmt: skip
             continue
         group = groups.get(found)
         if group is None:
@@ -240,7 +286,7 @@ def parse_batch(
             continue
         line_parser = _LINE_PARSERS.get(found)
         if line_parser is not None:
-            run_lines(line_parser, items, sink, ctx)
+            run_lines(line_parser, items, sink, ctx, _second_chance(found) if is_auto else None)
         elif found is InputFormat.ACTIVITY:
             parse_activity_json(items, sink)
         elif found is InputFormat.LOGSTASH:

@@ -5,19 +5,29 @@ shapes by their first characters. A payload that looks like none is rejected by 
 
 A topic takes only its own kinds (:data:`TOPIC_FORMATS`): what is detected on a topic that does
 not take it is rejected with a reason naming what the topic takes (:func:`wrong_kind_reason`).
+
+A guess from the first characters can be wrong: when the guessed parser refuses a payload,
+:func:`alternatives` names the other formats its start also fits (a line that starts with a
+date: dpkg or rsyslog's RFC 3339 syslog), which the caller tries in turn, and
+:func:`json_value_kind` says whether it is JSON that is not an object (an array, a number), so
+a dead letter says what the payload was and what was tried.
 """
 
 from __future__ import annotations
 
 import re
 
+import orjson
+
 from streams.etl.types import InputFormat, TopicKind
 
 __all__ = [
     "IPC_MARKER",
     "TOPIC_FORMATS",
+    "alternatives",
     "detect_format",
     "json_flavour",
+    "json_value_kind",
     "syslog_flavour",
     "topic_kind_of",
     "wrong_kind_reason",
@@ -29,6 +39,7 @@ IPC_MARKER = b"\xff\xff\xff\xff"
 _RE_5424_HEAD = re.compile(r"<\d{1,3}>\d{1,2} ")
 _RE_DPKG_HEAD = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ")
 _RE_ISO_HEAD = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
+_RE_DATE_HEAD = re.compile(r"\d{4}-\d\d-\d\d")
 _MONTHS = frozenset(
     ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 )
@@ -65,6 +76,8 @@ def detect_format(text: str) -> InputFormat | None:
             return InputFormat.DPKG
         if _RE_ISO_HEAD.match(text):
             return InputFormat.SYSLOG_3164  # rsyslog's RFC 3339 file format
+        if _RE_DATE_HEAD.match(text):
+            return InputFormat.DPKG  # a date, but not a whole dpkg head: see alternatives()
         return InputFormat.ACCESS_LOG
     if text[:3] in _MONTHS and text[3:4] == " ":
         return InputFormat.SYSLOG_3164
@@ -124,3 +137,33 @@ def wrong_kind_reason(kind: TopicKind, found: InputFormat | None, raw: bytes) ->
     head = raw[:60].decode("utf-8", "replace")
     topic = "raw-logs" if kind is TopicKind.LOGS else kind.value
     return f"payload on the {topic} topic: expected {_TAKES[kind]}, got {_WHAT[found]} {head!r}"
+
+
+def alternatives(text: str, guessed: InputFormat) -> tuple[InputFormat, ...]:
+    """Line formats other than ``guessed`` that the start of ``text`` also fits, in the order
+    to try them when the ``guessed`` parser refuses it; empty when the start is unambiguous."""
+    if text[:1].isdigit() and not _RE_DPKG_HEAD.match(text) and _RE_DATE_HEAD.match(text):
+        # A date alone (a truncated line): dpkg's 'YYYY-MM-DD hh:mm:ss' or rsyslog's RFC 3339.
+        if guessed is InputFormat.DPKG:
+            return (InputFormat.SYSLOG_3164,)
+        if guessed is InputFormat.SYSLOG_3164:
+            return (InputFormat.DPKG,)
+    return ()
+
+
+_JSON_START = frozenset('[{"-0123456789tfn \t\r\n')
+_JSON_KINDS = {list: "an array", str: "a string", int: "a number", float: "a number",
+               bool: "a boolean", dict: "an object after leading whitespace"}  # fmt: skip
+
+
+def json_value_kind(text: str) -> str | None:
+    """What JSON value ``text`` is when it is valid JSON other than an object at its first byte
+    (``"an array"``, ``"a number"``, ...); ``None`` when it is not JSON. Only called for
+    payloads that were already refused, so parsing it whole costs nothing on good input."""
+    if text[:1] not in _JSON_START:
+        return None
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    return "null" if value is None else _JSON_KINDS.get(type(value), type(value).__name__)

@@ -165,7 +165,8 @@ class ParsedBatch:
 class ParseOptions:
     """How payloads are read where the payload itself does not say.
 
-    - ``default_host``: the entity/host of machine logs that name no host (dpkg, apt, files).
+    - ``default_host``: the entity of machine logs that name no host and have no caller-given
+      host (dpkg, apt, RFC 5424 with ``-``); their ``host`` field stays null.
     - ``reference_ms``: "now" for RFC 3164 lines, which carry no year (UTC epoch ms; ``None``
       means the wall clock at each call). A 3164 time is put in the reference's year, or the
       year before when that would be more than 7 days after the end of the reference's UTC

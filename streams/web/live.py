@@ -21,6 +21,7 @@ import numpy as np
 
 from schemas import DeadLetter
 from streams.metrics import reason_class
+from streams.web.latency import IntervalLatency, axis_max_ms
 
 __all__ = ["HISTOGRAM_BINS", "LiveState", "WINDOW_S"]
 
@@ -79,7 +80,8 @@ class LiveState:
         self.drift: list[dict] = []
         self.retrains: dict[str, dict[str, int]] = {}  # task -> outcome -> runs (workers' sum)
         self._latency: collections.deque = collections.deque(maxlen=WINDOW_S)
-        self._last_cumulative: dict[str, tuple[float, float]] = {}
+        self._last_cumulative: dict[str, tuple[float, float]] = {}  # stage -> (sum, count)
+        self._e2e = IntervalLatency()
 
     # --- writers (the feed thread) -------------------------------------------------------
 
@@ -194,21 +196,20 @@ class LiveState:
                 retrains[task][outcome] = retrains[task].get(outcome, 0) + int(v)
         cumulative: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0.0])
         for name, lab, v in samples:
-            if name == "streamscore_end_to_end_seconds_sum":
-                cumulative["end_to_end"][0] += v
-            elif name == "streamscore_end_to_end_seconds_count":
-                cumulative["end_to_end"][1] += v
-            elif name == "streamscore_stage_seconds_sum":
+            if name == "streamscore_stage_seconds_sum":
                 cumulative[lab.get("stage", "?")][0] += v
             elif name == "streamscore_stage_seconds_count":
                 cumulative[lab.get("stage", "?")][1] += v
-        point: dict[str, Any] = {"t": now}
         with self._lock:
+            # End to end: p50/p99 of the interval since the last scrape (see streams.web.latency).
+            point: dict[str, Any] = {"t": now, **self._e2e.update(samples)}
+            stages = {}
             for key, (total, count) in cumulative.items():
-                last_total, last_count = self._last_cumulative.get(key, (0.0, 0.0))
-                if count > last_count:  # mean over the interval, in ms
-                    point[key] = 1000.0 * (total - last_total) / (count - last_count)
+                last = self._last_cumulative.get(key)
+                if last is not None and count > last[1]:  # mean over the interval, in ms
+                    stages[key] = 1000.0 * (total - last[0]) / (count - last[1])
                 self._last_cumulative[key] = (total, count)
+            point["stages"] = stages
             self._latency.append(point)
             self.workers = workers
             self.drift = sorted(drift, key=lambda r: (r["task"], -(r["psi"] or 0.0)))
@@ -255,6 +256,7 @@ class LiveState:
                 },
                 "rates": rates,
                 "latency": list(self._latency),
+                "latency_axis_ms": axis_max_ms(self._latency, now),
                 "lag": list(self.lag),
                 "lag_error": self.lag_error,
                 "feed_error": self.feed_error,

@@ -16,10 +16,11 @@ from streams.etl import (
     TopicOrigin,
     parse_batch,
 )
-from tests.unit.etl.conftest import OPTS, SHARED_SAMPLES, fixture_lines, parse
+from tests.unit.etl.conftest import OPTS, SAMPLES, fixture_lines, parse
 
 FIXTURE_FORMATS = {
     "syslog3164.log": "syslog3164",
+    "syslog3164_tags.log": "syslog3164",
     "syslog5424.log": "syslog5424",
     "dpkg.log": "dpkg",
     "access.log": "access_log",
@@ -59,7 +60,15 @@ BAD_CORPUS: list[tuple[bytes, str]] = [
      b'"properties": {"x": "' + b"y" * 17_000 + b'"}}', "at most 16384 bytes"),
     (b"just some words", "expected a line in a supported format"),
     (b"{}", "field 'event_id'"),
-    (b"null", "expected a line in a supported format"),
+    (b"null", "JSON payload: expected an object (an activity event or a Logstash document), "
+              "got null"),
+    (b"[1, 2, 3]", "JSON payload: expected an object (an activity event or a Logstash "
+                   "document), got an array: '[1, 2, 3]'"),
+    (b"1763619901000", "JSON payload: expected an object (an activity event or a Logstash "
+                       "document), got a number"),
+    (b"2015-06-10 13:37", "payload: not a line of any format its start fits; tried dpkg (dpkg "
+     "line: expected 'YYYY-MM-DD hh:mm:ss WORD ...', got '2015-06-10 13:37'); syslog 3164 "
+     "(syslog 3164 line: expected '[<PRI>]Mmm dd hh:mm:ss HOST"),
 ]  # fmt: skip
 
 
@@ -116,8 +125,7 @@ def test_good_lines_survive_among_bad_ones():
 
 def test_mutated_fixture_lines_never_raise():
     lines = [x for name in FIXTURE_FORMATS for x in fixture_lines(name)]
-    if (SHARED_SAMPLES / "logstash_dpkg.jsonl").exists():
-        lines += (SHARED_SAMPLES / "logstash_dpkg.jsonl").read_bytes().splitlines()
+    lines += (SAMPLES / "logstash_dpkg.jsonl").read_bytes().splitlines()
     rng = random.Random(1234)
     mutated = []
     for _ in range(3000):

@@ -129,12 +129,16 @@ def test_worker_metrics_give_interval_latency_and_drift():
     clock = Clock()
     state = LiveState(clock)
     up = [{"url": "http://w/metrics", "up": True, "error": None}]
-    e2e = "streamscore_end_to_end_seconds"
-    state.set_worker_metrics(up, [(e2e + "_sum", {}, 1.0), (e2e + "_count", {}, 10.0)])
+    e2e = "streamscore_end_to_end_seconds_bucket"
+    first = [(e2e, {"le": "0.1"}, 10.0), (e2e, {"le": "1.0"}, 10.0), (e2e, {"le": "+Inf"}, 10.0),
+             ("streamscore_stage_seconds_sum", {"stage": "score"}, 0.2),
+             ("streamscore_stage_seconds_count", {"stage": "score"}, 3.0)]  # fmt: skip
+    state.set_worker_metrics(up, first)
     clock.t += 1
     samples = [
-        (e2e + "_sum", {}, 3.0),
-        (e2e + "_count", {}, 20.0),
+        (e2e, {"le": "0.1"}, 10.0),
+        (e2e, {"le": "1.0"}, 20.0),  # ten more records, all in (0.1, 1] s
+        (e2e, {"le": "+Inf"}, 20.0),
         ("streamscore_stage_seconds_sum", {"stage": "score"}, 0.5),
         ("streamscore_stage_seconds_count", {"stage": "score"}, 5.0),
         ("streamscore_feature_drift_psi", {"task": "churn", "feature": "logins_7d"}, 0.31),
@@ -145,9 +149,13 @@ def test_worker_metrics_give_interval_latency_and_drift():
     ]
     state.set_worker_metrics(up, samples)
     snap = state.snapshot()
-    assert snap["latency"][0]["end_to_end"] == 100.0  # 1 s over 10 records
-    assert snap["latency"][1]["end_to_end"] == 200.0  # (3 - 1) s over (20 - 10) records
-    assert snap["latency"][1]["score"] == 100.0
+    assert snap["latency"][0] == {"t": clock.t - 1, "stages": {}}  # the first scrape: baseline
+    point = snap["latency"][1]
+    assert point["n"] == 10 and not point["p50_over"] and not point["p99_over"]
+    assert point["p50"] == pytest.approx(100.0 + 900.0 * 5 / 10)  # ms, within (0.1, 1] s
+    assert point["p99"] == pytest.approx(100.0 + 900.0 * 9.9 / 10)
+    assert point["stages"] == {"score": pytest.approx(150.0)}  # (0.5 - 0.2) s over 2 batches
+    assert snap["latency_axis_ms"] == pytest.approx(1.1 * point["p99"])
     assert snap["drift"][0] == {
         "task": "churn",
         "feature": "logins_7d",
