@@ -98,9 +98,7 @@ class BatchProcessor:
         hosts = None
         if self.hosts_from_keys:  # raw-logs records are keyed by host
             hosts = [None if k is None else k.decode("utf-8", "replace") for k in records.keys]
-        parsed = parse_batch(
-            records.values, self.input_format, _Origins(records), hosts=hosts
-        )
+        parsed = parse_batch(records.values, self.input_format, _Origins(records), hosts=hosts)
         if parsed.rejected:
             # One rejection per record without events, in record order (parse_batch's contract).
             rejected = np.ones(len(records), dtype=bool)

@@ -439,8 +439,9 @@ def main() -> None:
     parser.add_argument("--models", type=Path, help="a state dir with trained models (reused)")
     parser.add_argument("--baseline-ref", default="main", help="git ref to compare with")
     parser.add_argument("--events", type=int, default=60_000, help="events per throughput run")
-    parser.add_argument("--rounds", type=int, default=2,
-                        help="alternations of the sides (0: only --profile)")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="alternations of the sides (0: only --profile)"
+    )
     parser.add_argument("--profile", type=Path, help="also py-spy this tree; raw output here")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--repo", help=argparse.SUPPRESS)
