@@ -3,8 +3,9 @@
 Per-event messages (``ScoreResult``) are laid out for a whole batch at once with NumPy: every
 message has the same fixed 80-byte head (root offset, identifier, vtable, table) followed by its
 strings, so a batch costs a few array operations plus one slice per message. The layout is a
-valid FlatBuffer read by the generated code and by the stock ``flatc``; the tests check both.
-Columnar messages (``ScoreBatch``) use the generated builder with bulk vector writes.
+valid FlatBuffer read by the generated code and by the stock ``flatc``; the tests check both
+(and the C++ verifier). Columnar messages (``ScoreBatch``) are laid out with NumPy the same
+way: a fixed head, then each vector written as one block.
 
 Decoders read any valid buffer (not only ours: absent fields get schema defaults, absent
 strings ``None``) with vectorised, bounds-checked reads.
@@ -17,14 +18,12 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
-import flatbuffers
 import numpy as np
 import pyarrow as pa
 
 from schemas import _wire
 from schemas.columns import SCORE_FIELDS, ScoreColumns
 from schemas.errors import CodecError
-from schemas.generated import score_batch_generated as sb
 
 __all__ = [
     "SCORE_BATCH_IDENTIFIER",
@@ -84,6 +83,19 @@ _SCALAR_STRUCTS = {
 }
 _IN_TABLE = {name: _HEAD.fields[name][1] - _TABLE_AT for name in _SCALARS}
 _IN_TABLE.update({name: 24 + 4 * i for i, name in enumerate(_STRING_FIELDS)})
+# ScoreBatch: root offset, identifier, vtable at byte 8, table at byte 32 (soffset, then one
+# uoffset per slot in slot order).
+_BATCH_TABLE_AT = 32
+_BATCH_HEAD = (
+    _BATCH_TABLE_AT.to_bytes(4, "little")
+    + SCORE_BATCH_IDENTIFIER
+    + np.array(
+        [4 + 2 * len(SCORE_FIELDS), 4 + 4 * len(SCORE_FIELDS)]
+        + [4 + 4 * slot for slot in range(len(SCORE_FIELDS))],
+        dtype="<u2",
+    ).tobytes()
+)
+assert len(_BATCH_HEAD) == _BATCH_TABLE_AT
 _VTABLE = [4 + 2 * len(SCORE_FIELDS), _HEAD_SIZE - _TABLE_AT] + [
     _IN_TABLE[name] for name in SCORE_FIELDS
 ]
@@ -199,29 +211,84 @@ def _as_str_list(values: _wire.StrColumn) -> list:
 
 
 def encode_score_batch(columns: ScoreColumns) -> bytes:
-    """One ``ScoreBatch`` FlatBuffer (identifier ``SSB1``) holding every event as columns."""
+    """One ``ScoreBatch`` FlatBuffer (identifier ``SSB1``) holding every event as columns.
+
+    Laid out front to back with NumPy (every uoffset points forward, as FlatBuffers requires):
+    root offset and identifier, the vtable, the table of ten uoffsets in slot order, the model
+    name and version, the scalar vectors (8-byte aligned longs first), the three string
+    vectors, then their strings. A ``served_by`` column with one value throughout (one model
+    served the batch: the usual case) is stored once, every element pointing to it, as the
+    builder's ``CreateSharedString`` does.
+    """
     n = len(columns)
     text = {name: _wire.utf8_column(getattr(columns, name), n, name) for name in _VARYING_FIELDS}
-    size = 256 + 26 * n + sum(int(off[-1]) + 8 * n for off, _ in text.values())
-    builder = flatbuffers.Builder(size)
-    vectors = {name: _wire.create_string_vector(builder, *text[name]) for name in text}
-    for name in _SCALARS:
-        vectors[name] = builder.CreateNumpyVector(getattr(columns, name))
-    model_name = builder.CreateString(columns.model_name)
-    model_version = builder.CreateString(columns.model_version)
-    sb.ScoreBatchStart(builder)
-    sb.ScoreBatchAddModelName(builder, model_name)
-    sb.ScoreBatchAddModelVersion(builder, model_version)
-    sb.ScoreBatchAddEventId(builder, vectors["event_id"])
-    sb.ScoreBatchAddEntity(builder, vectors["entity"])
-    sb.ScoreBatchAddScore(builder, vectors["score"])
-    sb.ScoreBatchAddDecision(builder, vectors["decision"])
-    sb.ScoreBatchAddFallback(builder, vectors["fallback"])
-    sb.ScoreBatchAddServedBy(builder, vectors["served_by"])
-    sb.ScoreBatchAddEventTimeMs(builder, vectors["event_time_ms"])
-    sb.ScoreBatchAddScoredTimeMs(builder, vectors["scored_time_ms"])
-    builder.Finish(sb.ScoreBatchEnd(builder), file_identifier=SCORE_BATCH_IDENTIFIER)
-    return bytes(builder.Output())
+    shared = _one_value(*text["served_by"])
+    head = {name: _wire_string(getattr(columns, name)) for name in _CONSTANT_FIELDS}
+    at: dict[str, int] = {}  # where each field's string or vector (its length word) starts
+    pos = _BATCH_TABLE_AT + 4 + 4 * len(SCORE_FIELDS)
+    for name in _CONSTANT_FIELDS:
+        at[name] = pos
+        pos += len(head[name])
+    for name in ("event_time_ms", "scored_time_ms", "score", "decision", "fallback"):
+        size = _SCALARS[name].itemsize
+        pos += (4 - pos) % 8 if size == 8 else 0  # the first element 8-aligned
+        at[name] = pos
+        pos += 4 + size * n
+        pos += -pos % 4
+    for name in _VARYING_FIELDS:
+        at[name] = pos
+        pos += 4 + 4 * n
+    strings_at = pos  # every string of the three vectors, field after field
+    offsets, data, first = [], [], {}
+    for name in _VARYING_FIELDS:
+        off, raw = text[name]
+        if name == "served_by" and shared:
+            off, raw = off[:2], raw[: int(off[1])]
+        first[name] = sum(len(o) - 1 for o in offsets)
+        offsets.append(off)
+        data.append(raw)
+    lengths = np.concatenate([np.diff(o) for o in offsets])
+    seg = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(_wire.string_segments(lengths), out=seg[1:])
+    out = np.zeros(strings_at + int(seg[-1]), dtype=_wire.U8)
+    words = out.view(_wire.U32)
+    out[:_BATCH_TABLE_AT] = np.frombuffer(_BATCH_HEAD, dtype=_wire.U8)
+    table = _BATCH_TABLE_AT
+    words[table // 4] = table - 8  # soffset to the vtable at byte 8
+    for slot, name in enumerate(SCORE_FIELDS):
+        field = table + 4 + 4 * slot
+        words[field // 4] = at[name] - field
+    for name in _CONSTANT_FIELDS:
+        out[at[name] : at[name] + len(head[name])] = np.frombuffer(head[name], dtype=_wire.U8)
+    for name in ("event_time_ms", "scored_time_ms", "score", "decision", "fallback"):
+        words[at[name] // 4] = n
+        values = np.ascontiguousarray(getattr(columns, name)).view(_wire.U8)
+        out[at[name] + 4 : at[name] + 4 + len(values)] = values
+    string_pos = strings_at + seg[:-1]
+    words[string_pos // 4] = lengths
+    _wire.scatter_segments(
+        out, string_pos + 4, np.r_[0, np.cumsum(lengths)], np.concatenate(data)
+    )
+    for name in _VARYING_FIELDS:
+        elements = at[name] + 4 + 4 * np.arange(n, dtype=np.int64)
+        count = 1 if name == "served_by" and shared else n
+        targets = string_pos[first[name] : first[name] + count]
+        words[at[name] // 4] = n
+        words[elements // 4] = targets - elements
+    return out.tobytes()
+
+
+def _one_value(offsets: np.ndarray, data: np.ndarray) -> bool:
+    """Whether a string column of at least one row holds the same string in every row."""
+    n = len(offsets) - 1
+    if n < 1:
+        return False
+    width = int(offsets[1])
+    if len(data) != width * n:
+        return False
+    if (np.diff(offsets) != width).any():
+        return False
+    return bool((data.reshape(n, width) == data[:width]).all()) if width else True
 
 
 def decode_score_results(buffers: Sequence[bytes]) -> dict[str, np.ndarray]:
