@@ -34,11 +34,9 @@ import pyarrow as pa
 
 from kernels import hash_strings
 from streams.errors import ConfigError
+from streams.settings import SNAPSHOT_MODES
 
-__all__ = ["SNAPSHOT_MODES", "SnapshotPolicy"]
-
-SNAPSHOT_MODES = r"^(all|none|sample:(1|1\.0*|0?\.\d*[1-9]\d*))$"
-"""The accepted ``STREAMSCORE_SNAPSHOTS`` values: all, none, sample:<fraction in (0, 1]>."""
+__all__ = ["SnapshotPolicy"]
 
 _HASH_BITS = 30
 _HASH_SEED = 0x5EED_5A3B  # fixed forever: changing it changes which events are sampled
