@@ -111,8 +111,7 @@ def activity_row(d: object) -> tuple:
             None, None, props)  # fmt: skip
 
 
-_IDS = operator.itemgetter("event_id", "user_id", "ts", "type")
-_PROPS = operator.methodcaller("get", "properties")
+_GET = [operator.itemgetter(name) for name in REQUIRED_FIELDS]
 
 
 def _columnar(docs: list[dict]) -> pa.RecordBatch | None:
@@ -128,10 +127,10 @@ def _columnar(docs: list[dict]) -> pa.RecordBatch | None:
     if set(map(type, docs)) != {dict} or not set().union(*docs) <= _ALLOWED:
         return None
     try:
-        ids, users, stamps, kinds = zip(*map(_IDS, docs), strict=True)
+        ids, users, stamps, kinds = (list(map(get, docs)) for get in _GET)
     except KeyError:
         return None
-    props = list(map(_PROPS, docs))
+    props = [d.get("properties") for d in docs]
     if (
         set(map(type, stamps)) != {int}
         or set(map(type, kinds)) != {str}

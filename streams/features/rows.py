@@ -36,7 +36,11 @@ def _head(width: int) -> int:
 
 
 def encode_rows(rows: np.ndarray) -> list[bytes]:
-    """One compact ``bytes`` per row of ``rows`` (float64 ``[k, width]``), in order."""
+    """One compact ``bytes`` per row of ``rows`` (float64 ``[k, width]``), in order.
+
+    The headers and the stored values are laid out with NumPy for all rows at once; each row
+    is then two slices joined (a Python step per row, which the per-entity store needs anyway).
+    """
     rows = np.ascontiguousarray(rows, dtype=np.float64)
     k, width = rows.shape
     if k == 0:
@@ -44,25 +48,18 @@ def encode_rows(rows: np.ndarray) -> list[bytes]:
     head = _head(width)
     bits = rows.view(np.uint64)
     stored = bits != 0
-    counts = stored.sum(axis=1)
-    sizes = head + 8 * counts
-    starts = np.zeros(k + 1, dtype=np.int64)
-    np.cumsum(sizes, out=starts[1:])
-    out = np.zeros(int(starts[-1]), dtype=_U8)
     header = np.zeros((k, head), dtype=_U8)
     header[:, :2] = np.frombuffer(_MAGIC, dtype=_U8)
     header[:, 2:4] = np.frombuffer(np.uint16(width).tobytes(), dtype=_U8)
     header[:, 4 : 4 + (width + 7) // 8] = np.packbits(stored, axis=1, bitorder="little")
-    out[(starts[:-1, None] + np.arange(head, dtype=np.int64)).reshape(-1)] = header.reshape(-1)
-    values = bits[stored].view(_U8)  # row-major: each row's values, in column order
-    if len(values):
-        first = starts[:-1] + head  # where each row's values begin
-        per_row = 8 * counts
-        base = np.repeat(first - np.concatenate(([0], np.cumsum(per_row)[:-1])), per_row)
-        out[base + np.arange(len(values), dtype=np.int64)] = values
-    blob = out.tobytes()
-    bounds = starts.tolist()
-    return [blob[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    heads = header.tobytes()
+    values = bits[stored].tobytes()  # row-major: each row's values, in column order
+    ends = (8 * np.cumsum(stored.sum(axis=1))).tolist()
+    out, start = [], 0
+    for i, end in enumerate(ends):
+        out.append(heads[i * head : (i + 1) * head] + values[start:end])
+        start = end
+    return out
 
 
 def decode_rows(raws: Sequence[bytes | None], width: int) -> np.ndarray:
@@ -73,49 +70,35 @@ def decode_rows(raws: Sequence[bytes | None], width: int) -> np.ndarray:
     """
     k = len(raws)
     out = np.zeros((k, width), dtype=np.float64)
-    present = [(i, r) for i, r in enumerate(raws) if r is not None]
+    present = [i for i, r in enumerate(raws) if r is not None]
     if not present:
         return out
-    index = np.fromiter((i for i, _ in present), dtype=np.int64, count=len(present))
-    blobs = [r for _, r in present]
+    blobs = [raws[i] for i in present]
+    index = np.asarray(present, dtype=np.int64)
     lengths = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs))
     plain = lengths == 8 * width
-    if plain.all():
-        out[index] = np.frombuffer(b"".join(blobs), dtype=np.float64).reshape(-1, width)
-        return out
-    head = _head(width)
-    starts = np.zeros(len(blobs) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=starts[1:])
-    data = np.frombuffer(b"".join(blobs), dtype=_U8)
+    if plain.any():
+        rows = [b for b, p in zip(blobs, plain.tolist(), strict=True) if p]
+        out[index[plain]] = np.frombuffer(b"".join(rows), dtype=np.float64).reshape(-1, width)
+        if plain.all():
+            return out
     compact = np.flatnonzero(~plain)
-    ok = (lengths[compact] >= head) & ((lengths[compact] - head) % 8 == 0)
+    blobs = [blobs[j] for j in compact.tolist()]
+    head = _head(width)
+    size = lengths[compact]
+    ok = (size >= head) & ((size - head) % 8 == 0)
     if ok.all():
-        at = starts[compact]
-        magic = data[at[:, None] + np.arange(4, dtype=np.int64)]
+        heads = np.frombuffer(b"".join(b[:head] for b in blobs), dtype=_U8).reshape(-1, head)
         expected = np.frombuffer(_MAGIC + np.uint16(width).tobytes(), dtype=_U8)
-        ok = (magic == expected).all(axis=1)
-    if ok.all():
-        nbytes = (width + 7) // 8
-        bitmap = data[(at + 4)[:, None] + np.arange(nbytes, dtype=np.int64)]
-        stored = np.unpackbits(bitmap, axis=1, count=width, bitorder="little").astype(bool)
-        counts = stored.sum(axis=1)
-        ok = head + 8 * counts == lengths[compact]
+        stored = np.unpackbits(heads[:, 4:], axis=1, count=width, bitorder="little")
+        ok = (heads[:, :4] == expected).all(axis=1) & (head + 8 * stored.sum(axis=1) == size)
     if not ok.all():
         bad = int(index[compact[np.flatnonzero(~ok)[0]]])
-        found = len(raws[bad])  # type: ignore[arg-type]
         raise FeatureInputError(
             f"reading window state row {bad}: expected {8 * width} bytes of float64 or a "
-            f"compact row of width {width}, found {found} bytes that are neither"
+            f"compact row of width {width}, found {len(raws[bad])} bytes that are neither"  # type: ignore[arg-type]
         )
-    for j in np.flatnonzero(plain):
-        a = int(starts[j])
-        out[index[j]] = np.frombuffer(data[a : a + 8 * width].tobytes(), dtype=np.float64)
-    if counts.sum():
-        first = at + head
-        per_row = 8 * counts
-        src = np.repeat(first - np.concatenate(([0], np.cumsum(per_row)[:-1])), per_row)
-        values = data[src + np.arange(int(per_row.sum()), dtype=np.int64)].copy().view(np.float64)
-        target = np.zeros((len(compact), width), dtype=np.float64)
-        target[stored] = values
-        out[index[compact]] = target
+    target = np.zeros((len(blobs), width), dtype=np.float64)
+    target[stored.astype(bool)] = np.frombuffer(b"".join(b[head:] for b in blobs), np.float64)
+    out[index[compact]] = target
     return out

@@ -1,21 +1,24 @@
 """``BatchProcessor`` alone (no Kafka), this tree against a baseline ref, in one run.
 
-Prints, for each side (the baseline, default ``main``, and this tree; this tree also with
-per-event ``ScoreResult`` records off and with cheaper snapshot modes):
+Prints, for each side (the baseline, default ``main``, and this tree: with its defaults, with
+per-event ``ScoreResult`` records off, and with those off and cheaper snapshot modes):
 
 - events/s on per-event JSON records and on Arrow IPC batch records (1,000 rows per record),
   at batch sizes 1,000 / 5,000 / 30,000 events, with the window state carried from batch to
-  batch in a dict, as a worker does;
+  batch in a dict, as a worker does; records are auto-detected as the worker's are;
 - the per-batch fixed cost: ms per batch of 1, 10, 100 and 1,000 JSON records;
 - where a 30,000-event batch's time goes: parse, featurise, score, encode (``ScoreResult`` and
   ``ScoreBatch`` records), snapshot (feature snapshots), other;
 - bytes out per event (scores, score batches, snapshots, state rows);
 - with ``--profile``, the top frames of this tree's processor under py-spy.
 
-The baseline is ``git archive <ref>`` unpacked into a temporary directory; each side runs in its
-own child process with its tree first on ``sys.path`` (the two cannot share one interpreter),
-the sides alternate ``--rounds`` times and the best figure of each is kept, so a busy machine
-hurts both alike. Workloads are seeded; every child warms up (JIT, model trace) first.
+The baseline is ``git archive <ref>`` unpacked into a temporary directory. Each side is a child
+process with its tree first on ``sys.path`` (two trees cannot share one interpreter) that stays
+up for the whole run; the parent asks the sides for one measurement after the other, side by
+side, ``--rounds`` times, and keeps each side's best, so load from other jobs on the machine
+falls on all sides alike. Rates are given per wall second and per CPU second of the process
+(the second is steadier on a busy machine). Workloads are seeded; each child warms up (JIT,
+model trace) before it measures.
 
 Run: ``.venv/bin/python tests/benchmarks/bench_processor.py [--models DIR] [--baseline-ref main]``.
 Without ``--models`` it trains small models (``streamscore simulate`` + ``train``) in a
@@ -100,6 +103,9 @@ class _Side:
             raise SystemExit(f"this tree's BatchProcessor has no option(s) {sorted(unknown)}")
         self.options = options
         self._dumps = orjson.dumps
+        self._workloads: dict = {}
+        self.sizes: dict = {}
+        self.cpu = 0.0
 
     def processor(self):  # noqa: ANN201
         """A processor as the worker builds it for the activity topic (format auto-detected)."""
@@ -194,7 +200,7 @@ class _Side:
         """Process ``batches`` in order; seconds, events and bytes out per output kind."""
         sizes = collections.Counter()
         events = 0
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         for records in batches:
             out = proc.process(records, state)
             state.update(out.state_rows)
@@ -204,35 +210,40 @@ class _Side:
                 sizes["score_batches"] += sum(map(len, part.score_batches))
                 sizes["snapshots"] += sum(map(len, part.features))
                 sizes["state"] += sum(map(len, part.state_rows.values()))
+        self.sizes = dict(sizes)
+        self.cpu = time.process_time() - cpu
         return time.perf_counter() - started, events, dict(sizes)
 
+    def workload(self, fmt: str, n: int, size: int, seed: int) -> list:
+        key = (fmt, n, size, seed)
+        if key not in self._workloads:
+            make = self.json_batches if fmt == "json" else self.arrow_batches
+            self._workloads[key] = make(n, size, seed)
+        return self._workloads[key]
+
     def throughput(self, fmt: str, size: int, n: int) -> dict:
-        make = self.json_batches if fmt == "json" else self.arrow_batches
         proc = self.processor()
-        warm = make(min(n, 2 * size), size, seed=99)
-        self.run(proc, warm, {})
-        batches = make(n, size, seed=7)
-        state: dict = {}
-        seconds, events, sizes = self.run(proc, batches, state)
-        return {"rate": events / seconds, "events": events,
+        self.run(proc, self.workload(fmt, min(n, 2 * size), size, 99), {})  # warm
+        seconds, events, sizes = self.run(proc, self.workload(fmt, n, size, 7), {})
+        return {"rate": events / seconds, "cpu_rate": events / self.cpu,
                 "bytes_per_event": {k: v / events for k, v in sizes.items()}}  # fmt: skip
 
-    def fixed_cost(self) -> dict:
+    def fixed_cost(self, size: int) -> dict:
+        """Median wall and CPU ms per batch of ``size`` JSON records, state carried along."""
         np = self.np
         proc = self.processor()
-        out = {}
-        for size, count in FIXED_SIZES.items():
-            batches = self.json_batches(size * (count + 5), size, seed=size)
-            state: dict = {}
-            self.run(proc, batches[:5], state)  # warm
-            times = []
-            for records in batches[5:]:
-                t0 = time.perf_counter()
-                res = proc.process(records, state)
-                times.append(time.perf_counter() - t0)
-                state.update(res.state_rows)
-            out[str(size)] = 1000 * float(np.median(times))
-        return out
+        count = FIXED_SIZES[size]
+        batches = self.workload("json", size * (count + 5), size, size)
+        state: dict = {}
+        self.run(proc, batches[:5], state)  # warm
+        wall, cpu = [], []
+        for records in batches[5:]:
+            t0, c0 = time.perf_counter(), time.process_time()
+            res = proc.process(records, state)
+            wall.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+            state.update(res.state_rows)
+        return {"ms": 1000 * float(np.median(wall)), "cpu_ms": 1000 * float(np.mean(cpu))}
 
     def stages(self, fmt: str, size: int) -> dict:
         """Share of a batch's time per stage (30k events); snapshot and encode split by
@@ -258,14 +269,13 @@ class _Side:
         snapshot = self.models.snapshot
         self.models.snapshot = timed("snapshot", snapshot)
         try:
-            make = self.json_batches if fmt == "json" else self.arrow_batches
             proc = self.processor()
-            self.run(proc, make(size, size, seed=98), {})
+            self.run(proc, self.workload(fmt, size, size, 98), {})
             spent.clear()
             stage = collections.Counter()
             state: dict = {}
             total = 0.0
-            for records in make(3 * size, size, seed=5):
+            for records in self.workload(fmt, 3 * size, size, 5):
                 t0 = time.perf_counter()
                 res = proc.process(records, state)
                 total += time.perf_counter() - t0
@@ -304,6 +314,7 @@ def profile(side: _Side, out: Path, events: int) -> None:
 
 
 def child(args: argparse.Namespace) -> None:
+    """Serve measurements: one JSON request per stdin line, one ``RESULT`` line per answer."""
     sys.path.insert(0, args.repo)
     os.chdir(args.repo)
     side = _Side(args.models, json.loads(args.options))
@@ -311,18 +322,19 @@ def child(args: argparse.Namespace) -> None:
         profile(side, args.profile, args.events)
         print("RESULT {}", flush=True)
         return
-    result: dict = {"json": {}, "arrow": {}}
-    for size in THROUGHPUT_SIZES:
-        n = max(args.events, 2 * size)
-        result["json"][str(size)] = side.throughput("json", size, n)
-        result["arrow"][str(size)] = side.throughput("arrow", size, max(n, 4 * size))
-    if not args.throughput_only:
-        result["fixed_ms"] = side.fixed_cost()
-        result["stages"] = {
-            "json": side.stages("json", 30_000),
-            "arrow": side.stages("arrow", 30_000),
-        }
-    print("RESULT " + json.dumps(result), flush=True)
+    side.throughput("json", 1000, 2000)  # warm: JIT, model trace, first-call costs
+    side.throughput("arrow", 1000, 2000)
+    print("READY", flush=True)
+    for line in sys.stdin:
+        req = json.loads(line)
+        if req["what"] == "throughput":
+            n = max(args.events, 2 * req["size"])
+            answer = side.throughput(req["fmt"], req["size"], n)
+        elif req["what"] == "fixed":
+            answer = side.fixed_cost(req["size"])
+        else:
+            answer = side.stages(req["fmt"], 30_000)
+        print("RESULT " + json.dumps(answer), flush=True)
 
 
 # --- parent: sides side by side ------------------------------------------------------------------
@@ -348,40 +360,80 @@ def baseline_tree(ref: str, into: Path) -> Path:
     return into
 
 
-def run_side(repo: Path, models: Path, options: dict, args: argparse.Namespace,
-             profile: Path | None = None, throughput_only: bool = False) -> dict:  # fmt: skip
+class SideProcess:
+    """One side's child process, kept up for the whole run."""
+
+    def __init__(self, name: str, repo: Path, models: Path, options: dict, events: int,
+                 log: Path) -> None:  # fmt: skip
+        self.name = name
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--repo", str(repo),
+               "--models", str(models), "--options", json.dumps(options),
+               "--events", str(events)]  # fmt: skip
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMSCORE_")}
+        env["PYTHONPATH"] = str(repo)
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        self.log = log
+        self.proc = subprocess.Popen(
+            cmd, cwd=repo, env=env, text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=open(log, "w"),  # noqa: SIM115 - closed with the process
+        )  # fmt: skip
+        self._expect("READY")
+
+    def _expect(self, prefix: str) -> str:
+        for line in self.proc.stdout:  # type: ignore[union-attr]
+            if line.startswith(prefix):
+                return line[len(prefix) :].strip()
+        raise SystemExit(f"side {self.name} died:\n{self.log.read_text()[-4000:]}")
+
+    def ask(self, **request: object) -> dict:
+        self.proc.stdin.write(json.dumps(request) + "\n")  # type: ignore[union-attr]
+        self.proc.stdin.flush()  # type: ignore[union-attr]
+        return json.loads(self._expect("RESULT "))
+
+    def close(self) -> None:
+        self.proc.stdin.close()  # type: ignore[union-attr]
+        self.proc.wait(60)
+
+
+def profile_side(repo: Path, models: Path, options: dict, events: int, out: Path) -> None:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--repo", str(repo),
-           "--models", str(models), "--options", json.dumps(options),
-           "--events", str(args.events)]  # fmt: skip
-    if throughput_only:
-        cmd.append("--throughput-only")
-    if profile is not None:
-        cmd += ["--profile", str(profile)]
+           "--models", str(models), "--options", json.dumps(options), "--events", str(events),
+           "--profile", str(out)]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMSCORE_")}
     env["PYTHONPATH"] = str(repo)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     done = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True)
-    for line in done.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT ") :])
-    raise SystemExit(f"side {repo} failed ({done.returncode}):\n{done.stdout[-3000:]}"
-                     f"{done.stderr[-4000:]}")  # fmt: skip
+    if done.returncode:
+        raise SystemExit(f"profiling failed:\n{done.stderr[-4000:]}")
 
 
-def best(runs: list[dict]) -> dict:
-    """Per figure, the best over rounds: highest rate, lowest ms; stages of the fastest round."""
-    out = runs[0]
-    for r in runs[1:]:
-        for fmt in ("json", "arrow"):
-            for size, v in r[fmt].items():
-                if v["rate"] > out[fmt][size]["rate"]:
-                    out[fmt][size] = v
-        for size, ms in r.get("fixed_ms", {}).items():
-            out["fixed_ms"][size] = min(out["fixed_ms"][size], ms)
-        for fmt, st in r.get("stages", {}).items():
-            if st["ms_per_batch"] < out["stages"][fmt]["ms_per_batch"]:
-                out["stages"][fmt] = st
-    return out
+def measure(sides: list[SideProcess], rounds: int, quick: set[str]) -> dict[str, dict]:
+    """Every measurement from every side, side by side, ``rounds`` times; each side's best."""
+    requests = [{"what": "throughput", "fmt": f, "size": n}
+                for f in ("json", "arrow") for n in THROUGHPUT_SIZES]  # fmt: skip
+    requests += [{"what": "fixed", "size": n} for n in FIXED_SIZES]
+    requests += [{"what": "stages", "fmt": f} for f in ("json", "arrow")]
+    best: dict[str, dict] = {s.name: {} for s in sides}
+    for round_ in range(rounds):
+        for req in requests:
+            key = "/".join(str(v) for v in req.values())
+            print(f"round {round_ + 1}/{rounds}: {key}", flush=True)
+            for side in sides:
+                if side.name in quick and req["what"] != "throughput":
+                    continue
+                got = side.ask(**req)
+                old = best[side.name].get(key)
+                if old is None:
+                    best[side.name][key] = got
+                elif req["what"] == "throughput":
+                    for k in ("rate", "cpu_rate"):
+                        old[k] = max(old[k], got[k])
+                elif req["what"] == "fixed":
+                    for k in ("ms", "cpu_ms"):
+                        old[k] = min(old[k], got[k])
+                elif got["ms_per_batch"] < old["ms_per_batch"]:
+                    best[side.name][key] = got
+    return best
 
 
 def top_frames(profile: Path, k: int = 25) -> list[str]:
@@ -405,33 +457,38 @@ def top_frames(profile: Path, k: int = 25) -> list[str]:
 def report(sides: dict[str, dict]) -> None:
     names = list(sides)
     base = sides[names[0]]
-    width = max(len(n) for n in names) + 2
+    print(f"\n{'':<36}" + "".join(f"{n:>13}" for n in names) + "   ratios to " + names[0])
 
-    def row(label: str, values: list[float], fmt: str, ratio_of: float | None) -> str:
-        cells = "".join(f"{format(v, fmt):>14}" for v in values)
-        return f"{label:<34}{cells}"
+    def line(label: str, vals: list, fmt: str, higher_better: bool = True) -> None:
+        cells = "".join(f"{format(v, fmt):>13}" if v is not None else f"{'':>13}" for v in vals)
+        ratios = [(v / vals[0] if higher_better else vals[0] / v) if v else None for v in vals[1:]]
+        print(f"{label:<36}{cells}   " + " ".join(f"x{r:.2f}" for r in ratios if r))
 
-    print(f"\n{'':<34}" + "".join(f"{n:>14}" for n in names))
+    for unit, key in (("wall", "rate"), ("CPU", "cpu_rate")):
+        for fmt in ("json", "arrow"):
+            for size in THROUGHPUT_SIZES:
+                k = f"throughput/{fmt}/{size}"
+                vals = [s[k][key] for s in sides.values()]
+                line(f"{fmt} events/{unit} s, batch {size:,}", vals, ",.0f")
+    for unit, key in (("wall", "ms"), ("CPU", "cpu_ms")):
+        for size in FIXED_SIZES:
+            k = f"fixed/{size}"
+            vals = [s[k][key] if k in s else None for s in sides.values()]
+            line(f"{unit} ms per batch of {size:,} JSON", vals, ".2f", higher_better=False)
     for fmt in ("json", "arrow"):
-        for size in base[fmt]:
-            vals = [s[fmt][size]["rate"] for s in sides.values()]
-            print(row(f"{fmt} events/s, batch {int(size):,}", vals, ",.0f", None)
-                  + "   x" + " x".join(f"{v / vals[0]:.2f}" for v in vals[1:]))  # fmt: skip
-    for size in base["fixed_ms"]:
-        vals = [s["fixed_ms"][size] for s in sides.values() if "fixed_ms" in s]
-        print(row(f"ms per batch of {size} JSON records", vals, ".3f", None)
-              + "   x" + " x".join(f"{vals[0] / v:.2f}" for v in vals[1:]))  # fmt: skip
-    for fmt in ("json", "arrow"):
-        staged = [s for s in sides.values() if "stages" in s]
-        vals = [s["stages"][fmt]["ms_per_batch"] for s in staged]
-        print(row(f"{fmt} ms per 30k batch", vals, ".1f", None))
+        staged = [s.get(f"stages/{fmt}") for s in sides.values()]
+        line(f"{fmt} ms per 30k batch (stages)",
+             [st and st["ms_per_batch"] for st in staged], ".1f", higher_better=False)  # fmt: skip
         for stage in ("parse", "featurise", "score", "encode", "snapshot", "other"):
-            vals = [100 * s["stages"][fmt][stage] for s in staged]
-            print(row(f"  {stage} %", vals, ".1f", None))
-    print(f"\nbytes per event out (JSON, batch {THROUGHPUT_SIZES[-1]:,}):")
+            vals = [st and 100 * st[stage] for st in staged]
+            cells = "".join(f"{v:>12.1f}%" if v is not None else f"{'':>13}" for v in vals)
+            print(f"{'  ' + stage:<36}{cells}")
+    print(f"\nbytes out per event (JSON, batch {THROUGHPUT_SIZES[-1]:,}):")
+    width = max(len(n) for n in names) + 2
     for name, s in sides.items():
-        b = s["json"][str(THROUGHPUT_SIZES[-1])]["bytes_per_event"]
+        b = s[f"throughput/json/{THROUGHPUT_SIZES[-1]}"]["bytes_per_event"]
         print(f"  {name:<{width}}" + ", ".join(f"{k} {v:,.0f}" for k, v in sorted(b.items())))
+    del base
 
 
 def main() -> None:
@@ -440,13 +497,15 @@ def main() -> None:
     parser.add_argument("--baseline-ref", default="main", help="git ref to compare with")
     parser.add_argument("--events", type=int, default=60_000, help="events per throughput run")
     parser.add_argument(
-        "--rounds", type=int, default=2, help="alternations of the sides (0: only --profile)"
+        "--rounds",
+        type=int,
+        default=3,
+        help="side-by-side repetitions, best kept (0: profile only)",
     )
     parser.add_argument("--profile", type=Path, help="also py-spy this tree; raw output here")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--repo", help=argparse.SUPPRESS)
     parser.add_argument("--options", default="{}", help=argparse.SUPPRESS)
-    parser.add_argument("--throughput-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args)
@@ -458,25 +517,34 @@ def main() -> None:
             print("training small models (simulate + train)...", flush=True)
             train(models)
         base = baseline_tree(args.baseline_ref, Path(tmp) / "baseline")
+        off = {"score_results": False}
         contenders = {
-            args.baseline_ref: (base, {}, False),
-            "this": (REPO, {}, False),
-            "results off": (REPO, {"score_results": False}, False),
-            "snap sample": (REPO, {"score_results": False, "snapshots": "sample:0.1"}, True),
-            "snap none": (REPO, {"score_results": False, "snapshots": "none"}, True),
+            args.baseline_ref: (base, {}),
+            "this": (REPO, {}),
+            "results off": (REPO, off),
+            "+sample 0.1": (REPO, {**off, "snapshots": "sample:0.1"}),
+            "+snap none": (REPO, {**off, "snapshots": "none"}),
         }
-        runs: dict[str, list] = collections.defaultdict(list)
-        for round_ in range(args.rounds):
-            for name, (repo, options, quick) in contenders.items():
-                print(f"round {round_ + 1}/{args.rounds}: {name}...", flush=True)
-                runs[name].append(run_side(repo, models, options, args, throughput_only=quick))
-        if runs:
-            report({name: best(r) for name, r in runs.items()})
+        quick = {"+sample 0.1", "+snap none"}  # throughput only
+        if args.rounds:
+            print(f"starting {len(contenders)} sides (load average {os.getloadavg()[0]:.1f})...",
+                  flush=True)  # fmt: skip
+            sides = [
+                SideProcess(name, repo, models, options, args.events, Path(tmp) / f"{i}.log")
+                for i, (name, (repo, options)) in enumerate(contenders.items())
+            ]
+            try:
+                best = measure(sides, args.rounds, quick)
+            finally:
+                for side in sides:
+                    side.close()
+            report(best)
+            print(f"(load average at the end: {os.getloadavg()[0]:.1f})")
         if args.profile is not None:
-            print(f"\nprofile of this tree (py-spy, raw stacks in {args.profile}):")
+            print(f"\nprofile of this tree, results off (py-spy; raw stacks in {args.profile}):")
             with contextlib.suppress(FileNotFoundError):
                 args.profile.unlink()
-            run_side(REPO, models, {"score_results": False}, args, profile=args.profile)
+            profile_side(REPO, models, off, args.events, args.profile)
             print("\n".join(top_frames(args.profile)))
 
 
