@@ -136,7 +136,7 @@ class ModelSet:
             pa.array(np.full(count, now_ms, np.int64)),
         ]
         record = pa.RecordBatch.from_arrays(columns, schema=schema)
-        return b"".join((head, record.serialize().to_pybytes(), _IPC_END))
+        return b"".join((head, record.serialize(), _IPC_END))  # one copy of the batch
 
     def _snapshot_schema(
         self, batch: FeatureBatch, scored: list[ScoredBatch]
