@@ -79,10 +79,11 @@ class ModelSet:
     def featurise(self, events: pa.RecordBatch, state: Mapping[str, bytes]) -> Features:
         """Features of ``events`` in arrival order; reads and returns the entities' state rows
         (:mod:`streams.features.rows` format; plain float64 rows are read too)."""
-        window = self.pipeline.new_state(capacity=1)
+        entities = pc.unique(events.column("entity")).to_pylist()
+        # Room for the batch's entities and the zero row export_rows uses: no regrowth.
+        window = self.pipeline.new_state(capacity=len(entities) + 1)
         if window is None:  # a spec without windows keeps no state
             return Features(self.pipeline.transform(events, None), {})
-        entities = pc.unique(events.column("entity")).to_pylist()
         get = state.get
         window.import_rows(entities, decode_rows([get(e) for e in entities], window.row_width))
         batch = self.pipeline.transform(events, window)
