@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import flatbuffers
 import numpy as np
 import pyarrow as pa
 
@@ -89,34 +88,6 @@ def scatter_segments(out: np.ndarray, dest: np.ndarray, offsets: np.ndarray, dat
     shift = np.repeat(dest - offsets[:-1], lengths)
     shift += np.arange(total, dtype=np.int64)
     out[shift] = data
-
-
-def create_string_vector(
-    builder: flatbuffers.Builder, offsets: np.ndarray, data: np.ndarray
-) -> int:
-    """Write a ``[string]`` vector into ``builder`` with two bulk copies; return its offset.
-
-    The strings go in as one 4-aligned block (stored as a ``[ubyte]`` vector nobody points to,
-    which FlatBuffers allows), then the vector of uoffsets is written with placeholders and
-    patched in place: a uoffset's value is its own distance to the string it points to, which
-    is only known once both are placed.
-    """
-    n = len(offsets) - 1
-    lengths = np.diff(offsets)
-    seg_start = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(string_segments(lengths), out=seg_start[1:])
-    block = np.zeros(int(seg_start[-1]), dtype=U8)
-    block.view(U32)[seg_start[:-1] // 4] = lengths
-    scatter_segments(block, seg_start[:-1] + 4, offsets, data)
-    # Offsets below are "from the end" of the builder's buffer, which never move.
-    block_vec = builder.CreateNumpyVector(block)
-    data_from_end = block_vec - 4
-    vec = builder.CreateNumpyVector(np.zeros(n, dtype=U32))
-    elem_from_end = vec - 4 - 4 * np.arange(n, dtype=np.int64)
-    values = (elem_from_end - (data_from_end - seg_start[:-1])).astype(U32)
-    first = len(builder.Bytes) - vec + 4
-    builder.Bytes[first : first + 4 * n] = values.tobytes()
-    return vec
 
 
 class Reader:

@@ -3,8 +3,9 @@
 Per-event messages (``ScoreResult``) are laid out for a whole batch at once with NumPy: every
 message has the same fixed 80-byte head (root offset, identifier, vtable, table) followed by its
 strings, so a batch costs a few array operations plus one slice per message. The layout is a
-valid FlatBuffer read by the generated code and by the stock ``flatc``; the tests check both.
-Columnar messages (``ScoreBatch``) use the generated builder with bulk vector writes.
+valid FlatBuffer read by the generated code and by the stock ``flatc``; the tests check both
+(and the C++ verifier). Columnar messages (``ScoreBatch``) are laid out with NumPy the same
+way: a fixed head, then each vector written as one block.
 
 Decoders read any valid buffer (not only ours: absent fields get schema defaults, absent
 strings ``None``) with vectorised, bounds-checked reads.
@@ -17,14 +18,13 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
-import flatbuffers
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from schemas import _wire
 from schemas.columns import SCORE_FIELDS, ScoreColumns
 from schemas.errors import CodecError
-from schemas.generated import score_batch_generated as sb
 
 __all__ = [
     "SCORE_BATCH_IDENTIFIER",
@@ -43,7 +43,10 @@ SCORE_BATCH_IDENTIFIER = b"SSB1"
 
 _SLOT = {name: i for i, name in enumerate(SCORE_FIELDS)}
 _STRING_FIELDS = ("event_id", "entity", "model_name", "model_version", "served_by")
-_CHUNK = 4096  # events per vectorised pass: bounds the index arrays (~7x the output) in memory
+_CHUNK = 4096  # messages per vectorised decoding pass: bounds its index arrays in memory
+_PADS = pa.array([b"\0" * 4, b"\0" * 3, b"\0" * 2, b"\0"], pa.large_binary())
+"""NUL and padding after a string, by its length mod 4 (strings end 4-aligned)."""
+_NOTHING = pa.scalar(b"", pa.large_binary())
 _FEW = 48  # below this many events a plain loop beats the NumPy passes' fixed cost (~90 us)
 _CONSTANT_FIELDS = ("model_name", "model_version")  # one value per batch
 _VARYING_FIELDS = ("event_id", "entity", "served_by")
@@ -84,6 +87,19 @@ _SCALAR_STRUCTS = {
 }
 _IN_TABLE = {name: _HEAD.fields[name][1] - _TABLE_AT for name in _SCALARS}
 _IN_TABLE.update({name: 24 + 4 * i for i, name in enumerate(_STRING_FIELDS)})
+# ScoreBatch: root offset, identifier, vtable at byte 8, table at byte 32 (soffset, then one
+# uoffset per slot in slot order).
+_BATCH_TABLE_AT = 32
+_BATCH_HEAD = (
+    _BATCH_TABLE_AT.to_bytes(4, "little")
+    + SCORE_BATCH_IDENTIFIER
+    + np.array(
+        [4 + 2 * len(SCORE_FIELDS), 4 + 4 * len(SCORE_FIELDS)]
+        + [4 + 4 * slot for slot in range(len(SCORE_FIELDS))],
+        dtype="<u2",
+    ).tobytes()
+)
+assert len(_BATCH_HEAD) == _BATCH_TABLE_AT
 _VTABLE = [4 + 2 * len(SCORE_FIELDS), _HEAD_SIZE - _TABLE_AT] + [
     _IN_TABLE[name] for name in SCORE_FIELDS
 ]
@@ -92,7 +108,7 @@ _VTABLE = [4 + 2 * len(SCORE_FIELDS), _HEAD_SIZE - _TABLE_AT] + [
 def encode_score_results(columns: ScoreColumns) -> list[bytes]:
     """One ``ScoreResult`` FlatBuffer (identifier ``SSR1``) per event, in column order.
 
-    Cost is a few NumPy passes over the batch plus one ``bytes`` slice per event. Raises
+    Cost is a few NumPy and Arrow passes over the batch (no Python per event). Raises
     :class:`CodecError` when a string column holds a non-string or ``None``.
 
     Layout of every message: the fixed 80-byte head, then the batch-constant model name and
@@ -105,11 +121,6 @@ def encode_score_results(columns: ScoreColumns) -> list[bytes]:
             return _encode_few(columns)
         except (AttributeError, TypeError, UnicodeError):
             pass  # a bad string: the vectorised path below raises the explanatory CodecError
-    if n > _CHUNK:
-        messages: list[bytes] = []
-        for start in range(0, n, _CHUNK):
-            messages += encode_score_results(columns.slice(start, start + _CHUNK))
-        return messages
     if n == 0:
         return []
     consts = b"".join(_wire_string(getattr(columns, name)) for name in _CONSTANT_FIELDS)
@@ -121,9 +132,6 @@ def encode_score_results(columns: ScoreColumns) -> list[bytes]:
     at[0] = head_size
     np.cumsum(seg[:-1], axis=0, out=at[1:])
     at[1:] += head_size
-    starts = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(at[-1] + seg[-1], out=starts[1:])
-
     head = np.zeros(n, dtype=_head_dtype(head_size))
     template = head.view(_wire.U8).reshape(n, head_size)
     template[:, _HEAD_SIZE:] = np.frombuffer(consts, dtype=_wire.U8)
@@ -140,16 +148,24 @@ def encode_score_results(columns: ScoreColumns) -> list[bytes]:
     for k, name in enumerate(_VARYING_FIELDS):
         head["strings"][:, _STRING_FIELDS.index(name)] = at[k] - (_TABLE_AT + _IN_TABLE[name])
 
-    out = np.zeros(int(starts[-1]), dtype=_wire.U8)
-    out[starts[:-1, None] + np.arange(head_size, dtype=np.int64)] = template
-    begin = (at + starts[:-1]).reshape(-1)
-    out.view(_wire.U32)[begin // 4] = lengths  # messages and length words are 4-aligned
-    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    _wire.scatter_segments(out, begin + 4, offsets, np.concatenate([d for _, d in texts]))
-    blob = out.tobytes()
-    bounds = starts.tolist()
-    return [blob[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    # Every message is its head and its three wire strings (length word, UTF-8, NUL, padding),
+    # joined element-wise by Arrow in C++: no per-byte index arrays, one bytes object each.
+    parts = [
+        pa.FixedSizeBinaryArray.from_buffers(pa.binary(head_size), n, [None, pa.py_buffer(head)])
+    ]
+    for offsets, data in texts:
+        size = np.diff(offsets).astype(np.uint32)
+        parts.append(
+            pa.FixedSizeBinaryArray.from_buffers(pa.binary(4), n, [None, pa.py_buffer(size)])
+        )
+        parts.append(
+            pa.Array.from_buffers(
+                pa.large_binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+            )
+        )
+        parts.append(_PADS.take(pa.array(size & 3)))
+    joined = pc.binary_join_element_wise(*(p.cast(pa.large_binary()) for p in parts), _NOTHING)
+    return joined.to_pylist()
 
 
 def _encode_few(columns: ScoreColumns) -> list[bytes]:
@@ -199,29 +215,82 @@ def _as_str_list(values: _wire.StrColumn) -> list:
 
 
 def encode_score_batch(columns: ScoreColumns) -> bytes:
-    """One ``ScoreBatch`` FlatBuffer (identifier ``SSB1``) holding every event as columns."""
+    """One ``ScoreBatch`` FlatBuffer (identifier ``SSB1``) holding every event as columns.
+
+    Laid out front to back with NumPy (every uoffset points forward, as FlatBuffers requires):
+    root offset and identifier, the vtable, the table of ten uoffsets in slot order, the model
+    name and version, the scalar vectors (8-byte aligned longs first), the three string
+    vectors, then their strings. A ``served_by`` column with one value throughout (one model
+    served the batch: the usual case) is stored once, every element pointing to it, as the
+    builder's ``CreateSharedString`` does.
+    """
     n = len(columns)
     text = {name: _wire.utf8_column(getattr(columns, name), n, name) for name in _VARYING_FIELDS}
-    size = 256 + 26 * n + sum(int(off[-1]) + 8 * n for off, _ in text.values())
-    builder = flatbuffers.Builder(size)
-    vectors = {name: _wire.create_string_vector(builder, *text[name]) for name in text}
-    for name in _SCALARS:
-        vectors[name] = builder.CreateNumpyVector(getattr(columns, name))
-    model_name = builder.CreateString(columns.model_name)
-    model_version = builder.CreateString(columns.model_version)
-    sb.ScoreBatchStart(builder)
-    sb.ScoreBatchAddModelName(builder, model_name)
-    sb.ScoreBatchAddModelVersion(builder, model_version)
-    sb.ScoreBatchAddEventId(builder, vectors["event_id"])
-    sb.ScoreBatchAddEntity(builder, vectors["entity"])
-    sb.ScoreBatchAddScore(builder, vectors["score"])
-    sb.ScoreBatchAddDecision(builder, vectors["decision"])
-    sb.ScoreBatchAddFallback(builder, vectors["fallback"])
-    sb.ScoreBatchAddServedBy(builder, vectors["served_by"])
-    sb.ScoreBatchAddEventTimeMs(builder, vectors["event_time_ms"])
-    sb.ScoreBatchAddScoredTimeMs(builder, vectors["scored_time_ms"])
-    builder.Finish(sb.ScoreBatchEnd(builder), file_identifier=SCORE_BATCH_IDENTIFIER)
-    return bytes(builder.Output())
+    shared = _one_value(*text["served_by"])
+    head = {name: _wire_string(getattr(columns, name)) for name in _CONSTANT_FIELDS}
+    at: dict[str, int] = {}  # where each field's string or vector (its length word) starts
+    pos = _BATCH_TABLE_AT + 4 + 4 * len(SCORE_FIELDS)
+    for name in _CONSTANT_FIELDS:
+        at[name] = pos
+        pos += len(head[name])
+    for name in ("event_time_ms", "scored_time_ms", "score", "decision", "fallback"):
+        size = _SCALARS[name].itemsize
+        pos += (4 - pos) % 8 if size == 8 else 0  # the first element 8-aligned
+        at[name] = pos
+        pos += 4 + size * n
+        pos += -pos % 4
+    for name in _VARYING_FIELDS:
+        at[name] = pos
+        pos += 4 + 4 * n
+    strings_at = pos  # every string of the three vectors, field after field
+    offsets, data, first = [], [], {}
+    for name in _VARYING_FIELDS:
+        off, raw = text[name]
+        if name == "served_by" and shared:
+            off, raw = off[:2], raw[: int(off[1])]
+        first[name] = sum(len(o) - 1 for o in offsets)
+        offsets.append(off)
+        data.append(raw)
+    lengths = np.concatenate([np.diff(o) for o in offsets])
+    seg = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(_wire.string_segments(lengths), out=seg[1:])
+    out = np.zeros(strings_at + int(seg[-1]), dtype=_wire.U8)
+    words = out.view(_wire.U32)
+    out[:_BATCH_TABLE_AT] = np.frombuffer(_BATCH_HEAD, dtype=_wire.U8)
+    table = _BATCH_TABLE_AT
+    words[table // 4] = table - 8  # soffset to the vtable at byte 8
+    for slot, name in enumerate(SCORE_FIELDS):
+        field = table + 4 + 4 * slot
+        words[field // 4] = at[name] - field
+    for name in _CONSTANT_FIELDS:
+        out[at[name] : at[name] + len(head[name])] = np.frombuffer(head[name], dtype=_wire.U8)
+    for name in ("event_time_ms", "scored_time_ms", "score", "decision", "fallback"):
+        words[at[name] // 4] = n
+        values = np.ascontiguousarray(getattr(columns, name)).view(_wire.U8)
+        out[at[name] + 4 : at[name] + 4 + len(values)] = values
+    string_pos = strings_at + seg[:-1]
+    words[string_pos // 4] = lengths
+    _wire.scatter_segments(out, string_pos + 4, np.r_[0, np.cumsum(lengths)], np.concatenate(data))
+    for name in _VARYING_FIELDS:
+        elements = at[name] + 4 + 4 * np.arange(n, dtype=np.int64)
+        count = 1 if name == "served_by" and shared else n
+        targets = string_pos[first[name] : first[name] + count]
+        words[at[name] // 4] = n
+        words[elements // 4] = targets - elements
+    return out.tobytes()
+
+
+def _one_value(offsets: np.ndarray, data: np.ndarray) -> bool:
+    """Whether a string column of at least one row holds the same string in every row."""
+    n = len(offsets) - 1
+    if n < 1:
+        return False
+    width = int(offsets[1])
+    if len(data) != width * n:
+        return False
+    if (np.diff(offsets) != width).any():
+        return False
+    return bool((data.reshape(n, width) == data[:width]).all()) if width else True
 
 
 def decode_score_results(buffers: Sequence[bytes]) -> dict[str, np.ndarray]:

@@ -9,6 +9,7 @@ silently ignored typo.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -17,10 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from streams.errors import ConfigError
 
-__all__ = ["ENVIRONMENT", "Settings", "load_settings"]
+__all__ = ["ENVIRONMENT", "SNAPSHOT_MODES", "Settings", "load_settings"]
 
 KAFKA_VERSION = "4.1.1"
 """The Apache Kafka release that ``streamscore kafka up`` fetches and runs (KRaft, Java 17+)."""
+
+
+SNAPSHOT_MODES = r"^(all|none|sample:(1|1\.0*|0?\.\d*[1-9]\d*))$"
+"""The accepted ``snapshots`` values: all, none, or sample:<fraction in (0, 1]>."""
 
 
 def _default_cache_dir() -> Path:
@@ -126,6 +131,21 @@ class Settings(BaseModel):
         "kept as its first this-many bytes plus its length and SHA-256 (value_truncated), so "
         "a dead letter always fits the dead-letters topic. Keys are capped at 16 KiB.",
     )
+    score_results: bool = Field(
+        True,
+        description="Whether workers produce one ScoreResult record per event and model to "
+        "`scores` (on) or not (off): `score-batches` carries the same results as columns, "
+        "which is what a bulk-producer deployment reads and far cheaper to make and send.",
+    )
+    snapshots: str = Field(
+        "all",
+        description="Which events get a feature-snapshot row on `features` (what retraining "
+        "and drift monitoring read): all (every event; the point-in-time join is exact), "
+        "sample:<fraction> (the events whose id hashes below the fraction, the same in every "
+        "worker and replay; the join then uses the entity's last sampled event before a "
+        "decision, an approximation, and drops decisions with none), or none (no retraining "
+        "or drift monitoring from the streams). See streams/pipeline/snapshots.py.",
+    )
     web_port: int = Field(
         6066, ge=0, le=65535, description="Port of a worker's web server (/metrics; 0: off)."
     )
@@ -200,6 +220,13 @@ class Settings(BaseModel):
         description="Rows of the rolling window that drift is measured on (and the fewest rows "
         "before drift can trigger a retrain).",
     )
+
+    @field_validator("snapshots")
+    @classmethod
+    def _snapshot_mode(cls, value: str) -> str:
+        if not re.match(SNAPSHOT_MODES, value.strip()):
+            raise ValueError("expected all, none or sample:<fraction in (0, 1]>")
+        return value.strip()
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod
@@ -286,6 +313,8 @@ ENVIRONMENT: dict[str, str] = {
     "STREAMSCORE_BATCH_MAX": "batch_max",
     "STREAMSCORE_COMMIT_INTERVAL_S": "commit_interval_s",
     "STREAMSCORE_DEAD_LETTER_MAX_VALUE_BYTES": "dead_letter_max_value_bytes",
+    "STREAMSCORE_SCORE_RESULTS": "score_results",
+    "STREAMSCORE_SNAPSHOTS": "snapshots",
     "STREAMSCORE_WEB_PORT": "web_port",
     "STREAMSCORE_WEB_HOST": "web_host",
     "STREAMSCORE_WEB_TOKEN": "web_token",

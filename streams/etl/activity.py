@@ -19,6 +19,7 @@ NaN/Infinity are not JSON and are refused by the decoder, as are numbers that ov
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 
 import numpy as np
@@ -38,6 +39,7 @@ __all__ = [
     "activity_row",
     "describe_value",
     "parse_activity_json",
+    "parse_activity_payloads",
 ]
 
 ACTIVITY_FIELDS = ("event_id", "user_id", "ts", "type", "properties")
@@ -109,27 +111,28 @@ def activity_row(d: object) -> tuple:
             None, None, props)  # fmt: skip
 
 
+_GET = [operator.itemgetter(name) for name in REQUIRED_FIELDS]
+
+
 def _columnar(docs: list[dict]) -> pa.RecordBatch | None:
     """All-valid fast path: the batch's events built column-wise, checked with aggregates.
 
     Returns None as soon as any document might break a rule; the caller then runs
     :func:`activity_row` per document, which finds the culprits and words their reasons.
-    Accepts exactly what :func:`activity_row` accepts and builds the same rows.
+    Accepts exactly what :func:`activity_row` accepts and builds the same rows. The passes
+    over the documents are C loops (``map``, ``set``, Arrow's converters): Arrow refuses
+    anything but ``str`` (or null) for a string column, so the ids need no type pass of
+    their own; ``ts`` (Arrow would take a float) and ``type`` (a set member) do.
     """
     if set(map(type, docs)) != {dict} or not set().union(*docs) <= _ALLOWED:
         return None
     try:
-        ids = [d["event_id"] for d in docs]
-        users = [d["user_id"] for d in docs]
-        stamps = [d["ts"] for d in docs]
-        kinds = [d["type"] for d in docs]
+        ids, users, stamps, kinds = (list(map(get, docs)) for get in _GET)
     except KeyError:
         return None
     props = [d.get("properties") for d in docs]
     if (
-        set(map(type, ids)) != {str}
-        or set(map(type, users)) != {str}
-        or set(map(type, stamps)) != {int}
+        set(map(type, stamps)) != {int}
         or set(map(type, kinds)) != {str}
         or not set(map(type, props)) <= {dict, type(None)}
         or not set(kinds) <= _TYPES
@@ -137,10 +140,12 @@ def _columnar(docs: list[dict]) -> pa.RecordBatch | None:
         return None
     try:
         a_ts = pa.array(stamps, pa.int64())
+        a_ids = pa.array(ids, pa.string())
+        a_users = pa.array(users, pa.string())
     except (OverflowError, pa.ArrowException):
+        return None  # a big int, or a non-string id: the row path words it
+    if a_ids.null_count or a_users.null_count:
         return None
-    a_ids = pa.array(ids, pa.string())
-    a_users = pa.array(users, pa.string())
     lo_hi = [pc.min_max(pc.utf8_length(a)).values() for a in (a_ids, a_users)]
     ts_lo, ts_hi = (v.as_py() for v in pc.min_max(a_ts).values())
     if (
@@ -172,23 +177,33 @@ def parse_activity_json(items: Sequence[tuple[int, bytes]], sink: Sink) -> None:
     Decodes every payload, then builds the events column-wise when all are valid (the usual
     case), else row by row with a precise reason for each invalid one.
     """
-    docs: list = []
-    index: list[int] = []
-    for i, raw in items:
-        try:
-            docs.append(_loads(raw))
-        except orjson.JSONDecodeError as exc:
-            reason = f"activity event: expected a JSON object, got invalid JSON ({exc})"
-            sink.reject(i, ParseError(reason))
-            continue
-        index.append(i)
+    if items:
+        index, raws = zip(*items, strict=True)
+        parse_activity_payloads(index, raws, sink)
+
+
+def parse_activity_payloads(index: Sequence[int], raws: Sequence[bytes], sink: Sink) -> None:
+    """:func:`parse_activity_json` on payload indices and payloads given apart (no tuples)."""
+    try:
+        docs: list = list(map(_loads, raws))  # one C loop when every payload is JSON
+        kept: Sequence[int] = index
+    except orjson.JSONDecodeError:
+        docs, kept = [], []
+        for i, raw in zip(index, raws, strict=True):
+            try:
+                docs.append(_loads(raw))
+            except orjson.JSONDecodeError as exc:
+                reason = f"activity event: expected a JSON object, got invalid JSON ({exc})"
+                sink.reject(i, ParseError(reason))
+                continue
+            kept.append(i)
     if not docs:
         return
     batch = _columnar(docs)
     if batch is not None:
-        sink.add_batch(batch, np.asarray(index, np.int32))
+        sink.add_batch(batch, np.asarray(kept, np.int32))
         return
-    for i, d in zip(index, docs, strict=True):
+    for i, d in zip(kept, docs, strict=True):
         try:
             row = activity_row(d)
         except RecordError as exc:

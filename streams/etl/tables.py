@@ -111,9 +111,9 @@ def _properties(col: pa.Array | None, n: int, bad: np.ndarray) -> tuple[list, di
         return [None] * n, {}
     out: list[str | None] = col.to_pylist()
     errors: dict[int, str] = {}
-    for r, text in enumerate(out):
-        if text is None or bad[r]:
-            continue
+    present = col.is_valid().to_numpy(zero_copy_only=False) & ~bad
+    for r in np.flatnonzero(present).tolist():  # rows without properties cost nothing here
+        text = out[r]
         try:
             value = orjson.loads(text)
         except orjson.JSONDecodeError as exc:

@@ -24,7 +24,8 @@ def column(table: pa.Table, name: str, step: str) -> pa.Array:
             f"feature step {step}: expected column {name!r} in the events, found "
             f"{table.column_names}"
         )
-    return table.column(name).combine_chunks()
+    chunks = table.column(name)
+    return chunks.chunk(0) if chunks.num_chunks == 1 else chunks.combine_chunks()
 
 
 def as_text(arr: pa.Array) -> pa.Array:

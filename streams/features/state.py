@@ -67,25 +67,28 @@ class WindowState:
         encoded = pc.dictionary_encode(arr)
         distinct = encoded.dictionary.to_pylist()
         slots = self._slots
-        next_slot = len(slots)
-        local = np.empty(len(distinct), dtype=np.int64)
-        for k, name in enumerate(distinct):
-            slot = slots.get(name)
-            if slot is None:
-                slot = slots[name] = next_slot
-                next_slot += 1
-            local[k] = slot
-        self._reserve(next_slot)
+        try:  # every entity has a row (imported before the batch): one C loop
+            local = np.fromiter(map(slots.__getitem__, distinct), np.int64, len(distinct))
+        except KeyError:
+            next_slot = len(slots)
+            local = np.empty(len(distinct), dtype=np.int64)
+            for k, name in enumerate(distinct):
+                slot = slots.get(name)
+                if slot is None:
+                    slot = slots[name] = next_slot
+                    next_slot += 1
+                local[k] = slot
+            self._reserve(next_slot)
         return local[encoded.indices.to_numpy(zero_copy_only=False)]
 
     def export_rows(self, entities: Sequence[str]) -> np.ndarray:
         """A copy of each entity's row, ``[len(entities), row_width]``; zero rows for unseen."""
-        out = np.zeros((len(entities), self.row_width), dtype=np.float64)
-        for k, name in enumerate(entities):
-            slot = self._slots.get(name)
-            if slot is not None:
-                out[k] = self._array[slot]
-        return out
+        n = len(self._slots)
+        slots = np.fromiter(map(self._slots.get, entities, [n] * len(entities)), np.int64)
+        if n == self._array.shape[0]:
+            self._reserve(n + 1)  # row n: a zero row for entities without one
+        self._array[n] = 0.0
+        return self._array[slots]
 
     def import_rows(self, entities: Sequence[str], rows: np.ndarray) -> None:
         """Set each entity's row (e.g. from a Faust table), adding entities as needed.
@@ -98,6 +101,13 @@ class WindowState:
                 f"importing window state: expected rows of shape "
                 f"({len(entities)}, {self.row_width}), got {rows.shape}"
             )
+        if not self._slots and len(set(entities)) == len(entities) and None not in entities:
+            # A fresh state and distinct entities (how the stream layer imports a batch's
+            # rows): entity k gets row k, with no Arrow round trip.
+            self._slots = dict(zip(entities, range(len(entities)), strict=True))
+            self._reserve(len(entities))
+            self._array[: len(entities)] = rows
+            return
         slots = self.slots_for(list(entities))
         self._array[slots] = rows
 

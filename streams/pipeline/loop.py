@@ -39,6 +39,7 @@ from streams.pipeline.consume import BatchConsumer, next_offsets, to_records
 from streams.pipeline.processor import BatchProcessor
 from streams.pipeline.records import BatchOutput
 from streams.pipeline.scoring import ModelSet
+from streams.pipeline.snapshots import SnapshotPolicy
 from streams.pipeline.state import WindowState
 from streams.pipeline.transactions import CommitFailed, Fenced, Outbox
 from streams.settings import Settings
@@ -121,6 +122,7 @@ class ScoringLoop:
         self._began = 0.0
         self._next_checkpoint = time.monotonic() + CHECKPOINT_INTERVAL_S
         self.batches = 0
+        self.snapshots = SnapshotPolicy.parse(settings.snapshots)  # parsed once, not per batch
 
     def _on_kafka_error(self, err: KafkaError) -> None:
         """librdkafka's error callback: refused credentials stop the worker (naming the setting
@@ -171,6 +173,8 @@ class ScoringLoop:
             hosts_from_keys=key == "raw-logs",  # raw-logs records are keyed by host
             topic_kind=topic_kind_of(key),
             dead_letter_max_value_bytes=self.settings.dead_letter_max_value_bytes,
+            score_results=self.settings.score_results,
+            snapshots=self.snapshots,
         )
         partitions = sorted({int(p) for p in records.partitions.tolist()})
         out = proc.process(records, self.state.reading(partitions))

@@ -18,9 +18,12 @@ batch:
    partition, for the caller to write and changelog).
 3. Call each model of the model set once on the whole feature matrix: champions and shadow
    challengers; a model that fails falls back inside the model set (``ScoreResult.fallback``).
-4. Encode, per partition, one ``ScoreResult`` per event and champion, ``ScoreBatch``es per
-   champion and feature snapshots (what the models saw, for retraining) of at most
-   :data:`BULK_ROWS` events each. Shadow scores are counted, never published.
+4. Encode, per partition, one ``ScoreResult`` per event and champion (unless ``score_results``
+   is off: bulk deployments read the same results from the ``ScoreBatch`` columns),
+   ``ScoreBatch``es per champion and feature snapshots (what the models saw, for retraining) of
+   at most :data:`BULK_ROWS` events each, for the events that the ``snapshots`` policy picks
+   (:mod:`streams.pipeline.snapshots`; every event by default). Shadow scores are counted,
+   never published.
 
 Each stage's wall time, the published scores, the models that served and the dead letters'
 reason classes are noted in ``BatchOutput.stats`` for the worker's metrics (a few clock reads
@@ -30,6 +33,10 @@ An exception in step 2, 3 or 4 drops the batch's partial results and turns every
 had events into a dead letter: stage ``score`` when the models failed, ``featurise`` otherwise
 (encoding included); it never raises out of :meth:`process`, and no record is left without an
 outcome.
+
+Cost: the work is per batch (Arrow, NumPy, Numba, one model call); what is left per record is
+what Kafka needs per record (a key and a value per ``ScoreResult``) and a dict access per
+distinct entity for the window state. ``tests/benchmarks/bench_processor.py`` measures it.
 """
 
 from __future__ import annotations
@@ -40,6 +47,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from schemas import (
     DeadLetter,
@@ -55,6 +64,7 @@ from streams.etl import InputFormat, ParsedBatch, TopicKind, TopicOrigin, parse_
 from streams.metrics import reason_class
 from streams.pipeline.records import BatchOutput, SourceRecords
 from streams.pipeline.scoring import ModelSet
+from streams.pipeline.snapshots import SnapshotPolicy
 
 __all__ = ["BatchProcessor", "StateStore", "records_from_values"]
 
@@ -83,6 +93,10 @@ class BatchProcessor:
     apt): set it for the raw-logs topic, whose records are keyed by host. ``clock_ms`` gives
     the scoring time (injected in tests). ``dead_letter_max_value_bytes`` is the longest value
     a dead letter keeps whole (``Settings.dead_letter_max_value_bytes``).
+    the scoring time (injected in tests). ``score_results`` (``Settings.score_results``) says
+    whether per-event ``ScoreResult`` records are produced; ``snapshots``
+    (``Settings.snapshots``: ``all``, ``none`` or ``sample:<fraction>``) which events get a
+    feature-snapshot row. The defaults produce every output.
     """
 
     models: ModelSet
@@ -91,30 +105,29 @@ class BatchProcessor:
     clock_ms: Callable[[], int] = _now_ms
     dead_letter_max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES
     topic_kind: TopicKind = TopicKind.ANY
+    score_results: bool = True
+    snapshots: SnapshotPolicy | str = "all"
+
+    def __post_init__(self) -> None:
+        self.snapshots = SnapshotPolicy.parse(self.snapshots)
 
     def process(self, records: SourceRecords, state: StateStore) -> BatchOutput:
         out = BatchOutput()
         if not len(records):
             return out
-        origins = [
-            TopicOrigin(records.topic, int(p), int(o))
-            for p, o in zip(records.partitions, records.offsets, strict=True)
-        ]
         stats = out.stats
         started = time.perf_counter()
         hosts = None
         if self.hosts_from_keys:  # raw-logs records are keyed by host
             hosts = [None if k is None else k.decode("utf-8", "replace") for k in records.keys]
         parsed = parse_batch(
-            records.values, self.input_format, origins, hosts=hosts, kind=self.topic_kind
+            records.values, self.input_format, _Origins(records), hosts=hosts, kind=self.topic_kind
         )
         if parsed.rejected:
-            index_of = {
-                (int(p), int(o)): i
-                for i, (p, o) in enumerate(zip(records.partitions, records.offsets, strict=True))
-            }
-            for rej in parsed.rejected:
-                i = index_of[(rej.origin.partition, rej.origin.offset)]  # type: ignore[union-attr]
+            # One rejection per record without events, in record order (parse_batch's contract).
+            rejected = np.ones(len(records), dtype=bool)
+            rejected[parsed.source_index] = False
+            for i, rej in zip(np.flatnonzero(rejected).tolist(), parsed.rejected, strict=True):
                 stage = _STAGE_OF.get(rej.stage, DeadLetterStage.PARSE)
                 self._dead_letter(records, i, stage, rej.reason, out)
         stats.stage_seconds["parse"] = time.perf_counter() - started
@@ -144,44 +157,53 @@ class BatchProcessor:
             exc.add_note(f"stage={stage.name.lower()}")
             raise
         batch = features.batch  # one row per event: the serving spec has no filter step
+        n = len(batch)
         now = self.clock_ms()
+        event_id, entity = _large_text(batch.event_id), _large_text(batch.entity)
+        scored_time = np.full(n, now, np.int64)
         columns = [
             ScoreColumns(
                 model_name=result.model_name,
                 model_version=result.model_version,
-                event_id=batch.event_id,
-                entity=batch.entity,
+                event_id=event_id,
+                entity=entity,
                 score=result.scores,
                 decision=result.scores >= result.threshold,
                 fallback=result.fallback,
-                served_by=result.served_by,
+                served_by=_served_by(result.served_by, n),
                 event_time_ms=batch.ts_ms,
-                scored_time_ms=np.full(len(batch), now, np.int64),
+                scored_time_ms=scored_time,
             )
             for result in scored
             if not result.shadow
         ]
-        keys = [e.encode() for e in batch.entity.to_pylist()]
         # Records are grouped by partition and events keep record order, so each partition's
         # events are one contiguous run of rows.
         event_partition = records.partitions[parsed.source_index]
-        cuts = np.flatnonzero(np.diff(event_partition)) + 1
-        bounds = zip(np.r_[0, cuts].tolist(), np.r_[cuts, len(batch)].tolist(), strict=True)
-        entity_partition: dict[str, int] = {}
-        for a, b in bounds:
-            partition = int(event_partition[a])
-            part = out.part(partition)
-            for col in columns:
-                sliced = col.slice(a, b)
-                part.scores.extend(zip(keys[a:b], encode_score_results(sliced), strict=True))
+        cuts = (np.flatnonzero(np.diff(event_partition)) + 1).tolist()
+        runs = list(zip([0, *cuts], [*cuts, n], strict=True))
+        if self.score_results:
+            keys = _utf8_values(entity)
+            results = [encode_score_results(col) for col in columns]
+        snap_rows = self.snapshots.rows(batch.event_id)
+        for a, b in runs:
+            part = out.part(int(event_partition[a]))
+            if self.score_results:
+                for messages in results:
+                    part.scores.extend(zip(keys[a:b], messages[a:b], strict=True))
             for lo in range(a, b, BULK_ROWS):
                 hi = min(b, lo + BULK_ROWS)
                 part.score_batches.extend(encode_score_batch(col.slice(lo, hi)) for col in columns)
-                part.features.append(self.models.snapshot(features, scored, now, lo, hi))
-            for key in keys[a:b]:
-                entity_partition[key.decode()] = partition
-        for entity, row in features.state_rows.items():
-            out.part(entity_partition[entity]).state_rows[entity] = row
+            if snap_rows is None:
+                for lo in range(a, b, BULK_ROWS):
+                    hi = min(b, lo + BULK_ROWS)
+                    part.features.append(self.models.snapshot(features, scored, now, lo, hi))
+            else:
+                picked = snap_rows[np.searchsorted(snap_rows, a) : np.searchsorted(snap_rows, b)]
+                for lo in range(0, len(picked), BULK_ROWS):
+                    rows = picked[lo : lo + BULK_ROWS]
+                    part.features.append(self.models.snapshot(features, scored, now, rows=rows))
+        self._route_state_rows(features.state_rows, entity, event_partition, runs, out)
         out.events += events.num_rows
         out.scored_records += int(np.unique(parsed.source_index).size)
         stats = out.stats
@@ -199,6 +221,28 @@ class BatchProcessor:
                 stats.fallbacks.update(
                     {(result.model_name, s): n for s, n in Counter(served.tolist()).items()}
                 )
+
+    @staticmethod
+    def _route_state_rows(
+        rows: dict[str, bytes],
+        entity: pa.Array,
+        event_partition: np.ndarray,
+        runs: list[tuple[int, int]],
+        out: BatchOutput,
+    ) -> None:
+        """Each entity's row goes to the partition of its last event in the batch."""
+        if not rows:
+            return
+        if len(runs) == 1:  # one partition (the usual batch of one partition's records)
+            out.part(int(event_partition[0])).state_rows.update(rows)
+            return
+        codes = pc.dictionary_encode(entity)
+        index = codes.indices.to_numpy(zero_copy_only=False)
+        last = np.zeros(len(codes.dictionary), dtype=np.int64)
+        np.maximum.at(last, index, np.arange(len(index), dtype=np.int64))
+        partitions = event_partition[last].tolist()
+        for name, partition in zip(codes.dictionary.to_pylist(), partitions, strict=True):
+            out.part(partition).state_rows[name] = rows[name]
 
     def _reject_parsed(
         self, records: SourceRecords, parsed: ParsedBatch, exc: Exception, out: BatchOutput
@@ -246,6 +290,47 @@ class BatchProcessor:
         encoded = encode_dead_letter(letter, max_value_bytes=cap)
         out.part(partition).dead_letters.append((letter.key, encoded))
         out.stats.dead_letters[(stage.name.lower(), reason_class(reason))] += 1
+
+
+class _Origins(Sequence[TopicOrigin]):
+    """The records' origins for :func:`parse_batch`, made only for the records it rejects."""
+
+    __slots__ = ("_records",)
+
+    def __init__(self, records: SourceRecords) -> None:
+        self._records = records
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __getitem__(self, i):  # noqa: ANN001, ANN204 - Sequence's int/slice overloads
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        r = self._records
+        return TopicOrigin(r.topic, int(r.partitions[i]), int(r.offsets[i]))
+
+
+def _large_text(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A string column as one large_string array: the score codecs then slice it for free."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    return values if pa.types.is_large_string(values.type) else values.cast(pa.large_string())
+
+
+def _served_by(values: Sequence[str], n: int) -> pa.Array | Sequence[str]:
+    """``served_by`` as Arrow; a batch served by one model (the usual case) without a per-event
+    Python pass: the same name repeated is built from the name's bytes with NumPy."""
+    if n and isinstance(values, list) and values.count(values[0]) == n:
+        raw = values[0].encode("utf-8")
+        offsets = np.arange(n + 1, dtype=np.int64) * len(raw)
+        data = np.frombuffer(raw * n, dtype=np.uint8) if raw else np.zeros(0, np.uint8)
+        return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
+    return values
+
+
+def _utf8_values(values: pa.Array) -> list[bytes]:
+    """Each string of a string array as ``bytes`` (the records' Kafka keys), made by Arrow."""
+    return values.cast(pa.large_binary()).to_pylist()
 
 
 def records_from_values(

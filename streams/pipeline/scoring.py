@@ -7,7 +7,6 @@ feature matrix, and describe what the models saw as a feature snapshot for retra
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -20,6 +19,7 @@ import pyarrow.compute as pc
 
 from streams.errors import ConfigError
 from streams.features import FeatureBatch, FittedPipeline
+from streams.features.rows import decode_rows, encode_rows
 from streams.settings import Settings
 
 __all__ = ["Features", "ModelSet", "ScoredBatch", "ServedModel", "load_model_set"]
@@ -77,23 +77,21 @@ class ModelSet:
     degraded: dict[tuple[str, str], str] = field(default_factory=dict)
     """(task, "version/part") -> why, for champions' chain candidates that serve without an
     optional artifact (a corrupt LiteRT export); exported as ``streamscore_model_degraded``."""
+    _schemas: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def featurise(self, events: pa.RecordBatch, state: Mapping[str, bytes]) -> Features:
-        """Features of ``events`` in arrival order; reads and returns the entities' state rows."""
-        window = self.pipeline.new_state(capacity=1)
+        """Features of ``events`` in arrival order; reads and returns the entities' state rows
+        (:mod:`streams.features.rows` format; plain float64 rows are read too)."""
+        entities = pc.unique(events.column("entity")).to_pylist()
+        # Room for the batch's entities and the zero row export_rows uses: no regrowth.
+        window = self.pipeline.new_state(capacity=len(entities) + 1)
         if window is None:  # a spec without windows keeps no state
             return Features(self.pipeline.transform(events, None), {})
-        entities = pc.unique(events.column("entity")).to_pylist()
-        width = window.row_width
-        rows = np.zeros((len(entities), width), dtype=np.float64)
-        for k, entity in enumerate(entities):
-            raw = state.get(entity)
-            if raw is not None:
-                rows[k] = np.frombuffer(raw, dtype=np.float64, count=width)
-        window.import_rows(entities, rows)
+        get = state.get
+        window.import_rows(entities, decode_rows([get(e) for e in entities], window.row_width))
         batch = self.pipeline.transform(events, window)
         after = window.export_rows(entities)
-        return Features(batch, {e: after[k].tobytes() for k, e in enumerate(entities)})
+        return Features(batch, dict(zip(entities, encode_rows(after), strict=True)))
 
     def score(self, X: np.ndarray) -> list[ScoredBatch]:
         """Each model once on the whole batch; then each shadow, whose failure only logs."""
@@ -113,31 +111,75 @@ class ModelSet:
         now_ms: int,
         start: int = 0,
         stop: int | None = None,
+        rows: np.ndarray | None = None,
     ) -> bytes:
-        """Arrow IPC stream of what the models saw for rows ``start:stop``: ids, time, feature
-        vector, every score.
+        """Arrow IPC stream of what the models saw for rows ``start:stop`` (or the row indices
+        ``rows``): ids, time, feature vector, every score.
 
         Schema metadata carries the feature names, the pipeline fingerprint and the model
         versions, so a retraining job can join it with delayed outcomes and check it matches.
+        The stream is the cached schema message, one record batch message and the end marker;
+        the feature block is handed to Arrow without a copy when the rows are contiguous.
         """
-        stop = len(features.batch) if stop is None else stop
-        table = features.batch.to_arrow().slice(start, stop - start)
+        batch = features.batch
+        if rows is None:
+            stop = len(batch) if stop is None else stop
+            pick = slice(start, stop)
+            count = stop - start
+        else:
+            pick = rows
+            count = len(rows)
+        schema, head = self._snapshot_schema(batch, scored)
+        flat = pa.array(np.ascontiguousarray(batch.X[pick]).reshape(-1), type=pa.float32())
+        columns = [
+            _take(batch.event_id, pick),
+            _take(batch.entity, pick),
+            pa.array(batch.ts_ms[pick], pa.int64()),
+            pa.FixedSizeListArray.from_arrays(flat, len(batch.names)),
+            *(pa.array(s.scores[pick], pa.float32()) for s in scored),
+            pa.array(np.full(count, now_ms, np.int64)),
+        ]
+        record = pa.RecordBatch.from_arrays(columns, schema=schema)
+        return b"".join((head, record.serialize(), _IPC_END))  # one copy of the batch
+
+    def _snapshot_schema(
+        self, batch: FeatureBatch, scored: list[ScoredBatch]
+    ) -> tuple[pa.Schema, bytes]:
+        """The snapshot schema for this model set and its serialized IPC message (cached)."""
+        key = (
+            batch.names,
+            batch.fingerprint,
+            batch.event_id.type,
+            batch.entity.type,
+            tuple((s.model_name, s.model_version, s.shadow) for s in scored),
+        )
+        cached = self._schemas.get(key)
+        if cached is not None:
+            return cached
+        fields = [
+            pa.field("event_id", batch.event_id.type),
+            pa.field("entity", batch.entity.type),
+            pa.field("ts_ms", pa.int64()),
+            pa.field("features", pa.list_(pa.float32(), len(batch.names))),
+        ]
         for s in scored:
-            scores = pa.array(s.scores[start:stop], pa.float32())
             name = (
                 f"shadow.{s.model_name}@{s.model_version}" if s.shadow else f"score.{s.model_name}"
             )
-            table = table.append_column(name, scores)
-        table = table.append_column("scored_ms", pa.array(np.full(len(table), now_ms, np.int64)))
-        meta = dict(table.schema.metadata or {})
-        meta[b"models"] = json.dumps(
-            {s.model_name: s.model_version for s in scored if not s.shadow}
-        ).encode()
-        table = table.replace_schema_metadata(meta)
-        sink = io.BytesIO()
-        with pa.ipc.new_stream(sink, table.schema) as writer:
-            writer.write_table(table)
-        return sink.getvalue()
+            fields.append(pa.field(name, pa.float32()))
+        fields.append(pa.field("scored_ms", pa.int64()))
+        meta = {
+            b"feature_names": json.dumps(batch.names).encode(),
+            b"fingerprint": batch.fingerprint.encode(),
+            b"models": json.dumps(
+                {s.model_name: s.model_version for s in scored if not s.shadow}
+            ).encode(),
+        }
+        schema = pa.schema(fields, metadata=meta)
+        if len(self._schemas) > 16:  # model versions come and go: keep the recent ones
+            self._schemas.clear()
+        cached = self._schemas[key] = (schema, schema.serialize().to_pybytes())
+        return cached
 
     def warm_up(self) -> None:
         """Compile kernels and trace models before the first event arrives."""
@@ -171,6 +213,16 @@ class _TaskScorer:
 
     def warm_up(self, width: int) -> None:
         self._scorer.score(np.zeros((1, width), np.float32))
+
+
+_IPC_END = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+"""The Arrow IPC stream's end-of-stream marker (continuation token, zero length)."""
+
+
+def _take(values: pa.Array, pick: slice | np.ndarray) -> pa.Array:
+    if isinstance(pick, slice):
+        return values.slice(pick.start, pick.stop - pick.start)
+    return values.take(pa.array(pick, pa.int64()))
 
 
 def load_model_set(settings: Settings, models: Sequence[str] | None = None) -> ModelSet:

@@ -6,6 +6,7 @@ encoder as its "naive per-field builder loop" baseline.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import flatbuffers
@@ -44,6 +45,13 @@ def random_columns(rng: np.random.Generator, n: int) -> ScoreColumns:
         event_time_ms=rng.integers(-(2**62), 2**62, n),
         scored_time_ms=rng.integers(1_700_000_000_000, 1_800_000_000_000, n),
     )
+
+
+def one_server_columns(rng: np.random.Generator, n: int) -> ScoreColumns:
+    """:func:`random_columns` served by one model throughout (a ScoreBatch then stores the
+    ``served_by`` string once)."""
+    cols = random_columns(rng, n)
+    return replace(cols, served_by=["churn@7-\u00e9t\u00e9"] * n)
 
 
 def encode_score_results_naive(columns: ScoreColumns) -> list[bytes]:

@@ -23,7 +23,7 @@ from schemas import (
     encode_score_batch,
     encode_score_results,
 )
-from tests.unit.schemas.reference import random_columns
+from tests.unit.schemas.reference import one_server_columns, random_columns
 
 HERE = Path(__file__).resolve().parent
 SCHEMAS = HERE.parents[2] / "schemas"
@@ -86,6 +86,7 @@ def test_score_results_verify(verifier, rng, tmp_path):
 
 def test_score_batches_verify(verifier, rng, tmp_path):
     buffers = [encode_score_batch(random_columns(rng, n)) for n in (0, 1, 2, 3, 5, 300)]
+    buffers += [encode_score_batch(one_server_columns(rng, n)) for n in (1, 2, 7, 300)]
     buffers.append(encode_score_batch(edge_columns()))
     done = verify(verifier, "batch", buffers, tmp_path)
     assert done.returncode == 0, done.stdout

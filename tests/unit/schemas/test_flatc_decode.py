@@ -7,6 +7,7 @@ flatc 2.0.8 prints floats with 6 fixed decimals, hence the tolerance on scores.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from schemas import (
     SCORE_FIELDS,
@@ -21,7 +22,7 @@ from schemas import (
 )
 from schemas.deadletter import MAX_KEY_BYTES
 from tests.unit.schemas.flatc import flatc_json
-from tests.unit.schemas.reference import random_columns
+from tests.unit.schemas.reference import one_server_columns, random_columns
 
 
 def assert_same(flatc_values: dict, ours: dict) -> None:
@@ -46,8 +47,9 @@ def test_flatc_decodes_score_results(flatc, rng, tmp_path):
         assert_same({k: [v] for k, v in got.items()}, {k: v[i : i + 1] for k, v in ours.items()})
 
 
-def test_flatc_decodes_score_batch(flatc, rng, tmp_path):
-    cols = random_columns(rng, 300)
+@pytest.mark.parametrize("make", [random_columns, one_server_columns])
+def test_flatc_decodes_score_batch(flatc, rng, tmp_path, make):
+    cols = make(rng, 300)
     buffer = encode_score_batch(cols)
     got = flatc_json(flatc, "score_batch.fbs", buffer, tmp_path)
     ours = decode_score_batch(buffer)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -21,6 +23,7 @@ from schemas.generated.score_batch_generated import ScoreBatch
 from tests.unit.schemas.reference import (
     decode_score_result_naive,
     encode_score_results_naive,
+    one_server_columns,
     random_columns,
     random_text,
 )
@@ -113,6 +116,17 @@ def test_batch_read_by_generated_reader(columns):
     np.testing.assert_array_equal(batch.ScoreAsNumpy(), columns.score)
     np.testing.assert_array_equal(batch.EventTimeMsAsNumpy(), columns.event_time_ms)
     assert batch.ModelName() == b"churn"
+
+
+def test_batch_stores_a_served_by_shared_by_every_event_once(rng):
+    cols = one_server_columns(rng, 200)
+    buffer = encode_score_batch(cols)
+    assert buffer.count("churn@7-été".encode()) == 1
+    assert_columns_equal(decode_score_batch(buffer).to_dict(), cols.to_dict())
+    batch = ScoreBatch.GetRootAs(buffer, 0)
+    assert {batch.ServedBy(i).decode() for i in range(200)} == {"churn@7-été"}
+    mixed = replace(cols, served_by=["churn@7-été"] * 199 + ["baseline"])
+    assert_columns_equal(decode_score_batch(encode_score_batch(mixed)).to_dict(), mixed.to_dict())
 
 
 def test_empty_batch():
