@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 
@@ -45,6 +46,9 @@ TRANSACTION_TIMEOUT_MS = 10_000
 """The coordinator aborts a transaction left open this long (a frozen or killed worker's), so
 read_committed readers of its output partitions wait at most this long (Kafka Streams' value)."""
 
+
+STUCK_GRACE_S = 5.0
+"""How long past its own timeout a transactional call may take before it counts as stuck."""
 
 INIT_TIMEOUT_S = 600.0
 """How long a new transactional producer keeps trying to reach its coordinator."""
@@ -177,14 +181,24 @@ class Outbox:
         try:
             # Step 2: the offsets, with the group generation that fences zombies.
             if offsets:
-                self._producer.send_offsets_to_transaction(
-                    _topic_partitions(offsets), group_metadata(), timeout_s
+                producer = self._producer
+                self._bounded(
+                    "sending the offsets to the transaction",
+                    lambda: producer.send_offsets_to_transaction(
+                        _topic_partitions(offsets), group_metadata(), timeout_s
+                    ),
+                    timeout_s,
                 )
             # Step 3: flush everything, then commit (retried while the error says so).
             deadline = time.monotonic() + 3 * timeout_s
             while True:
                 try:
-                    self._producer.commit_transaction(timeout_s)
+                    producer = self._producer
+                    self._bounded(
+                        "committing the transaction",
+                        lambda p=producer: p.commit_transaction(timeout_s),
+                        timeout_s,
+                    )
                     break
                 except KafkaException as exc:
                     err = exc.args[0]
@@ -196,6 +210,42 @@ class Outbox:
             self._failed = None
         except KafkaException as exc:
             self._handle(exc.args[0], "committing the transaction")
+
+    def _bounded(self, doing: str, call: Callable[[], object], timeout_s: float) -> None:
+        """Run a transactional call, and give up on it ``timeout_s`` + a grace after.
+
+        librdkafka 2.x can block in ``send_offsets_to_transaction`` (and the commit after it)
+        far past its timeout once a broker it cached as coordinator was dropped from the
+        metadata, as a broker restart does (confluentinc/librdkafka#5456, #5511). A call that
+        does not return in time leaves this producer unusable (one transactional call at a
+        time): it is replaced by a new one with the same transactional id, whose
+        initialisation fences the stuck one and aborts its transaction, and the commit fails
+        (:class:`CommitFailed`: the caller rewinds and scores those records again).
+        """
+        done = threading.Event()
+        outcome: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                call()
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+                outcome.append(exc)
+            finally:
+                done.set()
+
+        threading.Thread(target=run, name="txn-call", daemon=True).start()
+        if not done.wait(timeout_s + STUCK_GRACE_S):
+            _log.warning(
+                "%s did not return within %.0f s (librdkafka#5456); replacing the producer",
+                doing,
+                timeout_s + STUCK_GRACE_S,
+            )
+            self._in_transaction = False
+            self._producer = self._make()  # the stuck one is left to its thread, fenced
+            self._failed = None
+            raise CommitFailed(f"{doing}: no answer within {timeout_s + STUCK_GRACE_S:.0f} s")
+        if outcome:
+            raise outcome[0]
 
     def _flush_then_commit(self, offsets, commit_offsets, timeout_s: float) -> None:  # noqa: ANN001
         deadline = time.monotonic() + 3 * timeout_s
@@ -221,14 +271,13 @@ class Outbox:
             return
         _log.warning("aborting the transaction: %s", why)
         try:
-            self._producer.abort_transaction(30)
-        except KafkaException as exc:
-            err = exc.args[0]
-            if err.fatal():
-                self._replace(err)
-            else:
-                _log.warning("aborting the transaction failed: %s; replacing the producer", err)
-                self._replace(err)
+            producer = self._producer
+            self._bounded("aborting the transaction", lambda: producer.abort_transaction(30), 30)
+        except CommitFailed:
+            pass  # replaced: the new producer's initialisation aborted the transaction
+        except KafkaException as exc:  # e.g. the broker is away: a new producer aborts it
+            _log.warning("aborting the transaction failed: %s; replacing the producer", exc)
+            self._replace(exc.args[0])
         self._in_transaction = False
 
     def _handle(self, err: KafkaError, doing: str) -> None:
