@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "KafkaSetupError",
+    "SparkSetupError",
     "StreamscoreError",
 ]
 
@@ -23,3 +24,7 @@ class ConfigError(StreamscoreError, ValueError):
 
 class KafkaSetupError(StreamscoreError, RuntimeError):
     """The local Kafka broker cannot be fetched, started, reached or stopped."""
+
+
+class SparkSetupError(StreamscoreError, RuntimeError):
+    """Apache Spark cannot be used: pyspark or Java missing, or the session failed to start."""

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EtlCounts",
+    "spec_documents",
     "EtlResult",
     "RejectedFormat",
     "rejected_record",
@@ -179,11 +180,15 @@ def time_ordered(events: pa.Table) -> pa.Table:
     return events.take(pa.array(np.argsort(ts, kind="stable")))
 
 
-def _specs(
-    events: pa.Table, spec_path: Path | None, target: str
-) -> list[tuple[str, FittedPipeline]]:
-    """(output suffix, FittedPipeline) for each feature spec to run; imported on use."""
-    from streams.features import FeaturePipeline, FeatureSpec, FittedPipeline
+def spec_documents(
+    spec_path: Path | None, n_activity: int, n_events: int
+) -> list[tuple[str, dict]]:
+    """(output suffix, spec JSON document) of each feature spec to run, for either engine.
+
+    The given file (a spec, or an already fitted pipeline when it holds a fingerprint), else
+    each built-in spec (activity, logs) whose filter keeps some of the events.
+    """
+    from streams.features import FeatureSpec
 
     if spec_path is not None:
         text = spec_path.read_text()
@@ -193,18 +198,33 @@ def _specs(
             raise InputFormatError(
                 f"feature spec {spec_path}: expected JSON, got ({exc})"
             ) from None
-        if isinstance(doc, dict) and "fingerprint" in doc:  # an already fitted pipeline
-            return [("", FittedPipeline.load(spec_path, target))]
-        return [("", FeaturePipeline(FeatureSpec.from_json(text), target).fit(events))]
+        if not (isinstance(doc, dict) and "fingerprint" in doc):
+            doc = FeatureSpec.from_json(text).model_dump(mode="json")  # validated here
+        return [("", doc)]
+    out = []
+    if n_activity:
+        out.append(("-activity", FeatureSpec.default("activity").model_dump(mode="json")))
+    if n_activity < n_events:
+        out.append(("-logs", FeatureSpec.default("logs").model_dump(mode="json")))
+    return out
+
+
+def _specs(
+    events: pa.Table, spec_path: Path | None, target: str
+) -> list[tuple[str, FittedPipeline]]:
+    """(output suffix, FittedPipeline) for each feature spec to run; imported on use."""
+    from streams.features import FeaturePipeline, FeatureSpec, FittedPipeline
+
     is_activity = pc.equal(events.column("source"), SourceFormat.ACTIVITY.value)
     n_activity = pc.sum(is_activity).as_py() or 0
     out = []
-    if n_activity:
-        fitted = FeaturePipeline(FeatureSpec.default("activity"), target).fit(events)
-        out.append(("-activity", fitted))
-    if n_activity < len(events):
-        fitted = FeaturePipeline(FeatureSpec.default("logs"), target).fit(events)
-        out.append(("-logs", fitted))
+    for suffix, doc in spec_documents(spec_path, n_activity, len(events)):
+        if "fingerprint" in doc:  # an already fitted pipeline
+            assert spec_path is not None
+            out.append((suffix, FittedPipeline.load(spec_path, target)))
+        else:
+            spec = FeatureSpec.model_validate(doc)
+            out.append((suffix, FeaturePipeline(spec, target).fit(events)))
     return out
 
 
