@@ -6,6 +6,7 @@ import argparse
 import sys
 from datetime import UTC, datetime
 
+from streams.cli._engine import add_engine_args, engine_kwargs
 from streams.settings import Settings
 
 _FORMATS = ("auto", "syslog", "syslog3164", "syslog5424", "dpkg", "apt_history", "access_log",
@@ -21,9 +22,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Arrow; .gz text is decompressed), writes DIR/events.parquet, the feature vectors "
         "DIR/features[-activity|-logs].parquet with the fitted pipeline beside them, and the "
         "rejected lines with their reasons to DIR/rejected.jsonl. Prints read/parsed/rejected "
-        "counts. Exit status 1 when nothing at all could be parsed.",
+        "counts. Exit status 1 when nothing at all could be parsed. With --engine spark the "
+        "same steps run in Spark tasks (inputs may be folders, globs or any URI Spark reads; "
+        "outputs are folders of part files with the same rows).",
     )
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="files to read")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help="files to read (--engine spark: also folders, globs, s3a://, "
+                        "hdfs://)")  # fmt: skip
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
     parser.add_argument("--format", default="auto", choices=_FORMATS,
                         help="payload format of text files (default: detect per line)")  # fmt: skip
@@ -42,6 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--utc-offset-min", type=int, default=0,
                         help="UTC offset of zone-less log times (default 0)")  # fmt: skip
     parser.add_argument("--chunk-size", type=int, default=65_536, help="payloads per batch")
+    add_engine_args(parser)
     bar = parser.add_mutually_exclusive_group()
     bar.add_argument("--progress", dest="progress", action="store_true", default=None,
                      help="always show a progress bar (default: inputs over 8 MiB)")  # fmt: skip
@@ -50,8 +56,32 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    options = parse_options(args)
+    common = dict(
+        fmt=args.format,
+        kind=args.kind,
+        spec_path=args.spec,
+        options=options,
+        rejected_format=args.rejected_format,
+        features=not args.no_features,
+        kernel_target=settings.kernel_target,
+        chunk_size=args.chunk_size,
+    )
+    if args.engine == "spark":
+        from streams.spark.etl import run_etl_spark
+
+        result = run_etl_spark(args.inputs, args.out, **common, **engine_kwargs(args))
+    else:
+        from streams.etl.job import run_etl
+
+        result = run_etl(args.inputs, args.out, **common, progress=args.progress)
+    print_counts(result)
+    return 1 if result.total.read and not result.total.parsed else 0
+
+
+def parse_options(args: argparse.Namespace):
+    """ParseOptions from --host, --reference-time and --utc-offset-min."""
     from streams.etl import InputFormatError, ParseOptions
-    from streams.etl.job import run_etl
 
     reference_ms = None
     if args.reference_time:
@@ -64,21 +94,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             raise InputFormatError(
                 f"--reference-time: expected an ISO 8601 time, got {args.reference_time!r}"
             ) from None
-    options = ParseOptions(default_host=args.host, reference_ms=reference_ms,
-                           naive_utc_offset_min=args.utc_offset_min)  # fmt: skip
-    result = run_etl(
-        args.inputs,
-        args.out,
-        fmt=args.format,
-        kind=args.kind,
-        spec_path=args.spec,
-        options=options,
-        rejected_format=args.rejected_format,
-        features=not args.no_features,
-        kernel_target=settings.kernel_target,
-        chunk_size=args.chunk_size,
-        progress=args.progress,
-    )
+    return ParseOptions(default_host=args.host, reference_ms=reference_ms,
+                        naive_utc_offset_min=args.utc_offset_min)  # fmt: skip
+
+
+def print_counts(result) -> None:  # noqa: ANN001 - an EtlResult
+    """The per-input count table, the first rejections and the files written."""
     width = max(len(p) for p in result.per_file)
     print(f"{'input':<{width}}  {'read':>9} {'parsed':>9} {'events':>9} {'rejected':>9}")
     rows = [*result.per_file.items(), ("total", result.total)]
@@ -90,4 +111,3 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         extra = f" ({result.feature_rows[name]} rows)" if name in result.feature_rows else ""
         print(f"wrote {name}: {path}{extra}")
     sys.stdout.flush()
-    return 1 if result.total.read and not result.total.parsed else 0

@@ -25,13 +25,13 @@ from schemas.events import EVENT_SCHEMA
 from streams.etl.types import FileOrigin, ParseOptions, Rejected
 
 __all__ = [
-    "FEATURE_SCHEMA",
     "FILE_SCHEMA",
     "FIT_SCHEMA",
     "KIND_COUNTS",
     "KIND_EVENT",
     "KIND_REJECTED",
     "PARSED_SCHEMA",
+    "WRITTEN_SCHEMA",
     "featurise_task",
     "fit_task",
     "fitted_from_doc",
@@ -70,10 +70,6 @@ PARSED_SCHEMA = pa.schema(
 rejections and per-file counts, told apart by ``_kind``."""
 
 FIT_SCHEMA = pa.schema([("part", pa.binary())])
-FEATURE_SCHEMA = pa.schema([
-    ("event_id", pa.string()), ("entity", pa.string()), ("ts_ms", pa.int64()),
-    ("features", pa.list_(pa.float32())),
-])  # fmt: skip
 
 
 def _batch(columns: dict[str, pa.Array], n: int) -> pa.RecordBatch:
@@ -201,25 +197,59 @@ def fitted_from_doc(doc: dict, target: str):
     return fitted
 
 
-def as_list_array(fixed: pa.FixedSizeListArray) -> pa.ListArray:
-    """Spark takes no fixed-size lists: the same values as a plain list array."""
-    width = fixed.type.list_size
-    offsets = pa.array(np.arange(0, (len(fixed) + 1) * width, width, dtype=np.int32))
-    return pa.ListArray.from_arrays(offsets, fixed.flatten())
+WRITTEN_SCHEMA = pa.schema([("path", pa.string()), ("rows", pa.int64())])
 
 
-def featurise_task(batches: Iterator[pa.RecordBatch], *, pipeline_doc: dict,
-                   target: str) -> Iterator[pa.RecordBatch]:  # fmt: skip
+def _filesystem(uri: str):
+    """(pyarrow filesystem, path in it) for a local path or a URI pyarrow knows; Spark's
+    ``s3a://`` is pyarrow's ``s3://``."""
+    from pyarrow import fs
+
+    if "://" not in uri:
+        return fs.LocalFileSystem(), os.path.abspath(uri)
+    if uri.startswith("s3a://"):
+        uri = "s3://" + uri[len("s3a://"):]
+    return fs.FileSystem.from_uri(uri)
+
+
+def featurise_task(batches: Iterator[pa.RecordBatch], *, pipeline_doc: dict, target: str,
+                   out_dir: str) -> Iterator[pa.RecordBatch]:  # fmt: skip
     """Feature vectors of a partition's events (sorted by time; every entity's events here),
-    one window state carried from batch to batch as a stream worker carries it."""
+    one window state carried from batch to batch as a stream worker carries it.
+
+    Writes them as ``OUT_DIR/part-NNNNN.parquet`` (NNNNN: the partition) with the local
+    engine's schema (fixed-size float32 lists, names and fingerprint in the metadata), under
+    a temporary name renamed at the end, so a retried task overwrites rather than duplicates.
+    Returns one (path, rows) row.
+    """
+    import pyarrow.parquet as pq
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    partition = context.partitionId() if context else 0
+    attempt = context.attemptNumber() if context else 0
     fitted = fitted_from_doc(pipeline_doc, target)
     state = fitted.new_state()
-    for events in _event_batches(batches):
-        table = fitted.transform(events, state).to_arrow()
-        if table.num_rows:
-            cols = [table.column(n).combine_chunks() for n in ("event_id", "entity", "ts_ms")]
-            cols.append(as_list_array(table.column("features").combine_chunks()))
-            yield pa.RecordBatch.from_arrays(cols, schema=FEATURE_SCHEMA)
+    fs, root = _filesystem(out_dir)
+    fs.create_dir(root, recursive=True)
+    final = f"{root}/part-{partition:05d}.parquet"
+    temp = f"{root}/_tmp-{partition:05d}-{attempt}.parquet"
+    writer = None
+    rows = 0
+    try:
+        for events in _event_batches(batches):
+            table = fitted.transform(events, state).to_arrow()
+            if writer is None:
+                writer = pq.ParquetWriter(temp, table.schema, filesystem=fs)
+            writer.write_table(table)
+            rows += table.num_rows
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is not None:
+        fs.move(temp, final)
+    written = [pa.array([final if rows else None], pa.string()), pa.array([rows], pa.int64())]
+    yield pa.RecordBatch.from_arrays(written, schema=WRITTEN_SCHEMA)
 
 
 def limit_threads() -> None:

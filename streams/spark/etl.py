@@ -14,9 +14,11 @@
    local fit); a second pass writes ``features[-NAME].parquet/`` and the driver saves
    ``pipeline[-NAME].json``.
 
-Feature files are Parquet folders with ``event_id, entity, ts_ms, features`` (a list of
-float32; the names and fingerprint are in the pipeline JSON beside them):
-:func:`streams.etl.outputs.read_features` reads either engine's.
+Feature files are Parquet folders whose part files each task writes itself with pyarrow, in
+the local engine's schema (``event_id, entity, ts_ms, features``: fixed-size float32 lists,
+the names and fingerprint in the metadata), so no feature value goes through the JVM. Remote
+``--out`` paths for them go through pyarrow's filesystems (``s3a://`` is read as ``s3://``,
+``hdfs://`` needs libhdfs), the rest through Spark's writers.
 """
 
 from __future__ import annotations
@@ -42,7 +44,14 @@ from streams.spark.session import spark_session
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["parsed_inputs", "run_etl_spark", "spark_schema", "time_partitioned"]
+__all__ = [
+    "parse_and_write",
+    "parsed_inputs",
+    "run_etl_spark",
+    "spark_schema",
+    "time_partitioned",
+    "write_text",
+]
 
 
 def spark_schema(schema: pa.Schema) -> str:
@@ -63,7 +72,8 @@ def _local_rows(index: int, arg: str) -> list[dict]:
     if path.is_file():
         files = [path]
     elif path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith((".", "_")))
+        files = sorted(p for p in path.rglob("*")
+                       if p.is_file() and not p.name.startswith((".", "_")))  # fmt: skip
     else:
         files = sorted(Path(p) for p in glob.glob(str(path)) if Path(p).is_file())
     if not files:
@@ -74,12 +84,15 @@ def _local_rows(index: int, arg: str) -> list[dict]:
 
 
 def _remote_rows(spark: SparkSession, index: int, arg: str) -> list[dict]:
-    listed = (spark.read.format("binaryFile").load(arg)
-              .select("path", "modificationTime").orderBy("path").collect())  # fmt: skip
+    found = spark.read.format("binaryFile").load(arg).select("path", "modificationTime")
+    listed = found.orderBy("path").collect()
     if not listed:
         raise InputFormatError(f"etl input {arg!r}: expected files, Spark found none")
-    return [{"path": r["path"], "name": r["path"], "arg": index, "content": None,
-             "mtime_ms": int(r["modificationTime"].timestamp() * 1000)} for r in listed]  # fmt: skip
+    return [
+        {"path": r["path"], "name": r["path"], "arg": index, "content": None,
+         "mtime_ms": int(r["modificationTime"].timestamp() * 1000)}
+        for r in listed
+    ]  # fmt: skip
 
 
 def _files(spark: SparkSession, inputs: Sequence[str]) -> tuple[DataFrame, list[str]]:
@@ -102,7 +115,8 @@ def _files(spark: SparkSession, inputs: Sequence[str]) -> tuple[DataFrame, list[
         )
         df = spark.createDataFrame(rdd, ddl)
     if remote:
-        index = spark.createDataFrame([(r["path"], r["file"]) for r in remote], "path string, file int")
+        index = spark.createDataFrame([(r["path"], r["file"]) for r in remote],
+                                      "path string, file int")  # fmt: skip
         content = (spark.read.format("binaryFile").load([r["path"] for r in remote])
                    .select("path", "content", "modificationTime"))  # fmt: skip
         far = content.join(F.broadcast(index), "path").select(
@@ -114,9 +128,10 @@ def _files(spark: SparkSession, inputs: Sequence[str]) -> tuple[DataFrame, list[
     return df, names
 
 
-def parsed_inputs(spark: SparkSession, inputs: Sequence[str], *, fmt: str = "auto",
-                  kind: str = "auto", options: ParseOptions | None = None,
-                  chunk_size: int = 65_536, as_json: bool = True) -> tuple[DataFrame, list[str]]:  # fmt: skip
+def parsed_inputs(
+    spark: SparkSession, inputs: Sequence[str], *, fmt: str = "auto", kind: str = "auto",
+    options: ParseOptions | None = None, chunk_size: int = 65_536, as_json: bool = True,
+) -> tuple[DataFrame, list[str]]:
     """Every input parsed in Spark tasks: a DataFrame of :data:`_tasks.PARSED_SCHEMA` rows
     (persisted: callers read it several times) and the files' origin names by index."""
     from pyspark import StorageLevel
@@ -148,15 +163,27 @@ def write_text(spark: SparkSession, uri: str, text: str) -> None:
         stream.close()
 
 
+def _clear(spark: SparkSession, uri: str) -> None:
+    """Remove a folder (or file) an earlier run left, at any path Spark can write."""
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(uri if not _is_local(uri) else str(Path(uri).resolve()))
+    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if fs.exists(path):
+        fs.delete(path, True)
+
+
 def _join(out: str, name: str) -> str:
     return str(Path(out) / name) if _is_local(out) else out.rstrip("/") + "/" + name
 
 
 def _first_rejected(parsed: DataFrame, names: list[str]) -> list[Rejected]:
-    rows = (parsed.filter("_kind = 1").orderBy("_file", "_row").limit(3)
-            .select("_file", "_row", "rej_raw", "rej_stage", "rej_reason", "rej_error").collect())  # fmt: skip
-    return [Rejected(bytes(r["rej_raw"]), FileOrigin(names[r["_file"]], r["_row"]), r["rej_stage"],
-                     r["rej_reason"], r["rej_error"]) for r in rows]  # fmt: skip
+    first = parsed.filter("_kind = 1").orderBy("_file", "_row").limit(3)
+    rows = first.select("_file", "_row", "rej_raw", "rej_stage", "rej_reason", "rej_error")
+    return [
+        Rejected(bytes(r["rej_raw"]), FileOrigin(names[r["_file"]], r["_row"]), r["rej_stage"],
+                 r["rej_reason"], r["rej_error"])
+        for r in rows.collect()
+    ]  # fmt: skip
 
 
 def _fitted(spark: SparkSession, ordered: DataFrame, spec_doc: dict, target: str):
@@ -195,7 +222,6 @@ def run_etl_spark(
     parallelism). Raises ``InputFormatError`` for missing inputs or an unusable spec and
     :class:`~streams.errors.SparkSetupError` when Spark cannot start.
     """
-    from pyspark.sql import functions as F
 
     if rejected_format not in ("jsonl", "parquet"):
         raise InputFormatError(
@@ -208,37 +234,58 @@ def run_etl_spark(
     if _is_local(out):
         Path(out).mkdir(parents=True, exist_ok=True)
     spark = spark_session(master, conf, app="streamscore etl")
-    parsed, names = parsed_inputs(spark, [str(p) for p in inputs], fmt=fmt, kind=kind,
-                                  options=options, chunk_size=chunk_size,
-                                  as_json=rejected_format == "jsonl")  # fmt: skip
-    result = EtlResult()
+    parsed, events, result = parse_and_write(spark, [str(p) for p in inputs], out, fmt=fmt,
+                                             kind=kind, options=options, chunk_size=chunk_size,
+                                             rejected_format=rejected_format)  # fmt: skip
     try:
-        events = parsed.filter(F.col("_kind") == _tasks.KIND_EVENT)
-        events_path = _join(out, "events.parquet")
-        events.select(*EVENT_SCHEMA.names).write.mode("overwrite").parquet(events_path)
-        rejected_path = _join(out, f"rejected.{rejected_format}")
-        rejected = parsed.filter(F.col("_kind") == _tasks.KIND_REJECTED).orderBy("_file", "_row")
-        if rejected_format == "jsonl":
-            rejected.select("rej_json").write.mode("overwrite").text(rejected_path)
-        else:
-            rejected.select(*[F.col(f"rej_{c}").alias(c) for c in
-                              ("origin", "stage", "error", "reason", "raw")]
-                            ).write.mode("overwrite").parquet(rejected_path)  # fmt: skip
-        result.outputs["events"] = Path(events_path)
-        result.outputs["rejected"] = Path(rejected_path)
-        counts = {r["_file"]: r for r in parsed.filter(F.col("_kind") == _tasks.KIND_COUNTS)
-                  .select("_file", "n_read", "n_parsed", "n_events", "n_rejected").collect()}  # fmt: skip
-        for k, name in enumerate(names):
-            c = counts[k]
-            per = result.per_file.setdefault(name, EtlCounts())
-            for target in (per, result.total):
-                target.add(c["n_read"], c["n_parsed"], c["n_events"], c["n_rejected"])
-        result.first_rejected = _first_rejected(parsed, names)
         if features and result.total.events:
             _features(spark, events, out, spec, kernel_target, partitions, result)
     finally:
         parsed.unpersist()
     return result
+
+
+def parse_and_write(
+    spark: SparkSession, inputs: Sequence[str], out: str, *, fmt: str, kind: str,
+    options: ParseOptions | None, chunk_size: int, rejected_format: RejectedFormat,
+) -> tuple[DataFrame, DataFrame, EtlResult]:
+    """Steps 1 and 2: parse the inputs, write events and rejections, count per file.
+
+    Returns the persisted parse (unpersist it when done), its events (with the ``_file`` and
+    ``_row`` order columns) and the result so far.
+    """
+    from pyspark.sql import functions as F
+
+    parsed, names = parsed_inputs(spark, inputs, fmt=fmt, kind=kind, options=options,
+                                  chunk_size=chunk_size,
+                                  as_json=rejected_format == "jsonl")  # fmt: skip
+    result = EtlResult()
+    events = parsed.filter(F.col("_kind") == _tasks.KIND_EVENT).select(
+        *EVENT_SCHEMA.names, "_file", "_row"
+    )
+    events_path = _join(out, "events.parquet")
+    events.select(*EVENT_SCHEMA.names).write.mode("overwrite").parquet(events_path)
+    rejected_path = _join(out, f"rejected.{rejected_format}")
+    rejected = parsed.filter(F.col("_kind") == _tasks.KIND_REJECTED).orderBy("_file", "_row")
+    if rejected_format == "jsonl":
+        rejected.select("rej_json").write.mode("overwrite").text(rejected_path)
+    else:
+        names_ = ("origin", "stage", "error", "reason", "raw")
+        columns = [F.col(f"rej_{c}").alias(c) for c in names_]
+        rejected.select(*columns).write.mode("overwrite").parquet(rejected_path)
+    result.outputs["events"] = Path(events_path)
+    result.outputs["rejected"] = Path(rejected_path)
+    counted = parsed.filter(F.col("_kind") == _tasks.KIND_COUNTS).select(
+        "_file", "n_read", "n_parsed", "n_events", "n_rejected"
+    )
+    counts = {r["_file"]: r for r in counted.collect()}
+    for k, name in enumerate(names):
+        c = counts[k]
+        per = result.per_file.setdefault(name, EtlCounts())
+        for target in (per, result.total):
+            target.add(c["n_read"], c["n_parsed"], c["n_events"], c["n_rejected"])
+    result.first_rejected = _first_rejected(parsed, names)
+    return parsed, events, result
 
 
 def _features(spark: SparkSession, events: DataFrame, out: str, spec: Path | None, target: str,
@@ -249,7 +296,7 @@ def _features(spark: SparkSession, events: DataFrame, out: str, spec: Path | Non
     n_activity = events.filter(F.col("source") == SourceFormat.ACTIVITY.value).count()
     docs = spec_documents(spec, n_activity, result.total.events)
     parts = partitions or 2 * spark.sparkContext.defaultParallelism
-    ordered = time_partitioned(events.select(*EVENT_SCHEMA.names, "_file", "_row"), parts)
+    ordered = time_partitioned(events, parts)
     ordered = ordered.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         for suffix, doc in docs:
@@ -259,11 +306,12 @@ def _features(spark: SparkSession, events: DataFrame, out: str, spec: Path | Non
             write_text(spark, pipeline_path, json.dumps(described, indent=1, allow_nan=False)
                        + "\n")  # fmt: skip
             result.outputs[f"pipeline{suffix}"] = Path(pipeline_path)
-            task = partial(_tasks.featurise_task, pipeline_doc=described, target=target)
             feat_path = _join(out, f"features{suffix}.parquet")
-            ordered.mapInArrow(task, spark_schema(_tasks.FEATURE_SCHEMA)).write.mode(
-                "overwrite").parquet(feat_path)  # fmt: skip
+            _clear(spark, feat_path)
+            task = partial(_tasks.featurise_task, pipeline_doc=described, target=target,
+                           out_dir=feat_path)  # fmt: skip
+            written = ordered.mapInArrow(task, spark_schema(_tasks.WRITTEN_SCHEMA)).collect()
             result.outputs[f"features{suffix}"] = Path(feat_path)
-            result.feature_rows[f"features{suffix}"] = spark.read.parquet(feat_path).count()
+            result.feature_rows[f"features{suffix}"] = sum(r["rows"] for r in written)
     finally:
         ordered.unpersist()
