@@ -15,7 +15,7 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-SIM = {"n_users": 150, "days": 28, "decision_min_day": 14, "n_hosts": 3,
+SIM = {"n_users": 80, "days": 21, "decision_min_day": 10, "n_hosts": 3,
        "log_lines_per_host_day": 40}  # fmt: skip
 
 
@@ -70,7 +70,7 @@ def etl_inputs(tmp_path_factory):
     bad.mkdir()
     fixtures = sorted(p for p in FIXTURES.iterdir() if p.is_file())
     cases = {"fixtures+bad": fixtures + _bad_inputs(bad)}
-    for name, drift in (("history", None), ("drift", 16)):
+    for name, drift in (("history", None), ("drift", 12)):
         folder = root / name
         write_simulation(simulate(SimConfig(seed=11, drift_day=drift, **SIM)), folder)
         cases[name] = [folder / "events.parquet", folder / "raw_logs.txt"]
