@@ -222,8 +222,9 @@ def featurise_task(batches: Iterator[pa.RecordBatch], *, pipeline_doc: dict, tar
     a temporary name renamed at the end, so a retried task overwrites rather than duplicates.
     Returns one (path, rows) row.
     """
-    import pyarrow.parquet as pq
     from pyspark import TaskContext
+
+    from streams.etl.job import feature_table, feature_writer
 
     context = TaskContext.get()
     partition = context.partitionId() if context else 0
@@ -238,9 +239,9 @@ def featurise_task(batches: Iterator[pa.RecordBatch], *, pipeline_doc: dict, tar
     rows = 0
     try:
         for events in _event_batches(batches):
-            table = fitted.transform(events, state).to_arrow()
+            table = feature_table(fitted.transform(events, state).to_arrow())
             if writer is None:
-                writer = pq.ParquetWriter(temp, table.schema, filesystem=fs)
+                writer = feature_writer(temp, table.schema, filesystem=fs)
             writer.write_table(table)
             rows += table.num_rows
     finally:
