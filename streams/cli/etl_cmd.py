@@ -98,7 +98,7 @@ def parse_options(args: argparse.Namespace):
                         naive_utc_offset_min=args.utc_offset_min)  # fmt: skip
 
 
-def print_counts(result) -> None:  # noqa: ANN001 - an EtlResult
+def print_counts(result) -> None:  # an EtlResult
     """The per-input count table, the first rejections and the files written."""
     width = max(len(p) for p in result.per_file)
     print(f"{'input':<{width}}  {'read':>9} {'parsed':>9} {'events':>9} {'rejected':>9}")

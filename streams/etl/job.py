@@ -257,7 +257,7 @@ def feature_table(fb_table: pa.Table) -> pa.Table:
     return fb_table.cast(schema)
 
 
-def feature_writer(where, schema: pa.Schema, filesystem=None) -> pq.ParquetWriter:  # noqa: ANN001
+def feature_writer(where, schema: pa.Schema, filesystem=None) -> pq.ParquetWriter:
     """The Parquet writer of feature files, for both engines: dictionaries and statistics on
     the key columns only (trying a dictionary of millions of floats, then dropping it, was a
     third of ``etl``'s time)."""

@@ -63,7 +63,7 @@ def _join_task(batches: Iterator[pa.RecordBatch], *, pipeline_doc: dict, target:
 
 def labelled_set_spark(
     spark: SparkSession,
-    fitted,  # noqa: ANN001 - a FittedPipeline
+    fitted,  # a FittedPipeline
     events: DataFrame,
     labels: DataFrame,
     *,
@@ -115,7 +115,7 @@ def _ddl(t: pa.DataType) -> str:
             pa.int8(): "tinyint"}[t]  # fmt: skip
 
 
-def _merge(found: list, k: int, fitted) -> LabelledSet:  # noqa: ANN001
+def _merge(found: list, k: int, fitted) -> LabelledSet:
     """Concatenate per-partition sets: as-of rows by (decision time, entity), then each
     block of sampled rows in the same label order (the layout build_labelled_set uses)."""
     from models.dataset import LabelledSet
