@@ -288,6 +288,18 @@ def parse_and_write(
     return parsed, events, result
 
 
+def _prefiltered(events: DataFrame, doc: dict) -> DataFrame:
+    """Apply the spec's leading ``keep`` filters in the JVM too, so the events a spec drops
+    are not shipped to its Python tasks (which apply the same filters again)."""
+    from pyspark.sql import functions as F
+
+    for step in (doc["spec"] if "fingerprint" in doc else doc)["steps"]:
+        if step.get("op") != "filter" or step.get("keep") is None:
+            break
+        events = events.filter(F.col(step["column"]).cast("string").isin(list(step["keep"])))
+    return events
+
+
 def _features(spark: SparkSession, events: DataFrame, out: str, spec: Path | None, target: str,
               partitions: int | None, result: EtlResult) -> None:  # fmt: skip
     from pyspark import StorageLevel
@@ -300,7 +312,8 @@ def _features(spark: SparkSession, events: DataFrame, out: str, spec: Path | Non
     ordered = ordered.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         for suffix, doc in docs:
-            fitted = _fitted(spark, ordered, doc, target)
+            kept = _prefiltered(ordered, doc)
+            fitted = _fitted(spark, kept, doc, target)
             described = fitted.describe()
             pipeline_path = _join(out, f"pipeline{suffix}.json")
             write_text(spark, pipeline_path, json.dumps(described, indent=1, allow_nan=False)
@@ -310,7 +323,7 @@ def _features(spark: SparkSession, events: DataFrame, out: str, spec: Path | Non
             _clear(spark, feat_path)
             task = partial(_tasks.featurise_task, pipeline_doc=described, target=target,
                            out_dir=feat_path)  # fmt: skip
-            written = ordered.mapInArrow(task, spark_schema(_tasks.WRITTEN_SCHEMA)).collect()
+            written = kept.mapInArrow(task, spark_schema(_tasks.WRITTEN_SCHEMA)).collect()
             result.outputs[f"features{suffix}"] = Path(feat_path)
             result.feature_rows[f"features{suffix}"] = sum(r["rows"] for r in written)
     finally:

@@ -141,9 +141,8 @@ def engines(args: argparse.Namespace) -> None:
           f"{doc['n_log_lines']:,} log lines) in {2 * SHARDS} files; prepared in "
           f"{time.perf_counter() - t:.0f} s; work dir {work}", flush=True)  # fmt: skip
     runs = []
-    for engine, master in (("local", None), ("spark", "local[1]"), ("spark", "local[2]")):
-        if engine == "spark" and args.no_spark:
-            continue
+    for name in args.engines.split(","):
+        engine, master = ("local", None) if name == "local" else ("spark", name)
         cmd = [sys.executable, __file__, "_engine", "--work", str(work), "--engine", engine]
         if master:
             cmd += ["--master", master]
@@ -160,7 +159,7 @@ def engines(args: argparse.Namespace) -> None:
               f"score {run['score_s']:7.1f} s -> {run['rate']:9,.0f} events/s "
               f"(ETL + features + scoring){session}", flush=True)  # fmt: skip
     by = {r["engine"]: r for r in runs}
-    if "local1" in by:
+    if {"local", "local1", "local2"} <= set(by):
         print(f"Spark overhead at one core (local / local[1] events/s): "
               f"{by['local']['rate'] / by['local1']['rate']:.2f}x")
         local, one, two = (by[k]["rate"] for k in ("local", "local1", "local2"))
@@ -250,7 +249,9 @@ def main() -> int:
     e = sub.add_parser("engines")
     e.add_argument("--events", type=int, default=5_000_000)
     e.add_argument("--work", help="work directory (kept; reused when it has a history)")
-    e.add_argument("--no-spark", action="store_true")
+    e.add_argument("--engines", default="local,local[2],local[1]",
+                   help="what to run, in order: local and Spark masters (default: "
+                   "local,local[2],local[1])")
     s = sub.add_parser("syslog")
     s.add_argument("--lines", type=int, default=1_000_000)
     s.add_argument("--baseline", metavar="REF", help="also measure this commit's code")
