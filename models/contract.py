@@ -8,6 +8,7 @@ fingerprint. Scores are probabilities of the positive label, float32, one per ro
 from __future__ import annotations
 
 import json
+import math
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -19,7 +20,14 @@ import numpy as np
 
 from models.errors import FeatureMismatchError, FingerprintMismatchError, ModelLoadError
 
-__all__ = ["FitReport", "ScoringModel", "check_features", "read_meta", "write_json_atomic"]
+__all__ = [
+    "FitReport",
+    "ScoringModel",
+    "check_features",
+    "finite",
+    "read_meta",
+    "write_json_atomic",
+]
 
 META_FILE = "model.json"
 
@@ -33,11 +41,25 @@ class FitReport:
     history: dict[str, list[float]] = field(default_factory=dict)
 
 
+def finite(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, +-inf) inside dicts, lists and tuples
+    replaced by ``None``: what strict JSON (RFC 8259) can carry. An undefined metric (the AUC
+    of a one-class set) is NaN in Python and ``null`` on disk and on Kafka."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
+
+
 def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON to a temporary sibling then rename it over ``path`` (crash-safe)."""
+    """Write strict JSON (non-finite numbers as ``null``, see :func:`finite`) to a temporary
+    sibling then rename it over ``path`` (crash-safe)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "w") as fh:
-        json.dump(obj, fh, indent=2, sort_keys=True)
+        json.dump(finite(obj), fh, indent=2, sort_keys=True, allow_nan=False)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)

@@ -45,6 +45,7 @@ class MLPParams:
 
 
 def _signed_log_layer():
+    tensorflow()  # before Keras imports it: quiet start, thread limits
     import keras
 
     @keras.saving.register_keras_serializable(package="streamscore")
@@ -68,6 +69,7 @@ def signed_log_cls():
 
 
 def _EpochBar(epochs: int):  # noqa: N802 - builds a keras Callback lazily (keras is heavy)
+    tensorflow()
     import keras
     from tqdm import tqdm
 
@@ -126,6 +128,7 @@ class MLPModel(ScoringModel):
 
     def fit(self, X, y, *, names, fingerprint, X_val=None, y_val=None) -> FitReport:
         X, y = self._begin_fit(X, y, names, fingerprint)
+        tensorflow()
         import keras
 
         if X_val is None or y_val is None:  # hold out 10% (seeded) for early stopping

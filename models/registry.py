@@ -10,6 +10,11 @@ Layout, per task (``churn``, ``upsell``)::
     models/<task>/v0003/pipeline.json   the fitted feature pipeline the model was trained with
     models/<task>/state.json            mutable: status of each version, champion history
 
+Names: a task is one of :data:`TASKS`, a version matches :data:`VERSION_PATTERN` (``v`` and four
+or more digits, what :meth:`ModelRegistry.register` writes). Any other name is refused with a
+:class:`~models.errors.RegistryError` before it touches a path, so nothing the registry reads or
+writes lies outside its folder (a name from a model event cannot point it at ``../elsewhere``).
+
 Crash safety: a version is assembled in a hidden temporary directory and renamed into place
 (readers never see half a version); ``state.json`` is replaced atomically (write, fsync,
 rename). Writers take an advisory lock so two promotions do not interleave.
@@ -21,6 +26,7 @@ import fcntl
 import io
 import json
 import os
+import re
 import shutil
 import tarfile
 import time
@@ -35,11 +41,54 @@ from models.contract import ScoringModel, write_json_atomic
 from models.errors import ModelLoadError, RegistryError
 from models.kinds import load_model
 
-__all__ = ["ModelRegistry", "Status", "Task", "VersionInfo"]
+__all__ = [
+    "ImportLimits",
+    "ModelRegistry",
+    "Status",
+    "TASKS",
+    "Task",
+    "VERSION_PATTERN",
+    "VersionInfo",
+    "check_task",
+    "check_version",
+]
 
 Task = Literal["churn", "upsell"]
 Status = Literal["champion", "challenger", "retired"]
 TASKS: tuple[str, ...] = ("churn", "upsell")
+VERSION_PATTERN = re.compile(r"v\d{4,9}")
+"""A version name as the registry writes it: ``v0001``, ``v0002``, ... (full match)."""
+
+
+def check_task(task: object) -> str:
+    """``task`` if it is one of :data:`TASKS`; else :class:`RegistryError` naming the choices."""
+    if not isinstance(task, str) or task not in TASKS:
+        raise RegistryError(f"model task: expected one of {list(TASKS)}, got {task!r}")
+    return task
+
+
+def check_version(version: object) -> str:
+    """``version`` if it matches :data:`VERSION_PATTERN`; else :class:`RegistryError`."""
+    if not isinstance(version, str) or not VERSION_PATTERN.fullmatch(version):
+        raise RegistryError(
+            f"model version: expected a name like 'v0003' ('v' and 4 to 9 digits), "
+            f"got {str(version)[:80]!r}"
+        )
+    return version
+
+
+@dataclass(frozen=True)
+class ImportLimits:
+    """What :meth:`ModelRegistry.import_version` accepts from an archive (a model event's
+    files). A registry version is a few files of a few MB (Keras and LiteRT models, a
+    baseline, the pipeline, drift histograms) that gzip 1.2-5x; a zip bomb is far beyond."""
+
+    max_bytes: int = 1 << 30
+    """Total bytes extracted (the sum of the members' sizes)."""
+    max_members: int = 256
+    """Files and directories in the archive."""
+    max_ratio: float = 200.0
+    """Extracted bytes per byte of the compressed archive."""
 
 
 @dataclass(frozen=True)
@@ -75,9 +124,12 @@ class ModelRegistry:
 
     # -- paths and state ------------------------------------------------------------------
     def _task_dir(self, task: str) -> Path:
-        if task not in TASKS:
-            raise RegistryError(f"model task: expected one of {list(TASKS)}, got {task!r}")
-        return self.root / task
+        return self.root / check_task(task)
+
+    def _version_dir(self, task: str, version: str) -> Path:
+        """The directory of ``task``/``version``, refusing names that are not the registry's
+        own (a version is one path component under the task's folder, never ``..``)."""
+        return self._task_dir(task) / check_version(version)
 
     def _read_state(self, task: str) -> dict[str, Any]:
         path = self._task_dir(task) / "state.json"
@@ -241,30 +293,37 @@ class ModelRegistry:
             tar.add(info.path, arcname=version)
         return buf.getvalue()
 
-    def import_version(self, task: str, version: str, data: bytes) -> VersionInfo:
+    def import_version(
+        self, task: str, version: str, data: bytes, limits: ImportLimits = ImportLimits()
+    ) -> VersionInfo:
         """Install a version exported by :meth:`export_version` unless one of that name is
-        already here (then the local one is kept). Unpacked aside and renamed into place."""
-        tdir = self._task_dir(task)
-        if (tdir / version / "manifest.json").exists():
+        already here (then the local one is kept). Unpacked aside and renamed into place.
+
+        Refused with :class:`RegistryError`: a task or version name that is not the
+        registry's own, a member outside ``<version>/`` or not a plain file or directory,
+        and an archive beyond ``limits`` (checked on the members' headers while reading, so a
+        bomb is stopped before it is extracted)."""
+        vdir = self._version_dir(task, version)
+        tdir = vdir.parent
+        if (vdir / "manifest.json").exists():
             return self.get(task, version)
         tdir.mkdir(parents=True, exist_ok=True)
         tmp = tdir / f".tmp-{uuid.uuid4().hex}"
         try:
-            with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-                members = tar.getmembers()
-                bad = [m.name for m in members
-                       if not (m.name == version or m.name.startswith(version + "/"))
-                       or not (m.isfile() or m.isdir())]
-                if bad:
-                    raise RegistryError(
-                        f"importing {task}/{version}: expected only files under {version}/, "
-                        f"found {bad[:3]}"
-                    )
-                tar.extractall(tmp, filter="data")
             try:
-                os.rename(tmp / version, tdir / version)
+                with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+                    members = _checked_members(tar, f"{task}/{version}", version, len(data),
+                                               limits)
+                    tar.extractall(tmp, members=members, filter="data")
+            except (tarfile.TarError, EOFError, OSError) as exc:
+                raise RegistryError(
+                    f"importing {task}/{version}: expected a gzip'd tar of the version "
+                    f"directory, got {len(data)} bytes that do not read as one ({exc!r})"
+                ) from exc
+            try:
+                os.rename(tmp / version, vdir)
             except OSError:  # another process installed it first
-                if not (tdir / version / "manifest.json").exists():
+                if not (vdir / "manifest.json").exists():
                     raise
             with self._locked(task) as state:
                 state["status"].setdefault(version, "challenger")
@@ -277,11 +336,13 @@ class ModelRegistry:
         tdir = self._task_dir(task)
         if not tdir.exists():
             return []
-        names = sorted(p.name for p in tdir.glob("v[0-9]*") if p.is_dir())
+        names = sorted(
+            p.name for p in tdir.glob("v[0-9]*") if p.is_dir() and VERSION_PATTERN.fullmatch(p.name)
+        )
         return [self.get(task, v) for v in names]
 
     def get(self, task: str, version: str) -> VersionInfo:
-        vdir = self._task_dir(task) / version
+        vdir = self._version_dir(task, version)
         try:
             m = json.loads((vdir / "manifest.json").read_text())
         except (OSError, ValueError) as exc:
@@ -319,3 +380,34 @@ class ModelRegistry:
         from streams.features import FittedPipeline
 
         return FittedPipeline.load(self.get(task, version).path / "pipeline.json")
+
+
+def _checked_members(
+    tar: tarfile.TarFile, what: str, version: str, compressed: int, limits: ImportLimits
+) -> list[tarfile.TarInfo]:
+    """The archive's members, read header by header and refused (:class:`RegistryError`) as
+    soon as one is unsafe or the archive goes beyond ``limits``."""
+    max_bytes = min(limits.max_bytes, int(limits.max_ratio * max(compressed, 1)))
+    members: list[tarfile.TarInfo] = []
+    total = 0
+    for m in tar:
+        if not (m.name == version or m.name.startswith(version + "/")) or not (
+            m.isfile() or m.isdir()
+        ):
+            raise RegistryError(
+                f"importing {what}: expected only files under {version}/, found {m.name!r}"
+            )
+        members.append(m)
+        total += m.size
+        if len(members) > limits.max_members:
+            raise RegistryError(
+                f"importing {what}: expected at most {limits.max_members} members in the "
+                "archive, found more"
+            )
+        if total > max_bytes:
+            raise RegistryError(
+                f"importing {what}: expected at most {max_bytes} extracted bytes (limit "
+                f"{limits.max_bytes} bytes, or {limits.max_ratio:g}x the {compressed}-byte "
+                f"archive), found {total} bytes in its first {len(members)} members"
+            )
+    return members

@@ -16,6 +16,7 @@ from schemas.columns import SCORE_FIELDS, ScoreColumns
 from schemas.deadletter import (
     DeadLetter,
     DeadLetterStage,
+    cap_dead_letter,
     decode_dead_letter,
     encode_dead_letter,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "DeadLetterStage",
     "MessageKind",
     "ScoreColumns",
+    "cap_dead_letter",
     "decode_dead_letter",
     "decode_score_batch",
     "decode_score_result",

@@ -5,5 +5,8 @@
 
 from streams.pipeline.worker import create_app
 from streams.settings import load_settings
+from streams.state_dir import check_state_dir
 
-app = create_app(load_settings())
+_settings = load_settings()
+check_state_dir(_settings.state_dir)  # a read-only or full one: one clear error, not a crash
+app = create_app(_settings)

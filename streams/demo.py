@@ -5,9 +5,9 @@
 1. Start the local Kafka broker (unless ``KAFKA_BOOTSTRAP_SERVERS`` is set) and create the topics.
 2. If the model registry has no champion, simulate a population and train churn and upsell
    models on it (``streamscore simulate`` and ``streamscore train``).
-3. Start ``workers`` Faust workers (``streamscore worker``) as child processes, each serving
-   ``/metrics`` on a free loopback port, and the web GUI (``streamscore gui``, scraping them);
-   print the GUI's address.
+3. Start ``streamscore worker --processes <workers>`` as a child process: that many worker
+   processes in one consumer group, each serving ``/metrics`` on its own loopback port; and the
+   web GUI (``streamscore gui``, scraping them); print the GUI's address.
 4. Produce, in a background thread and at a steady rate: a fresh simulation (activity events,
    some as Arrow batches), this machine's own log files, and a few malformed records.
 5. Show a live terminal view of scores, throughput and dead letters, read from the output topics
@@ -34,7 +34,7 @@ from rich.live import Live
 from rich.table import Table
 
 from schemas import decode_dead_letter, decode_score_results
-from streams.kafka import broker_up
+from streams.kafka import broker_up, resolve_bootstrap
 from streams.kafka.clients import make_consumer
 from streams.produce import Publisher, replay_file, replay_simulation
 from streams.settings import Settings
@@ -145,7 +145,7 @@ def _view(summary: DemoSummary, settings: Settings, workers: list) -> Group:
         f"[b]produced[/b] {summary.produced:,} ({summary.produced / elapsed:,.0f}/s)",
         f"[b]scores[/b] {summary.scores:,} ({summary.scores / elapsed:,.0f}/s)",
         f"[b]dead letters[/b] {summary.dead_letters:,}",
-        f"[b]workers[/b] {sum(w.poll() is None for w in workers)}/{len(workers)} up",
+        f"[b]workers[/b] {'up' if all(w.poll() is None for w in workers) else 'DOWN'}",
         f"{elapsed:,.0f}s",
     )
     recent = Table(title="latest scores", expand=True)
@@ -196,6 +196,15 @@ def _consume(consumer, summary: DemoSummary, scores_topic: str) -> None:  # noqa
             summary.dead_by_reason[f"{letter.stage.name.lower()}: {letter.reason[:80]}"] += 1
 
 
+def _free_ports(n: int) -> int:
+    """A port p such that p .. p+n-1 are free on 127.0.0.1 now."""
+    for _ in range(100):
+        base = _free_port()
+        if base + n <= 65535 and all(_free_port(base + i) == base + i for i in range(1, n)):
+            return base
+    raise RuntimeError(f"found no {n} consecutive free ports")
+
+
 def _free_port(preferred: int = 0) -> int:
     with socket.socket() as s:
         try:
@@ -212,10 +221,10 @@ def _start_gui(settings: Settings, worker_ports: list[int], logs: Path, console:
     for worker_port in worker_ports:
         args += ["--metrics", f"http://127.0.0.1:{worker_port}/metrics"]
     gui = _cli(settings, *args, log=logs / "gui.log", wait=False)
-    token = settings.web_token.get_secret_value() if settings.web_token else None
     from streams.web.runner import gui_address
 
-    console.print(f"GUI: {gui_address(settings.gui_host, port, token)}  (log {logs / 'gui.log'})")
+    address = gui_address(settings.gui_host, port, settings.web_token is not None)
+    console.print(f"GUI: {address}  (log {logs / 'gui.log'})")
     return gui
 
 
@@ -228,7 +237,7 @@ def run_demo(settings: Settings, opts: DemoOptions, console: Console | None = No
         console.print(f"Kafka: using KAFKA_BOOTSTRAP_SERVERS={bootstrap}")
     else:
         info = broker_up(settings)
-        bootstrap = info.bootstrap
+        bootstrap = resolve_bootstrap(settings)  # its SASL_SSL listener if security asks for it
         state = "already running" if info.already_running else "started"
         console.print(f"Kafka {info.version}: {state} at {bootstrap} (pid {info.pid})")
     settings = settings.model_copy(update={"kafka_bootstrap_servers": bootstrap})
@@ -240,24 +249,28 @@ def run_demo(settings: Settings, opts: DemoOptions, console: Console | None = No
 
     logs = settings.state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    ports = [_free_port() for _ in range(opts.workers)] if opts.gui else [0] * opts.workers
+    # One `streamscore worker --processes N`: N processes in one group, process i serving
+    # /metrics on the base port + i.
+    base = _free_ports(opts.workers) if opts.gui else 0
+    ports = [base + i for i in range(opts.workers)] if opts.gui else []
     workers = [
         _cli(
             settings,
             "worker",
-            log=logs / f"worker-{i}.log",
+            "--processes",
+            str(opts.workers),
+            log=logs / "worker.log",
             wait=False,
-            env={"STREAMSCORE_WEB_PORT": str(port)},
+            env={"STREAMSCORE_WEB_PORT": str(base)},
         )
-        for i, port in enumerate(ports)
     ]
-    console.print(f"workers: {opts.workers} started (logs in {logs})")
+    console.print(f"workers: {opts.workers} process(es) started (log in {logs / 'worker.log'})")
     gui = _start_gui(settings, ports, logs, console) if opts.gui else None
     summary = DemoSummary()
     stop = threading.Event()
     pub = Publisher(settings, bootstrap, rate=opts.rate)
     producer = threading.Thread(target=_produce, args=(pub, opts, summary, stop), daemon=True)
-    consumer = make_consumer(bootstrap)
+    consumer = make_consumer(bootstrap, settings=settings)
     scores_topic = topic_name(settings, "scores")
     consumer.subscribe([scores_topic, topic_name(settings, "dead-letters")])
     producer.start()

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "KafkaAuthError",
     "KafkaSetupError",
     "SparkSetupError",
+    "StateDirError",
     "StreamscoreError",
 ]
 
@@ -26,5 +28,13 @@ class KafkaSetupError(StreamscoreError, RuntimeError):
     """The local Kafka broker cannot be fetched, started, reached or stopped."""
 
 
+class KafkaAuthError(StreamscoreError, PermissionError):
+    """A Kafka cluster refused the configured credentials, or the TLS handshake failed."""
+
+
 class SparkSetupError(StreamscoreError, RuntimeError):
     """Apache Spark cannot be used: pyspark or Java missing, or the session failed to start."""
+
+
+class StateDirError(StreamscoreError, OSError):
+    """The state directory cannot be created or written, or its disk is (nearly) full."""

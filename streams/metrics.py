@@ -22,6 +22,7 @@ __all__ = [
     "EVENTS_IN",
     "FALLBACKS",
     "FEATURE_DRIFT",
+    "MODEL_DEGRADED",
     "MODEL_VERSION",
     "RECORDS_OUT",
     "RETRAINS",
@@ -30,9 +31,13 @@ __all__ = [
     "STAGE_LATENCY",
     "observe_many",
     "reason_class",
+    "set_degraded",
 ]
 
-_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Up to 5 min: a worker's first batch (JIT, model load) or a backlog keeps records waiting for
+# tens of seconds, and the GUI's p50/p99 can only say "more than the top bucket" beyond it.
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                    30.0, 60.0, 300.0)  # fmt: skip
 
 EVENTS_IN = Counter("streamscore_events_in", "Records read from an input topic.", ["topic"])
 RECORDS_OUT = Counter("streamscore_records_out", "Records produced to an output topic.", ["topic"])
@@ -79,6 +84,12 @@ MODEL_VERSION = Gauge(
     "1 for the model version a worker serves in a role (champion, shadow), else absent.",
     ["task", "version", "role"],
 )
+MODEL_DEGRADED = Gauge(
+    "streamscore_model_degraded",
+    "1 for a loaded model a worker serves without one of its optional artifacts (a corrupt "
+    "LiteRT export: the Keras model serves instead), by task and candidate (version/part).",
+    ["task", "served_by"],
+)
 RETRAINS = Counter(
     "streamscore_retrains",
     "Retraining runs by outcome (promoted, shadow, discarded, failed).",
@@ -112,6 +123,14 @@ def observe_many(histogram: Histogram, values: np.ndarray) -> None:
         if n:
             bucket.inc(n)
     histogram._sum.inc(float(values.sum()))  # noqa: SLF001
+
+
+def set_degraded(degraded: dict[tuple[str, str], str]) -> None:
+    """Export the degraded candidates of the model set now served (``(task, served_by) ->
+    why``); those of the previous set are removed."""
+    MODEL_DEGRADED.clear()
+    for task, served_by in degraded:
+        MODEL_DEGRADED.labels(task, served_by).set(1)
 
 
 _DIGITS = re.compile(r"\d+")

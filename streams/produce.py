@@ -54,7 +54,7 @@ class Publisher:
 
     def __init__(self, settings: Settings, bootstrap: str, rate: float | None = None) -> None:
         self._settings = settings
-        self._producer = make_producer(bootstrap)
+        self._producer = make_producer(bootstrap, settings=settings)
         self._rate = rate
         self._errors: list[str] = []
         self.stats = ProduceStats()

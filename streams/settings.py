@@ -56,6 +56,36 @@ class Settings(BaseModel):
     kafka_start_timeout_s: float = Field(
         120.0, gt=0, description="How long `kafka up` waits for the broker to answer."
     )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] | None = (
+        Field(
+            None,
+            description="How every Kafka client talks to the brokers; unset: the properties "
+            "file's security.protocol, else PLAINTEXT.",
+        )
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="SASL mechanism (with a SASL_* security protocol)."
+    )
+    kafka_sasl_username: str | None = Field(None, description="SASL user name.")
+    kafka_sasl_password: SecretStr | None = Field(
+        None, description="SASL password (masked when printed)."
+    )
+    kafka_ssl_ca_location: Path | None = Field(
+        None,
+        description="PEM file of the CA(s) that signed the brokers' certificates; unset: the "
+        "system's trusted CAs.",
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        None, description="PEM client certificate, for brokers that require TLS client auth."
+    )
+    kafka_ssl_keyfile: Path | None = Field(
+        None, description="PEM private key of the client certificate (unencrypted)."
+    )
+    kafka_properties: Path | None = Field(
+        None,
+        description="A properties file of security settings in librdkafka's key names "
+        "(security.protocol=SASL_SSL, sasl.username=...); the variables above win over it.",
+    )
     topic_prefix: str = Field(
         "streamscore.",
         pattern=r"^[A-Za-z0-9._-]*$",
@@ -69,29 +99,32 @@ class Settings(BaseModel):
     )
     table_store: Literal["rocksdb", "memory"] = Field(
         "rocksdb",
-        description="Where workers keep per-entity window state (Faust table store): rocksdb "
-        "(rocksdict, on disk under the state directory) or memory (rebuilt from the changelog "
-        "at start). Both are changelog-backed.",
-    )
-    batching: Literal["window", "ready"] = Field(
-        "window",
-        description="How agents cut micro-batches: window (Faust's take_events: wait the whole "
-        "batch_within_s unless batch_max records arrive first) or ready (a batch leaves as "
-        "soon as no more records are queued: less waiting at light load, but smaller batches, "
-        "whose fixed costs lower what a worker sustains; see bench_pipeline.py).",
+        description="Where workers keep per-entity window state: rocksdb (rocksdict, one "
+        "store per input partition under the state directory, kept across restarts) or memory "
+        "(rebuilt from the changelog at every assignment). Both are changelog-backed.",
     )
     batch_max: int = Field(
-        5000, ge=1, le=1_000_000, description="Most records an agent takes into one micro-batch."
+        5000,
+        ge=1,
+        le=1_000_000,
+        description="Most records the scoring loop takes into one batch (it takes whatever "
+        "librdkafka has queued, up to this; nothing waits for a batch to fill).",
     )
-    batch_within_s: float = Field(
+    commit_interval_s: float = Field(
         0.1,
         gt=0,
         le=60,
-        description="Longest a micro-batch waits for more records (seconds); it "
-        "leaves as soon as none are queued.",
+        description="How often a worker commits: one transaction per interval (exactly-once) "
+        "holding every batch scored since the last, or an offset commit after delivery "
+        "(at-least-once).",
     )
-    commit_interval_s: float = Field(
-        0.2, gt=0, le=60, description="How often workers commit offsets (and transactions)."
+    dead_letter_max_value_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        le=16 * 1024 * 1024,  # the largest input topic's record limit (streams.topics)
+        description="Longest record value a dead letter keeps whole (bytes); a longer one is "
+        "kept as its first this-many bytes plus its length and SHA-256 (value_truncated), so "
+        "a dead letter always fits the dead-letters topic. Keys are capped at 16 KiB.",
     )
     web_port: int = Field(
         6066, ge=0, le=65535, description="Port of a worker's web server (/metrics; 0: off)."
@@ -179,6 +212,26 @@ class Settings(BaseModel):
                 raise ValueError(f"expected a comma-separated list of host:port, got {value!r}")
         return value.strip()
 
+    @field_validator(
+        "kafka_security_protocol",
+        "kafka_sasl_mechanism",
+        "kafka_sasl_username",
+        "kafka_sasl_password",
+        "kafka_ssl_ca_location",
+        "kafka_ssl_certfile",
+        "kafka_ssl_keyfile",
+        "kafka_properties",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and value.strip() == "" else value
+
+    @property
+    def kafka_security_configured(self) -> bool:
+        """Whether any Kafka security setting (or a properties file) is given."""
+        return any(getattr(self, name) is not None for name in _KAFKA_SECURITY_FIELDS)
+
     @property
     def kafka_state_dir(self) -> Path:
         """Local broker data, log, config and PID file."""
@@ -193,8 +246,22 @@ class Settings(BaseModel):
         """The settings as plain values, with secrets masked."""
         out = self.model_dump()
         out["web_token"] = "**********" if self.web_token else None
+        out["kafka_sasl_password"] = "**********" if self.kafka_sasl_password else None
         return {k: str(v) if isinstance(v, Path) else v for k, v in out.items()}
 
+
+_SECRETS = frozenset({"web_token", "kafka_sasl_password"})
+
+_KAFKA_SECURITY_FIELDS = (
+    "kafka_security_protocol",
+    "kafka_sasl_mechanism",
+    "kafka_sasl_username",
+    "kafka_sasl_password",
+    "kafka_ssl_ca_location",
+    "kafka_ssl_certfile",
+    "kafka_ssl_keyfile",
+    "kafka_properties",
+)
 
 ENVIRONMENT: dict[str, str] = {
     "STREAMSCORE_STATE_DIR": "state_dir",
@@ -204,14 +271,21 @@ ENVIRONMENT: dict[str, str] = {
     "STREAMSCORE_KAFKA_HEAP_MB": "kafka_heap_mb",
     "STREAMSCORE_KAFKA_VERSION": "kafka_version",
     "STREAMSCORE_KAFKA_START_TIMEOUT_S": "kafka_start_timeout_s",
+    "STREAMSCORE_KAFKA_SECURITY_PROTOCOL": "kafka_security_protocol",
+    "STREAMSCORE_KAFKA_SASL_MECHANISM": "kafka_sasl_mechanism",
+    "STREAMSCORE_KAFKA_SASL_USERNAME": "kafka_sasl_username",
+    "STREAMSCORE_KAFKA_SASL_PASSWORD": "kafka_sasl_password",
+    "STREAMSCORE_KAFKA_SSL_CA_LOCATION": "kafka_ssl_ca_location",
+    "STREAMSCORE_KAFKA_SSL_CERTFILE": "kafka_ssl_certfile",
+    "STREAMSCORE_KAFKA_SSL_KEYFILE": "kafka_ssl_keyfile",
+    "STREAMSCORE_KAFKA_PROPERTIES": "kafka_properties",
     "STREAMSCORE_TOPIC_PREFIX": "topic_prefix",
     "STREAMSCORE_KERNEL_TARGET": "kernel_target",
     "STREAMSCORE_PROCESSING_GUARANTEE": "processing_guarantee",
     "STREAMSCORE_TABLE_STORE": "table_store",
-    "STREAMSCORE_BATCHING": "batching",
     "STREAMSCORE_BATCH_MAX": "batch_max",
-    "STREAMSCORE_BATCH_WITHIN_S": "batch_within_s",
     "STREAMSCORE_COMMIT_INTERVAL_S": "commit_interval_s",
+    "STREAMSCORE_DEAD_LETTER_MAX_VALUE_BYTES": "dead_letter_max_value_bytes",
     "STREAMSCORE_WEB_PORT": "web_port",
     "STREAMSCORE_WEB_HOST": "web_host",
     "STREAMSCORE_WEB_TOKEN": "web_token",
@@ -235,7 +309,9 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     """Build the settings from defaults, then ``env`` (default ``os.environ``), then ``overrides``.
 
     Raises :class:`~streams.errors.ConfigError` naming the variable or key at fault, for an
-    unknown ``STREAMSCORE_*`` variable, an unknown override, or a value that fails validation.
+    unknown ``STREAMSCORE_*`` variable, an unknown override, a value that fails validation, or
+    Kafka security settings that are incomplete or contradictory (checked here, so that a bad
+    combination fails at start, not at the first Kafka client).
     """
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
@@ -253,12 +329,20 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         )
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:
-        return Settings(**values)
+        settings = Settings(**values)
     except ValidationError as exc:
         field_to_env = {f: e for e, f in ENVIRONMENT.items()}
         problems = []
         for err in exc.errors():
             field = str(err["loc"][0]) if err["loc"] else "?"
             where = f"{field} (env {field_to_env[field]})" if field in field_to_env else field
-            problems.append(f"{where}: {err['msg']}, got {err.get('input')!r}")
+            found = "'**********'" if field in _SECRETS else repr(err.get("input"))
+            problems.append(f"{where}: {err['msg']}, got {found}")
         raise ConfigError("invalid settings: " + "; ".join(problems)) from exc
+    if settings.kafka_security_configured:
+        # The combination (and the properties file) is the Kafka package's concern; imported
+        # here only when security is configured, so plain settings need no Kafka import.
+        from streams.kafka.security import kafka_security
+
+        kafka_security(settings)
+    return settings

@@ -2,6 +2,12 @@
 
 Names are logical keys (``"activity"``); the real topic name is the settings' ``topic_prefix``
 plus the key, so several deployments can share one cluster. ``create_topics`` is idempotent.
+
+Record size limits (``max.message.bytes``) are declared here too, and the rest follows from
+them: the dead-letters topic takes the largest input record plus the dead-letter envelope
+(:data:`DEAD_LETTER_MESSAGE_BYTES`), so that the dead letter of any record an input topic
+accepted fits, and every producer of the pipeline may send records up to
+:data:`MAX_MESSAGE_BYTES`, the largest limit declared.
 """
 
 from __future__ import annotations
@@ -11,12 +17,31 @@ from dataclasses import dataclass
 from typing import Literal
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+    ResourceType,
+)
 
+from schemas.deadletter import ENVELOPE_BYTES
 from streams.errors import KafkaSetupError
 from streams.settings import Settings
 
-__all__ = ["TOPICS", "TopicSpec", "create_topics", "list_topics", "topic_name"]
+__all__ = [
+    "BULK_MESSAGE_BYTES",
+    "DEAD_LETTER_MESSAGE_BYTES",
+    "INPUT_TOPICS",
+    "LOG_LINE_MESSAGE_BYTES",
+    "MAX_MESSAGE_BYTES",
+    "TOPICS",
+    "TopicSpec",
+    "create_topics",
+    "list_topics",
+    "topic_name",
+]
 
 Serialisation = Literal[
     "raw-log-line",  # one raw log line (syslog, dpkg, access log, ...) or a Logstash JSON document
@@ -34,6 +59,11 @@ BULK_MESSAGE_BYTES = 16 * 1024 * 1024
 """Largest record on the topics that carry many events per record (Arrow input, feature
 snapshots, ScoreBatch). Writers keep theirs well under it (see ``streams.pipeline``)."""
 
+LOG_LINE_MESSAGE_BYTES = 8 * 1024 * 1024
+"""Largest record on raw-logs: one log line, Logstash document or apt history stanza. The parser
+takes stanzas up to 4 MiB (``ParseOptions.max_stanza_bytes``) and rejects longer lines as dead
+letters; the topic accepts all of those, with room for the key and framing."""
+
 
 @dataclass(frozen=True)
 class TopicSpec:
@@ -46,6 +76,10 @@ class TopicSpec:
     cleanup_policy: Literal["delete", "compact"] = "delete"
     retention_ms: int = 7 * _DAY_MS
     max_message_bytes: int | None = None  # None: the broker's default (1 MiB)
+    # Input topics stamp each record with the broker's clock when it is appended: the start of
+    # end-to-end latency, and the clock retention runs on, whatever time a producer gives (a
+    # replayed history carries its events' past times).
+    log_append_time: bool = False
 
     def config(self) -> dict[str, str]:
         """Topic-level configs to create it with."""
@@ -54,20 +88,44 @@ class TopicSpec:
             out["retention.ms"] = str(self.retention_ms)
         if self.max_message_bytes:
             out["max.message.bytes"] = str(self.max_message_bytes)
+        if self.log_append_time:
+            out["message.timestamp.type"] = "LogAppendTime"
         return out
 
+
+_INPUTS = (
+    TopicSpec(
+        "raw-logs",
+        6,
+        "raw-log-line",
+        "raw machine log lines, keyed by host",
+        max_message_bytes=LOG_LINE_MESSAGE_BYTES,
+        log_append_time=True,
+    ),
+    TopicSpec(
+        "activity",
+        6,
+        "activity-json",
+        "user activity events, keyed by user id",
+        max_message_bytes=BULK_MESSAGE_BYTES,
+        log_append_time=True,
+    ),
+)
+
+INPUT_TOPICS: tuple[str, ...] = tuple(spec.key for spec in _INPUTS)
+"""The topics the workers score, whose rejected records become dead letters."""
+
+DEAD_LETTER_MESSAGE_BYTES = (
+    max(BULK_MESSAGE_BYTES, *(spec.max_message_bytes or 0 for spec in _INPUTS)) + ENVELOPE_BYTES
+)
+"""Record limit of dead-letters: a dead letter copies at most the whole input value (and at most
+``Settings.dead_letter_max_value_bytes``, itself at most ``BULK_MESSAGE_BYTES``) plus its
+envelope (``schemas.deadletter.ENVELOPE_BYTES``), so the dead letter of any input record fits."""
 
 TOPICS: dict[str, TopicSpec] = {
     spec.key: spec
     for spec in (
-        TopicSpec("raw-logs", 6, "raw-log-line", "raw machine log lines, keyed by host"),
-        TopicSpec(
-            "activity",
-            6,
-            "activity-json",
-            "user activity events, keyed by user id",
-            max_message_bytes=BULK_MESSAGE_BYTES,
-        ),
+        *_INPUTS,
         TopicSpec(
             "outcomes",
             6,
@@ -95,8 +153,10 @@ TOPICS: dict[str, TopicSpec] = {
             "dead-letters",
             6,
             "dead-letter-flatbuffer",
-            "rejected input with origin, stage and reason",
+            "rejected input with origin, stage and reason (a value above the cap as its first "
+            "bytes, length and SHA-256)",
             retention_ms=30 * _DAY_MS,
+            max_message_bytes=DEAD_LETTER_MESSAGE_BYTES,
         ),
         TopicSpec(
             "model-events",
@@ -111,6 +171,10 @@ TOPICS: dict[str, TopicSpec] = {
 }
 """All topics, by logical key."""
 
+MAX_MESSAGE_BYTES = max(spec.max_message_bytes or 0 for spec in TOPICS.values())
+"""The largest record limit of any topic: what the pipeline's producers must be able to send
+(librdkafka ``message.max.bytes``, aiokafka ``max_request_size``)."""
+
 
 def topic_name(settings: Settings, key: str) -> str:
     """The real topic name of logical topic ``key`` (raises KeyError naming the known keys)."""
@@ -119,28 +183,33 @@ def topic_name(settings: Settings, key: str) -> str:
     return settings.topic_prefix + key
 
 
-def _admin(bootstrap: str) -> AdminClient:
-    return AdminClient({"bootstrap.servers": bootstrap})
-
-
 def create_topics(
     settings: Settings, bootstrap: str, keys: Iterable[str] | None = None, timeout_s: float = 30.0
 ) -> dict[str, str]:
     """Create the declared topics that do not exist yet; return ``{name: "created"|"exists"}``.
 
     A topic that exists with another partition count is reported as ``"exists (N partitions)"``;
-    it is not altered. Raises :class:`KafkaSetupError` on any other broker error.
+    its partitions are not altered. A topic that exists with a lower record limit than declared
+    (a deployment older than the declaration) gets the declared ``max.message.bytes``, and says
+    so (``"exists, max.message.bytes raised from A to B"``): the dead letter of an input record
+    must fit. Limits are only raised, never lowered. Raises :class:`KafkaSetupError` on any
+    other broker error.
     """
     specs = [TOPICS[k] for k in (keys if keys is not None else TOPICS)]
-    admin = _admin(bootstrap)
-    existing = admin.list_topics(timeout=timeout_s).topics
+    from streams.kafka.clients import list_metadata, make_admin
+
+    admin = make_admin(bootstrap, settings)
+    existing = list_metadata(admin, settings, timeout_s).topics
     result: dict[str, str] = {}
     new: list[NewTopic] = []
+    limits: dict[str, int] = {}  # existing topic -> its declared record limit
     for spec in specs:
         name = topic_name(settings, spec.key)
         if name in existing:
             have = len(existing[name].partitions)
             result[name] = "exists" if have == spec.partitions else f"exists ({have} partitions)"
+            if spec.max_message_bytes:
+                limits[name] = spec.max_message_bytes
         else:
             # -1: the cluster's default.replication.factor (1 on the local broker).
             new.append(NewTopic(name, spec.partitions, -1, config=spec.config()))
@@ -153,12 +222,67 @@ def create_topics(
                 result[name] = "exists"
             else:
                 raise KafkaSetupError(f"creating topic {name} failed: {exc}") from exc
+    for name, (was, now) in _raise_record_limits(admin, limits, timeout_s).items():
+        result[name] += f", max.message.bytes raised from {was} to {now}"
     return result
 
 
-def list_topics(bootstrap: str, timeout_s: float = 30.0) -> dict[str, int]:
-    """All non-internal topics on the cluster with their partition counts."""
-    meta = _admin(bootstrap).list_topics(timeout=timeout_s)
+_MAX_MESSAGE_BYTES = "max.message.bytes"
+
+
+def _raise_record_limits(
+    admin: AdminClient, limits: dict[str, int], timeout_s: float
+) -> dict[str, tuple[int, int]]:
+    """Raise each topic's ``max.message.bytes`` to its entry in ``limits`` where it is lower;
+    return ``{name: (was, now)}`` of those raised."""
+    if not limits:
+        return {}
+    try:
+        described = admin.describe_configs(
+            [ConfigResource(ResourceType.TOPIC, name) for name in limits],
+            request_timeout=timeout_s,
+        )
+        have = {
+            resource.name: int(future.result()[_MAX_MESSAGE_BYTES].value)
+            for resource, future in described.items()
+        }
+        low = {name: (have[name], want) for name, want in limits.items() if have[name] < want}
+        if not low:
+            return {}
+        resources = [
+            ConfigResource(
+                ResourceType.TOPIC,
+                name,
+                incremental_configs=[
+                    ConfigEntry(
+                        _MAX_MESSAGE_BYTES,
+                        str(want),
+                        incremental_operation=AlterConfigOpType.SET,
+                    )
+                ],
+            )
+            for name, (_, want) in low.items()
+        ]
+        for future in admin.incremental_alter_configs(
+            resources, request_timeout=timeout_s
+        ).values():
+            future.result()
+    except KafkaException as exc:
+        raise KafkaSetupError(
+            f"raising the record limits (max.message.bytes) of existing topics to "
+            f"{limits} failed: {exc}"
+        ) from exc
+    return low
+
+
+def list_topics(
+    bootstrap: str, timeout_s: float = 30.0, *, settings: Settings | None = None
+) -> dict[str, int]:
+    """All non-internal topics on the cluster with their partition counts (``settings``: the
+    Kafka security to connect with)."""
+    from streams.kafka.clients import list_metadata, make_admin
+
+    meta = list_metadata(make_admin(bootstrap, settings), settings, timeout_s)
     return {
         name: len(t.partitions)
         for name, t in sorted(meta.topics.items())

@@ -110,6 +110,10 @@ def choose_engine(model: ScoringModel, artifact_dir: Path | None, prefer: Engine
     With ``prefer="auto"`` and a model that has both a tf.function and a LiteRT export, both run
     on a seeded probe batch; LiteRT is chosen only if it agrees within ``AGREEMENT`` and is
     faster. Returns the engine and a report (timings in seconds, max difference, choice).
+
+    The LiteRT export is optional: when it does not load or fails on the probe batch (a
+    corrupt or truncated file), the Keras model serves through tf.function and the report
+    says why under ``degraded``. Only ``prefer="litert"`` makes that an error.
     """
     has_tf = hasattr(model, "tf_function")
     tfl = None if artifact_dir is None else Path(artifact_dir) / "model.tflite"
@@ -118,12 +122,20 @@ def choose_engine(model: ScoringModel, artifact_dir: Path | None, prefer: Engine
     if prefer == "tf_function" or tfl is None or not tfl.exists():
         return TFFunctionEngine(model), {"engine": "tf_function"}
     d = len(model.feature_names)
-    lite = LiteRTEngine(tfl, d)
     if prefer == "litert":
-        return lite, {"engine": "litert"}
+        return LiteRTEngine(tfl, d), {"engine": "litert"}
     tf_engine = TFFunctionEngine(model)
     X = np.random.default_rng(0).normal(size=(probe_rows, d)).astype(np.float32)
-    diff = float(np.max(np.abs(tf_engine(X) - lite(X))))
+    try:
+        lite = LiteRTEngine(tfl, d)
+        lite_scores = lite(X)
+    except Exception as exc:  # noqa: BLE001 - a broken optional artifact costs only speed
+        return tf_engine, {
+            "engine": "tf_function",
+            "degraded": f"LiteRT export {tfl.name} unusable, serving the Keras model: "
+            f"{str(exc)[:300] or type(exc).__name__}",
+        }
+    diff = float(np.max(np.abs(tf_engine(X) - lite_scores)))
     t_tf, t_lite = _best_time(tf_engine, X), _best_time(lite, X)
     use_lite = diff <= AGREEMENT and t_lite < t_tf
     report = {"engine": "litert" if use_lite else "tf_function", "max_abs_diff": diff,

@@ -4,10 +4,15 @@ A :class:`ModelScorer` is one loaded model with its chosen engine, warmed up at 
 first real batch pays no tracing or allocation. A :class:`FallbackScorer` walks the registry's
 chain; a candidate that fails to load is skipped for good, one that raises (or returns NaN or
 the wrong shape) on a batch is skipped for that batch; every result says who served it.
+
+A candidate whose model loads but whose optional artifact does not (a corrupt LiteRT export)
+is not skipped: it serves with the engine it has, marked ``degraded`` (logged at load, carried
+by every :class:`ScoreResult` and by :attr:`FallbackScorer.degraded`).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +24,8 @@ from models.errors import FeatureMismatchError, ModelError, ScoringError
 from models.serving.engines import EngineName, choose_engine
 
 __all__ = ["FallbackScorer", "ModelScorer", "ScoreResult"]
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,7 @@ class ScoreResult:
     engine: str
     fallback_level: int  # 0 champion, 1 previous champion, 2 baseline (as planned)
     errors: tuple[str, ...] = field(default=())
+    degraded: str | None = None  # why the serving model runs without an optional artifact
 
 
 class ModelScorer:
@@ -43,6 +51,7 @@ class ModelScorer:
         self.label = label
         self.names = tuple(model.feature_names)
         self.engine, self.engine_report = choose_engine(model, artifact_dir, engine)
+        self.degraded: str | None = self.engine_report.get("degraded")
         d = len(self.names)
         for rows in warmup_sizes:
             self.engine(np.zeros((rows, d), dtype=np.float32))
@@ -99,6 +108,8 @@ class FallbackScorer:
                 model = registry.load(task, version, fingerprint=fingerprint, part=part)
                 scorer = ModelScorer(model, registry.get(task, version).path / part,
                                      engine=engine, label=label)
+                if scorer.degraded:
+                    _log.warning("%s serves degraded: %s", label, scorer.degraded)
                 self._chain.append(
                     (level, version, part, scorer.engine_report["engine"], scorer)
                 )
@@ -133,6 +144,12 @@ class FallbackScorer:
         }
 
     @property
+    def degraded(self) -> dict[str, str]:
+        """``{"<version>/<part>": why}`` for loaded candidates serving without an optional
+        artifact (empty when all are whole)."""
+        return {f"{v}/{p}": s.degraded for _, v, p, _, s in self._chain if s.degraded}
+
+    @property
     def served_by(self) -> list[str]:
         """Loaded candidates in fallback order, e.g. ``['v0003/model', 'v0003/baseline']``."""
         return [f"{v}/{p}" for _, v, p, _, _ in self._chain]
@@ -154,5 +171,5 @@ class FallbackScorer:
                 errors.append(f"{self.task}/{version}/{part}: {exc!r}")
                 continue
             return ScoreResult(scores, self.task, version, scorer.model.kind, engine, level,
-                               tuple(self.errors + errors))
+                               tuple(self.errors + errors), scorer.degraded)
         raise ModelError(f"scoring {self.task}: every model failed: " + " | ".join(errors))

@@ -141,7 +141,49 @@ class DeadLetter(object):
             return self._tab.Get(flatbuffers.number_types.Int64Flags, o + self._tab.Pos)
         return 0
 
-def DeadLetterStart(builder): builder.StartObject(9)
+    # DeadLetter
+    def ValueTruncated(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(22))
+        if o != 0:
+            return bool(self._tab.Get(flatbuffers.number_types.BoolFlags, o + self._tab.Pos))
+        return False
+
+    # DeadLetter
+    def OriginalValueLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(24))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int64Flags, o + self._tab.Pos)
+        return -1
+
+    # DeadLetter
+    def OriginalValueSha256(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(26))
+        if o != 0:
+            return self._tab.String(o + self._tab.Pos)
+        return None
+
+    # DeadLetter
+    def KeyTruncated(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(28))
+        if o != 0:
+            return bool(self._tab.Get(flatbuffers.number_types.BoolFlags, o + self._tab.Pos))
+        return False
+
+    # DeadLetter
+    def OriginalKeyLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(30))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int64Flags, o + self._tab.Pos)
+        return -1
+
+    # DeadLetter
+    def OriginalKeySha256(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(32))
+        if o != 0:
+            return self._tab.String(o + self._tab.Pos)
+        return None
+
+def DeadLetterStart(builder): builder.StartObject(15)
 def DeadLetterAddValue(builder, value): builder.PrependUOffsetTRelativeSlot(0, flatbuffers.number_types.UOffsetTFlags.py_type(value), 0)
 def DeadLetterStartValueVector(builder, numElems): return builder.StartVector(1, numElems, 1)
 def DeadLetterAddKey(builder, key): builder.PrependUOffsetTRelativeSlot(1, flatbuffers.number_types.UOffsetTFlags.py_type(key), 0)
@@ -153,6 +195,12 @@ def DeadLetterAddStage(builder, stage): builder.PrependUint8Slot(5, stage, 0)
 def DeadLetterAddReason(builder, reason): builder.PrependUOffsetTRelativeSlot(6, flatbuffers.number_types.UOffsetTFlags.py_type(reason), 0)
 def DeadLetterAddRecordTimeMs(builder, recordTimeMs): builder.PrependInt64Slot(7, recordTimeMs, -1)
 def DeadLetterAddDeadTimeMs(builder, deadTimeMs): builder.PrependInt64Slot(8, deadTimeMs, 0)
+def DeadLetterAddValueTruncated(builder, valueTruncated): builder.PrependBoolSlot(9, valueTruncated, 0)
+def DeadLetterAddOriginalValueLength(builder, originalValueLength): builder.PrependInt64Slot(10, originalValueLength, -1)
+def DeadLetterAddOriginalValueSha256(builder, originalValueSha256): builder.PrependUOffsetTRelativeSlot(11, flatbuffers.number_types.UOffsetTFlags.py_type(originalValueSha256), 0)
+def DeadLetterAddKeyTruncated(builder, keyTruncated): builder.PrependBoolSlot(12, keyTruncated, 0)
+def DeadLetterAddOriginalKeyLength(builder, originalKeyLength): builder.PrependInt64Slot(13, originalKeyLength, -1)
+def DeadLetterAddOriginalKeySha256(builder, originalKeySha256): builder.PrependUOffsetTRelativeSlot(14, flatbuffers.number_types.UOffsetTFlags.py_type(originalKeySha256), 0)
 def DeadLetterEnd(builder): return builder.EndObject()
 
 

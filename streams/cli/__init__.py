@@ -3,7 +3,8 @@
 Each sub-command lives in its own module of this package and exposes
 ``register(subparsers) -> None``, which adds its parser and sets ``func`` (called with the parsed
 arguments and the settings, returning an exit code). Add a module to :data:`COMMAND_MODULES` to
-make it appear.
+make it appear. A command that writes the state directory (:data:`STATE_WRITERS`) has it
+checked first (writable, free space), so a bad one is one ``streamscore: error:`` line.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from streams.errors import StreamscoreError
+from streams.cli._args import ErrorFormatParser
+from streams.errors import ConfigError, StreamscoreError
 from streams.settings import load_settings
+from streams.state_dir import check_state_dir
 
-__all__ = ["build_parser", "main"]
+__all__ = ["STATE_WRITERS", "build_parser", "main"]
 
 COMMAND_MODULES: tuple[str, ...] = (
     "streams.cli.kafka_cmd",
@@ -37,8 +40,29 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+STATE_WRITERS: dict[str, frozenset[str] | None] = {
+    "kafka": frozenset({"up"}),
+    "models": frozenset({"promote", "rollback"}),
+    "worker": None,
+    "demo": None,
+    "train": None,
+    "simulate": None,
+    "evaluate": None,
+    "tune": None,
+}
+"""Commands (and, where given, their actions) that write under the state directory."""
+
+
+def _writes_state(args: argparse.Namespace) -> bool:
+    if args.command not in STATE_WRITERS:
+        return False
+    actions = STATE_WRITERS[args.command]
+    action = getattr(args, "action", None) or getattr(args, "models_action", None)
+    return actions is None or action in actions
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ErrorFormatParser(
         prog="streamscore",
         description="Streaming ETL and online scoring on Apache Kafka.",
     )
@@ -51,6 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--bootstrap-servers",
         help="use this Kafka cluster instead of the local broker (env KAFKA_BOOTSTRAP_SERVERS)",
     )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show TensorFlow's start-up and C++ log lines (hidden by default; also shown with "
+        "TF_CPP_MIN_LOG_LEVEL=0 or a worker's --loglevel debug)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
@@ -59,14 +90,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a bad argument (2, already printed)
+        return exc.code if isinstance(exc.code, int) else 2
+    if args.verbose or getattr(args, "loglevel", None) == "debug":
+        from models._tf import show_tensorflow_logs  # cheap: TensorFlow is not imported here
+
+        show_tensorflow_logs()  # before any command imports TensorFlow; children inherit it
     try:
         settings = load_settings(
             state_dir=args.state_dir, kafka_bootstrap_servers=args.bootstrap_servers
         )
+        if _writes_state(args):
+            check_state_dir(settings.state_dir)
+        if settings.state_dir.exists() and not settings.state_dir.is_dir():
+            raise ConfigError(
+                "state directory (--state-dir, env STREAMSCORE_STATE_DIR): expected a directory "
+                f"(created when missing), got the file {str(settings.state_dir)!r}"
+            )
         return int(args.func(args, settings) or 0)
     except StreamscoreError as exc:
         print(f"streamscore: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path given or derived that cannot be read, written or created
+        what = f"{exc.strerror}: {exc.filename!r}" if exc.strerror and exc.filename else exc
+        print(f"streamscore: error: {args.command}: {what}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from streams.cli._args import existing_dir
+
 __all__ = [
     "TASKS",
     "add_data_arg",
@@ -26,7 +28,7 @@ def add_task_arg(p: argparse.ArgumentParser, allow_all: bool = True) -> None:
 def add_data_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data",
-        type=Path,
+        type=existing_dir,
         default=None,
         help="folder with events.parquet and labels.parquet (files, or folders written by "
         "Spark), e.g. by `streamscore simulate` (default <state_dir>/sim/seed0)",

@@ -7,6 +7,8 @@ import json
 import sys
 
 from schemas import SCORE_FIELDS, decode_dead_letter, decode_score_batch, decode_score_results
+from streams.cli._args import non_negative_int, positive_float
+from streams.cli.dlq_cmd import letter_fields
 from streams.kafka import resolve_bootstrap
 from streams.kafka.clients import read_topic
 from streams.settings import Settings
@@ -33,13 +35,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "-n",
         "--max",
-        type=int,
+        type=non_negative_int,
         default=20,
         help="stop after this many records (0: no limit; default 20)",
     )
     parser.add_argument(
         "--idle",
-        type=float,
+        type=positive_float,
         default=5.0,
         help="stop after this many seconds without a record (default 5)",
     )
@@ -57,15 +59,7 @@ def rows_of(topic: str, value: bytes) -> list[dict]:
         batch = decode_score_batch(value)
         n = len(batch.event_id)
         return [{k: _plain(_column(batch, k, n)[i]) for k in _COLUMNS} for i in range(n)]
-    letter = decode_dead_letter(value)
-    return [
-        {
-            "source": f"{letter.source_topic}[{letter.source_partition}]@{letter.source_offset}",
-            "stage": letter.stage.name.lower(),
-            "reason": letter.reason,
-            "value": (letter.value or b"")[:200].decode("utf-8", "replace"),
-        }
-    ]
+    return [letter_fields(decode_dead_letter(value), preview=200)]
 
 
 def _column(batch, name: str, n: int):  # noqa: ANN001, ANN202
@@ -85,6 +79,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     for msg in read_topic(
         bootstrap,
         name,
+        settings=settings,
         max_records=args.max or None,
         idle_s=args.idle,
         from_beginning=not args.latest,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from streams.cli._args import positive_float, positive_int
 from streams.settings import Settings
 
 
@@ -19,12 +20,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Stops on Ctrl-C or after --duration; exits non-zero if no score arrived.",
     )
     parser.add_argument(
-        "--duration", type=float, default=None, help="seconds to run (default: until Ctrl-C)"
+        "--duration",
+        type=positive_float,
+        default=None,
+        help="seconds to run (default: until Ctrl-C)",
     )
     parser.add_argument(
-        "--rate", type=float, default=2000.0, help="events produced per second (default 2000)"
+        "--rate",
+        type=positive_float,
+        default=2000.0,
+        help="events produced per second (default 2000)",
     )
-    parser.add_argument("--workers", type=int, default=1, help="Faust workers (default 1)")
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        help="worker processes in the scoring group, started as `streamscore worker "
+        "--processes N` (default 1; one per core uses the machine)",
+    )
     parser.add_argument(
         "--no-gui",
         dest="gui",
@@ -33,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--users",
-        type=int,
+        type=positive_int,
         default=3000,
         help="simulated users, for training and live traffic (default 3000)",
     )

@@ -6,6 +6,7 @@ import argparse
 import sys
 from datetime import UTC, datetime
 
+from streams.cli._args import existing_file, input_location, int_in, out_location, positive_int
 from streams.cli._engine import add_engine_args, engine_kwargs
 from streams.settings import Settings
 
@@ -26,27 +27,32 @@ def register(sub: argparse._SubParsersAction) -> None:
         "same steps run in Spark tasks (inputs may be folders, globs or any URI Spark reads; "
         "outputs are folders of part files with the same rows).",
     )
-    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", type=input_location,
                         help="files to read (--engine spark: also folders, globs, s3a://, "
                         "hdfs://)")  # fmt: skip
-    parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    parser.add_argument("--out", required=True, metavar="DIR", type=out_location,
+                        help="output directory (created when missing)")  # fmt: skip
     parser.add_argument("--format", default="auto", choices=_FORMATS,
                         help="payload format of text files (default: detect per line)")  # fmt: skip
     parser.add_argument("--kind", default="auto", choices=_KINDS,
                         help="file kind (default: from extension and magic bytes)")  # fmt: skip
-    parser.add_argument("--spec", metavar="SPEC.json",
+    parser.add_argument("--spec", metavar="SPEC.json", type=existing_file,
                         help="feature spec JSON, or a fitted pipeline JSON saved by an earlier "
                         "run (default: the built-in activity and logs specs)")  # fmt: skip
     parser.add_argument("--no-features", action="store_true", help="write events only")
     parser.add_argument("--rejected-format", default="jsonl", choices=("jsonl", "parquet"))
     parser.add_argument("--host", default="localhost",
-                        help="host of log lines that name none (dpkg, apt)")  # fmt: skip
-    parser.add_argument("--reference-time", metavar="ISO",
+                        help="entity of log lines that name no host (dpkg, apt, RFC 5424 with "
+                        "'-'): their events are keyed by it, their host field stays empty "
+                        "(default localhost)")  # fmt: skip
+    parser.add_argument("--reference-time", metavar="ISO", type=_reference_ms,
                         help="'now' for RFC 3164 years, UTC unless a zone is given "
                         "(default: each file's mtime)")  # fmt: skip
-    parser.add_argument("--utc-offset-min", type=int, default=0,
+    parser.add_argument("--utc-offset-min", type=int_in(-1440, 1440, "minutes"), default=0,
                         help="UTC offset of zone-less log times (default 0)")  # fmt: skip
-    parser.add_argument("--chunk-size", type=int, default=65_536, help="payloads per batch")
+    parser.add_argument(
+        "--chunk-size", type=positive_int, default=65_536, help="payloads per batch"
+    )
     add_engine_args(parser)
     bar = parser.add_mutually_exclusive_group()
     bar.add_argument("--progress", dest="progress", action="store_true", default=None,
@@ -55,13 +61,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def _reference_ms(text: str) -> int:
+    """An ISO 8601 time as UTC epoch ms (a zone-less time is UTC, like zone-less log times)."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an ISO 8601 time, got {text!r}") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp() * 1000)
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    options = parse_options(args)
     common = dict(
         fmt=args.format,
         kind=args.kind,
         spec_path=args.spec,
-        options=options,
+        options=parse_options(args),
         rejected_format=args.rejected_format,
         features=not args.no_features,
         kernel_target=settings.kernel_target,
@@ -81,20 +97,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 def parse_options(args: argparse.Namespace):
     """ParseOptions from --host, --reference-time and --utc-offset-min."""
-    from streams.etl import InputFormatError, ParseOptions
+    from streams.etl import ParseOptions
 
-    reference_ms = None
-    if args.reference_time:
-        try:
-            when = datetime.fromisoformat(args.reference_time)
-            if when.tzinfo is None:  # a zone-less reference is UTC, like zone-less log times
-                when = when.replace(tzinfo=UTC)
-            reference_ms = int(when.timestamp() * 1000)
-        except ValueError:
-            raise InputFormatError(
-                f"--reference-time: expected an ISO 8601 time, got {args.reference_time!r}"
-            ) from None
-    return ParseOptions(default_host=args.host, reference_ms=reference_ms,
+    return ParseOptions(default_host=args.host, reference_ms=args.reference_time,
                         naive_utc_offset_min=args.utc_offset_min)  # fmt: skip
 
 

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from streams.cli._args import out_dir
 from streams.cli._models_common import add_data_arg, add_task_arg, print_table, read_data, tasks_of
 
 __all__ = ["register", "run"]
@@ -21,7 +22,7 @@ def register(subparsers) -> None:
     p.add_argument("--version", default=None, help="version to evaluate (default: champion)")
     p.add_argument(
         "--out",
-        type=Path,
+        type=out_dir,
         default=None,
         help="report folder (default <state_dir>/reports/<task>-<version>)",
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from streams.cli._args import http_url, port
 from streams.settings import Settings
 
 
@@ -22,13 +23,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--host", default=None, help="address to bind (default 127.0.0.1, env STREAMSCORE_GUI_HOST)"
     )
     parser.add_argument(
-        "--port", type=int, default=None, help="port (default 6067, env STREAMSCORE_GUI_PORT)"
+        "--port", type=port, default=None, help="port (default 6067, env STREAMSCORE_GUI_PORT)"
     )
     parser.add_argument(
         "--token", default=None, help="require this token (default env STREAMSCORE_WEB_TOKEN)"
     )
     parser.add_argument(
         "--metrics",
+        type=http_url,
         action="append",
         default=None,
         metavar="URL",
@@ -44,6 +46,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from pydantic import SecretStr
 
     from streams.kafka import resolve_bootstrap
+    from streams.kafka.clients import check_credentials
     from streams.web import run_gui
 
     logging.basicConfig(
@@ -55,6 +58,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         urls = [f"http://127.0.0.1:{settings.web_port}/metrics"] if settings.web_port else []
     else:
         urls = [u for u in args.metrics if u != "none"]
+    check_credentials(resolve_bootstrap(settings), settings)  # refused: exit 2, not retries
     run_gui(
         settings,
         resolve_bootstrap(settings),

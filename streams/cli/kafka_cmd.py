@@ -6,7 +6,9 @@ import argparse
 import json
 import time
 
+from streams.cli._args import int_in, non_negative_int, port
 from streams.kafka import broker_down, broker_logs, broker_status, broker_up
+from streams.kafka.local import secure_client_properties
 from streams.settings import Settings
 
 
@@ -21,8 +23,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     up = actions.add_parser("up", help="start the broker (or report the one running)")
-    up.add_argument("--port", type=int, help="client port (default: the last one, or a free one)")
-    up.add_argument("--heap-mb", type=int, help="JVM heap in MiB (default 512)")
+    up.add_argument(
+        "--port",
+        type=port,
+        help="client port (default: the one used last time, kept across `down`; a free one "
+        "when that is taken, which is then said)",
+    )
+    up.add_argument(
+        "--heap-mb",
+        type=int_in(128, 65_536, "a heap size in MiB"),
+        help="JVM heap in MiB (default 512)",
+    )
+    up.add_argument(
+        "--secure",
+        action="store_true",
+        help="also listen for SASL_SSL clients on another loopback port (SCRAM-SHA-512 user "
+        "and a CA made at first start; prints the client properties file to use as "
+        "STREAMSCORE_KAFKA_PROPERTIES)",
+    )
     up.set_defaults(func=_up)
 
     down = actions.add_parser("down", help="stop the broker started here (by its PID)")
@@ -33,7 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     status.set_defaults(func=_status)
 
     logs = actions.add_parser("logs", help="show the broker's log")
-    logs.add_argument("-n", "--lines", type=int, default=50, help="how many lines (default 50)")
+    logs.add_argument(
+        "-n", "--lines", type=non_negative_int, default=50, help="how many lines (default 50)"
+    )
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     logs.set_defaults(func=_logs)
 
@@ -46,13 +66,25 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
     settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
     settings = type(settings).model_validate(settings.model_dump())  # re-validate the overrides
     started = time.monotonic()
-    info = broker_up(settings)
+    info = broker_up(settings, secure=args.secure)
     if info.already_running:
         print(f"Kafka {info.version} is already running at {info.bootstrap} (pid {info.pid})")
     else:
         print(
             f"Kafka {info.version} is up at {info.bootstrap} (pid {info.pid}, "
             f"ready in {time.monotonic() - started:.1f}s)"
+        )
+    if info.secure_bootstrap:
+        print(
+            f"SASL_SSL listener at {info.secure_bootstrap}; for clients that must use it: "
+            f"STREAMSCORE_KAFKA_PROPERTIES={secure_client_properties(settings)}"
+        )
+    if info.moved_from is not None:
+        print(
+            f"note: port {info.moved_from}, where this broker ran last time, is taken by another "
+            f"process, so it runs on {info.port} now: clients still configured for "
+            f"127.0.0.1:{info.moved_from} must be restarted (or use --port {info.moved_from} "
+            "once that port is free)"
         )
     return 0
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from streams.cli._args import existing_file, non_negative_int, positive_float, positive_int
 from streams.settings import Settings
+
+_FORMATS = ("auto", "syslog", "syslog3164", "syslog5424", "dpkg", "apt_history", "access_log",
+            "apache_error", "logstash", "activity")  # fmt: skip
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,13 +22,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         "workers dead-letter them. CSV/Parquet/Arrow files of activity go as Arrow IPC batches, "
         "one message per partition. --simulate draws a seeded population instead.",
     )
-    parser.add_argument("inputs", nargs="*", type=Path, help="files to replay")
-    parser.add_argument("--format", default="auto", help="payload format of text files")
+    parser.add_argument("inputs", nargs="*", type=existing_file, help="files to replay")
+    parser.add_argument(
+        "--format", default="auto", choices=_FORMATS, help="payload format of text files"
+    )
     parser.add_argument("--simulate", action="store_true", help="replay a fresh simulation")
-    parser.add_argument("--users", type=int, default=2000, help="simulated users (default 2000)")
-    parser.add_argument("--days", type=int, default=35, help="simulated days (default 35)")
-    parser.add_argument("--seed", type=int, default=1, help="simulation seed (default 1)")
-    parser.add_argument("--drift-day", type=int, default=None, help="switch to drifted behaviour")
+    parser.add_argument(
+        "--users", type=positive_int, default=2000, help="simulated users (default 2000)"
+    )
+    parser.add_argument("--days", type=positive_int, default=35, help="simulated days (default 35)")
+    parser.add_argument(
+        "--seed", type=non_negative_int, default=1, help="simulation seed (default 1)"
+    )
+    parser.add_argument(
+        "--drift-day", type=non_negative_int, default=None, help="switch to drifted behaviour"
+    )
     parser.add_argument(
         "--arrow",
         action="store_true",
@@ -33,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--rate",
-        type=float,
+        type=positive_float,
         default=None,
         help="events per second (default: as fast as Kafka takes them)",
     )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from streams.cli._args import input_location, int_in, out_location, positive_int
 from streams.cli._engine import add_engine_args, engine_kwargs
-from streams.cli.etl_cmd import _FORMATS, _KINDS, parse_options, print_counts
+from streams.cli.etl_cmd import _FORMATS, _KINDS, _reference_ms, parse_options, print_counts
 from streams.settings import Settings
 
 __all__ = ["register", "run"]
@@ -22,8 +23,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "rejected lines. With --engine spark, in Spark tasks (outputs are folders of part "
         "files); every executor must read the registry (STREAMSCORE_STATE_DIR).",
     )
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="files to read")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", type=input_location,
+                        help="files to read (--engine spark: also folders, globs, URIs)")
+    parser.add_argument("--out", required=True, metavar="DIR", type=out_location,
+                        help="output directory (created when missing)")  # fmt: skip
     parser.add_argument("--task", action="append", choices=("churn", "upsell"),
                         help="models to score with, repeatable (default: every champion)")
     parser.add_argument("--version", metavar="V",
@@ -33,10 +36,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--rejected-format", default="jsonl", choices=("jsonl", "parquet"))
     parser.add_argument("--host", default="localhost",
                         help="host of log lines that name none (dpkg, apt)")  # fmt: skip
-    parser.add_argument("--reference-time", metavar="ISO",
+    parser.add_argument("--reference-time", metavar="ISO", type=_reference_ms,
                         help="'now' for RFC 3164 years (default: each file's mtime)")  # fmt: skip
-    parser.add_argument("--utc-offset-min", type=int, default=0)
-    parser.add_argument("--chunk-size", type=int, default=65_536, help="payloads per batch")
+    parser.add_argument("--utc-offset-min", type=int_in(-1440, 1440, "minutes"), default=0)
+    parser.add_argument("--chunk-size", type=positive_int, default=65_536,
+                        help="payloads per batch")  # fmt: skip
     add_engine_args(parser)
     parser.set_defaults(func=run)
 

@@ -6,6 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
+from streams.cli._args import non_negative_int, out_dir, positive_int
+
 __all__ = ["register", "run"]
 
 
@@ -16,18 +18,25 @@ def register(subparsers) -> None:
         description="Writes events.parquet (EVENT_SCHEMA), labels.parquet (task, entity, "
         "decision/label time, label, true probability), raw_logs.txt and config.json.",
     )
-    p.add_argument("--users", type=int, default=5000, help="number of users (default 5000)")
-    p.add_argument("--hosts", type=int, default=16, help="machines emitting logs (default 16)")
-    p.add_argument("--days", type=int, default=42, help="days of history (default 42)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--users", type=positive_int, default=5000, help="number of users (default 5000)"
+    )
+    p.add_argument(
+        "--hosts", type=non_negative_int, default=16, help="machines emitting logs (default 16)"
+    )
+    p.add_argument("--days", type=positive_int, default=42, help="days of history (default 42)")
+    p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument(
         "--drift-day",
-        type=int,
+        type=non_negative_int,
         default=None,
         help="from this day on, behaviour follows the drifted parameters",
     )
     p.add_argument(
-        "--out", type=Path, default=None, help="output folder (default <state_dir>/sim/seed<seed>)"
+        "--out",
+        type=out_dir,
+        default=None,
+        help="output folder (default <state_dir>/sim/seed<seed>)",
     )
     p.add_argument(
         "--kafka",
@@ -81,6 +90,8 @@ def run(args: argparse.Namespace, settings) -> int:
 
         bootstrap = resolve_bootstrap(settings)
         topics = {kind: topic_name(settings, key) for kind, key in TOPIC_KEYS.items()}
-        sent = send_payloads(result, make_producer(bootstrap), topics, progress=True)
+        sent = send_payloads(
+            result, make_producer(bootstrap, settings=settings), topics, progress=True
+        )
         print("produced " + ", ".join(f"{n} to {topics[k]}" for k, n in sent.items()))
     return 0

@@ -30,7 +30,7 @@ def _create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _list(args: argparse.Namespace, settings: Settings) -> int:
-    present = list_topics(resolve_bootstrap(settings))
+    present = list_topics(resolve_bootstrap(settings), settings=settings)
     if args.all:
         for name, partitions in present.items():
             print(f"{name:40s} {partitions:3d} partitions")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from streams.cli._args import fraction, non_negative_int, positive_int
 from streams.cli._engine import add_engine_args, engine_kwargs
 from streams.cli._models_common import (
     add_data_arg,
@@ -22,9 +23,9 @@ def register(subparsers) -> None:
     add_data_arg(p)
     add_task_arg(p)
     p.add_argument("--kind", choices=("mlp", "logistic"), default="mlp")
-    p.add_argument("--epochs", type=int, default=None, help="max epochs (MLP; default 40)")
-    p.add_argument("--holdout", type=float, default=0.2, help="share of users held out")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=positive_int, default=None, help="max epochs (MLP; default 40)")
+    p.add_argument("--holdout", type=fraction, default=0.2, help="share of users held out")
+    p.add_argument("--seed", type=non_negative_int, default=0)
     g = p.add_mutually_exclusive_group()
     g.add_argument(
         "--promote",

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from streams.cli._args import existing_file, non_negative_int, positive_int
 from streams.cli._models_common import add_data_arg, print_table, read_data
 
 __all__ = ["register", "run"]
@@ -16,16 +17,18 @@ def register(subparsers) -> None:
     add_data_arg(p)
     p.add_argument("--task", choices=("churn", "upsell"), default="churn")
     p.add_argument("--strategy", choices=("random", "grid"), default="random")
-    p.add_argument("--trials", type=int, default=8, help="trials (grid: first N; 0 = all)")
-    p.add_argument("--max-epochs", type=int, default=30)
+    p.add_argument(
+        "--trials", type=non_negative_int, default=8, help="trials (grid: first N; 0 = all)"
+    )
+    p.add_argument("--max-epochs", type=positive_int, default=30)
     p.add_argument(
         "--space",
-        type=Path,
+        type=existing_file,
         default=None,
         help="JSON object of MLPParams field -> list of candidates "
         "(default: models.tuning.DEFAULT_SPACE)",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument(
         "--out",
         type=Path,

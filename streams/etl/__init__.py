@@ -1,9 +1,11 @@
 """Parsing and validation: raw payloads (log lines, JSON, Arrow IPC) and files -> normalised events.
 
-Pure functions, no Kafka: the stream layer calls :func:`parse_batch` on micro-batches of record
-values and turns each :class:`Rejected` into a dead letter (:func:`dead_letter_of`); the offline
-path reads files with :func:`read_file` (or runs :func:`run_etl`, the ``streamscore etl``
-job), which yields the same events for the same lines.
+Pure functions, no Kafka: the stream layer (``streams.pipeline.processor``) calls
+:func:`parse_batch` on micro-batches of record values and turns each :class:`Rejected` into a
+dead letter (:func:`dead_letter_of` does the same for callers outside the pipeline); the
+offline path reads files with :func:`read_file` (or runs :func:`run_etl`, the
+``streamscore etl`` job, which writes rejections as :func:`rejected_record` rows), and gets
+the same events for the same lines.
 
 The rules every format follows (details in each parser module's docstring):
 
@@ -11,17 +13,24 @@ The rules every format follows (details in each parser module's docstring):
   ``ParseOptions.naive_utc_offset_min`` (default UTC); RFC 3164's missing year comes from
   ``ParseOptions.reference_ms``. Event times outside 2000..2100 are rejected (``validate``).
 - ``entity`` is the user id when there is one (activity, an authenticated web user), else the
-  host (the line's own, the caller-given ``hosts[i]``, else ``ParseOptions.default_host``).
+  host: the line's own, else the caller-given ``hosts[i]`` (the raw-logs record key), else
+  ``ParseOptions.default_host``; the ``host`` field holds only the first two (null otherwise).
+- ``"auto"`` detects each payload's format from its first bytes; a payload the detected parser
+  refuses is tried as the other formats its start fits, and its reason names what it looked
+  like and every format tried. Reasons read "what: expected ..., got ..." throughout.
 - ``event_id`` is the producer's id for activity; for logs it is the 80-bit BLAKE2b of the
   payload bytes (20 hex chars), plus ``.k`` for the k-th event of a multi-event payload (an apt
   stanza). Content, not origin: a line read from a file or a topic gets the same id.
 - Limits: 64 KiB per text payload (4 MiB per apt stanza, 256 MiB per Arrow IPC payload),
   256 characters per activity id, 16 KiB of activity properties JSON.
 - One payload -> at least one event, or exactly one :class:`Rejected`; never an exception.
+- A topic takes only its own kinds (:class:`TopicKind`): the activity topic activity JSON and
+  Arrow IPC, the raw-logs topic log lines and Logstash documents; anything else is rejected.
 """
 
 from streams.etl.batch import parse_batch, to_input_format
 from streams.etl.deadletters import dead_letter_of
+from streams.etl.detect import topic_kind_of
 from streams.etl.errors import EventValidationError, InputFormatError, ParseError, RecordError
 from streams.etl.files import FileChunk, FileKind, detect_file_kind, read_file
 from streams.etl.job import EtlResult, rejected_record, run_etl
@@ -33,6 +42,7 @@ from streams.etl.types import (
     ParsedBatch,
     ParseOptions,
     Rejected,
+    TopicKind,
     TopicOrigin,
 )
 
@@ -51,6 +61,7 @@ __all__ = [
     "ParsedBatch",
     "RecordError",
     "Rejected",
+    "TopicKind",
     "TopicOrigin",
     "dead_letter_of",
     "detect_file_kind",
@@ -59,4 +70,5 @@ __all__ = [
     "rejected_record",
     "run_etl",
     "to_input_format",
+    "topic_kind_of",
 ]

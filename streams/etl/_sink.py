@@ -26,7 +26,16 @@ from streams.etl.types import (
     origin_at,
 )
 
-__all__ = ["Ctx", "LineParser", "Row", "Sink", "event_id_of", "run_lines", "ts_range_error"]
+__all__ = [
+    "Ctx",
+    "LineParser",
+    "Retry",
+    "Row",
+    "Sink",
+    "event_id_of",
+    "run_lines",
+    "ts_range_error",
+]
 
 _ROW_TYPE = pa.struct(list(EVENT_SCHEMA)[1:])
 Row = tuple
@@ -34,6 +43,9 @@ Row = tuple
 parallel list, so a parser's tuple is stored as it is, not rebuilt with its id in front)."""
 LineParser = Callable[[str, "Ctx"], tuple]
 """Text of one payload -> the 14 fields after ``event_id``; raises RecordError."""
+Retry = Callable[[str, RecordError, "Ctx"], tuple]
+"""Second chance for a refused payload (its text, the error, the context): the row from another
+parser, or a RecordError whose reason says everything that was tried."""
 
 
 @dataclass(slots=True)
@@ -168,8 +180,17 @@ class Sink:
         return ParsedBatch(batch, src, rejected)
 
 
-def run_lines(fn: LineParser, items: Sequence[tuple[int, str]], sink: Sink, ctx: Ctx) -> None:
-    """Apply a per-line parser to ``(payload index, text)`` items, collecting rows or rejections."""
+def run_lines(
+    fn: LineParser,
+    items: Sequence[tuple[int, str]],
+    sink: Sink,
+    ctx: Ctx,
+    retry: Retry | None = None,
+) -> None:
+    """Apply a per-line parser to ``(payload index, text)`` items, collecting rows or rejections.
+
+    ``retry``, when given, gets each payload ``fn`` refuses (format detection's second chance).
+    """
     rows_append = sink.rows.append
     src_append = sink.src.append
     payloads = sink.payloads
@@ -184,8 +205,16 @@ def run_lines(fn: LineParser, items: Sequence[tuple[int, str]], sink: Sink, ctx:
             if not MIN_TS_MS <= ts < MAX_TS_MS:
                 raise ts_range_error(f"{row[2]} event time", ts)
         except RecordError as exc:
-            sink.reject(i, exc)
-            continue
+            if retry is None:
+                sink.reject(i, exc)
+                continue
+            try:
+                row = retry(text, exc, ctx)
+                if not MIN_TS_MS <= row[0] < MAX_TS_MS:
+                    raise ts_range_error(f"{row[2]} event time", row[0]) from None
+            except RecordError as final:
+                sink.reject(i, final)
+                continue
         rows_append(row)
         src_append(i)
     sink.ids += [blake2b(payloads[i], digest_size=10).hexdigest() for i in sink.src[first:]]

@@ -21,6 +21,7 @@ MONTHS = {
     "Jan": 1, "Feb": 2, "Mar": 3, "Apr": 4, "May": 5, "Jun": 6,
     "Jul": 7, "Aug": 8, "Sep": 9, "Oct": 10, "Nov": 11, "Dec": 12,
 }  # fmt: skip
+_MONTH_NAMES = tuple(MONTHS)
 _DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 _CACHE_LIMIT = 65_536
 
@@ -29,18 +30,23 @@ def _leap(y: int) -> bool:
     return y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
 
 
-def civil_ms(y: int, mo: int, d: int, h: int, mi: int, s: int) -> int:
+def civil_ms(
+    y: int, mo: int, d: int, h: int, mi: int, s: int, got: str | None = None,
+    *, year_in_text: bool = True,
+) -> int:
     """UTC epoch ms of a proleptic Gregorian date-time; ``ParseError`` if a field is out of range.
 
+    The error reads ``expected <the field's range>, got <got>``: ``got`` is the time as the
+    input wrote it (default: the fields as ``YYYY-MM-DD hh:mm:ss``); callers put
+    ``"<format> time: "`` in front. ``year_in_text=False`` (RFC 3164, whose lines carry no
+    year) keeps the year ``y`` that the caller inferred out of the message.
     Days-from-civil after H. Hinnant; no ``datetime`` so it is cheap and has no year-1 limit.
     """
     if not (1 <= mo <= 12 and h < 24 and mi < 60 and s < 61):
-        raise ParseError(
-            f"date-time out of range: {y:04d}-{mo:02d}-{d:02d} {h:02d}:{mi:02d}:{s:02d}"
-        )
+        raise _field_error(y, mo, d, h, mi, s, got, year_in_text)
     dim = 29 if mo == 2 and _leap(y) else _DAYS_IN_MONTH[mo - 1]
     if not 1 <= d <= dim:
-        raise ParseError(f"day {d} does not exist in {y:04d}-{mo:02d}")
+        raise _field_error(y, mo, d, h, mi, s, got, year_in_text)
     s = min(s, 59)  # a leap second is folded onto :59
     yy = y - (mo <= 2)
     era = yy // 400
@@ -49,6 +55,28 @@ def civil_ms(y: int, mo: int, d: int, h: int, mi: int, s: int) -> int:
     doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
     days = era * 146097 + doe - 719468
     return ((days * 24 + h) * 60 + mi) * 60_000 + s * 1000
+
+
+def _field_error(
+    y: int, mo: int, d: int, h: int, mi: int, s: int, got: str | None, year_in_text: bool
+) -> ParseError:
+    if got is None:
+        got = f"{y:04d}-{mo:02d}-{d:02d} {h:02d}:{mi:02d}:{s:02d}"
+    if not 1 <= mo <= 12:
+        expected = "a month 01..12"
+    elif h >= 24:
+        expected = "an hour 00..23"
+    elif mi >= 60:
+        expected = "a minute 00..59"
+    elif s >= 61:
+        expected = "a second 00..60"
+    elif year_in_text:
+        dim = 29 if mo == 2 and _leap(y) else _DAYS_IN_MONTH[mo - 1]
+        expected = f"a day 01..{dim:02d} in {y:04d}-{mo:02d}"
+    else:  # no year in the line: Feb 29 is always possible (the caller picks a leap year)
+        dim = 29 if mo == 2 else _DAYS_IN_MONTH[mo - 1]
+        expected = f"a day 01..{dim:02d} in {_MONTH_NAMES[mo - 1]}"
+    return ParseError(f"expected {expected}, got {got!r}")
 
 
 class SecondCache(dict[str, int]):
@@ -81,9 +109,11 @@ def parse_rfc3339(text: str, naive_offset_ms: int = 0, what: str = "timestamp") 
     base = _rfc_cache.get(key)
     if base is None:
         try:
-            base = _rfc_cache.put(key, civil_ms(int(y), int(mo), int(d), int(h), int(mi), int(s)))
+            base = _rfc_cache.put(
+                key, civil_ms(int(y), int(mo), int(d), int(h), int(mi), int(s), text[:64])
+            )
         except ParseError as exc:
-            raise ParseError(f"{what}: {exc} in {text[:64]!r}") from None
+            raise ParseError(f"{what}: {exc}") from None
     if frac:
         base += int((frac + "00")[:3])
     if zone is None:

@@ -13,11 +13,20 @@ from datetime import UTC, datetime
 import numpy as np
 import pyarrow as pa
 
-from streams.etl._sink import Ctx, Sink, run_lines
+from streams.etl._sink import Ctx, Retry, Sink, run_lines
 from streams.etl.activity import parse_activity_json
-from streams.etl.detect import IPC_MARKER, detect_format, json_flavour, syslog_flavour
+from streams.etl.detect import (
+    IPC_MARKER,
+    TOPIC_FORMATS,
+    alternatives,
+    detect_format,
+    json_flavour,
+    json_value_kind,
+    syslog_flavour,
+    wrong_kind_reason,
+)
 from streams.etl.dpkg import parse_apt_stanzas, parse_dpkg
-from streams.etl.errors import EventValidationError, InputFormatError, ParseError
+from streams.etl.errors import EventValidationError, InputFormatError, ParseError, RecordError
 from streams.etl.logstash import parse_logstash
 from streams.etl.syslog import parse_3164, parse_5424
 from streams.etl.tables import check_table
@@ -27,6 +36,7 @@ from streams.etl.types import (
     OriginLike,
     ParsedBatch,
     ParseOptions,
+    TopicKind,
     TopicOrigin,
 )
 from streams.etl.web import parse_access, parse_apache_error
@@ -40,6 +50,13 @@ _LINE_PARSERS = {
     InputFormat.ACCESS_LOG: parse_access,
     InputFormat.APACHE_ERROR: parse_apache_error,
 }
+_LABELS = {
+    InputFormat.SYSLOG_3164: "syslog 3164",
+    InputFormat.SYSLOG_5424: "syslog 5424",
+    InputFormat.DPKG: "dpkg",
+    InputFormat.ACCESS_LOG: "access log",
+    InputFormat.APACHE_ERROR: "apache error",
+}
 _DEFAULT_OPTIONS = ParseOptions()
 _SUPPORTED = "syslog 3164/5424, dpkg, apt history, access log, apache error, JSON, Arrow IPC"
 
@@ -51,6 +68,38 @@ def to_input_format(fmt: InputFormat | str) -> InputFormat:
     except ValueError:
         choices = ", ".join(f.value for f in InputFormat)
         raise InputFormatError(f"input format: expected one of {choices}, got {fmt!r}") from None
+
+
+def _json_not_an_object(kind: str, text: str) -> ParseError:
+    return ParseError(f"JSON payload: expected an object (an activity event or a Logstash "
+                      f"document), got {kind}: {text[:80]!r}")  # fmt: skip
+
+
+def _second_chance(guessed: InputFormat) -> Retry:
+    """What happens to a payload the parser of its detected format refused: JSON that is not
+    an object is named as such; other formats its start fits are tried; the reason names every
+    format tried and why each refused."""
+
+    def retry(text: str, exc: RecordError, ctx: Ctx) -> tuple:
+        if not isinstance(exc, ParseError):
+            raise exc  # the format matched; a field is wrong
+        kind = json_value_kind(text)
+        if kind is not None:
+            raise _json_not_an_object(kind, text)
+        tried: list[tuple[InputFormat, RecordError]] = [(guessed, exc)]
+        for alt in alternatives(text, guessed):
+            try:
+                return _LINE_PARSERS[alt](text, ctx)
+            except EventValidationError:
+                raise  # it is that format, with a bad field: that is the reason
+            except RecordError as alt_exc:
+                tried.append((alt, alt_exc))
+        if len(tried) == 1:
+            raise exc
+        raise ParseError("payload: not a line of any format its start fits; tried " + "; ".join(
+            f"{_LABELS[k]} ({e})" for k, e in tried))  # fmt: skip
+
+    return retry
 
 
 def _ctx(options: ParseOptions) -> Ctx:
@@ -113,6 +162,7 @@ def parse_batch(
     *,
     options: ParseOptions | None = None,
     hosts: Sequence[str | None] | None = None,
+    kind: TopicKind | str = TopicKind.ANY,
 ) -> ParsedBatch:
     """Parse and validate a batch of payloads into normalised events.
 
@@ -121,12 +171,24 @@ def parse_batch(
     each payload's on its own. ``origins`` says where they came from (one per payload, or the
     first of a contiguous run). ``hosts`` optionally gives each payload's host as the caller
     knows it (the raw-logs record key): it is the host and entity of lines that name none
-    (dpkg, apt, 5424 with ``-``), where ``options.default_host`` is used otherwise. Every
-    payload yields at least one event or exactly one :class:`~streams.etl.types.Rejected`;
-    nothing raises for bad input. Raises ``InputFormatError`` only for caller errors: an
-    unknown ``fmt``, or ``origins``/``hosts`` lists of the wrong length.
+    (dpkg, apt, 5424 with ``-``), where ``options.default_host`` is used otherwise. ``kind``
+    is what the payloads' topic takes (:class:`~streams.etl.types.TopicKind`): a payload
+    detected as another kind (a dpkg line on the activity topic, activity JSON on raw-logs) is
+    rejected with a reason that names what the topic takes. Every payload yields at least one
+    event or exactly one :class:`~streams.etl.types.Rejected`; nothing raises for bad input.
+    Raises ``InputFormatError`` only for caller errors: an unknown ``fmt`` or ``kind``, a
+    ``fmt`` the ``kind`` does not take, or ``origins``/``hosts`` lists of the wrong length.
+
+    With ``"auto"``, a payload that the parser of its detected format refuses is tried as the
+    other formats its start fits, and its reason names every format tried.
     """
     fmt = to_input_format(fmt)
+    kind = _to_topic_kind(kind)
+    if fmt not in TOPIC_FORMATS[kind]:
+        raise InputFormatError(
+            f"parse_batch: {'an' if kind is TopicKind.ACTIVITY else 'a'} {kind.value} topic takes "
+            f"{sorted(f.value for f in TOPIC_FORMATS[kind])}, got format {fmt.value!r}"
+        )
     opts = options or _DEFAULT_OPTIONS
     ctx = _ctx(opts)
     payloads, not_bytes = _as_bytes(payloads)
@@ -142,8 +204,8 @@ def parse_batch(
             f"({len(payloads)}), got {type(origins).__name__} of length {len(origins)}"
         )
     sink = Sink(payloads, origins, hosts)
-    for i, kind in not_bytes:
-        sink.reject(i, ParseError(f"payload: expected bytes, got {kind}"))
+    for i, what in not_bytes:
+        sink.reject(i, ParseError(f"payload: expected bytes, got {what}"))
     limit = opts.max_payload_bytes
     stanza_limit = opts.max_stanza_bytes
     groups: dict[InputFormat, list] = {}
@@ -155,8 +217,17 @@ def parse_batch(
     single_append = single.append if single is not None else None
     activity: list = groups.setdefault(InputFormat.ACTIVITY, []) if is_auto else []
     logstash: list = groups.setdefault(InputFormat.LOGSTASH, []) if is_auto else []
+    # What the topic takes, checked only where a payload's format was detected (AUTO).
+    only_activity = is_auto and kind is TopicKind.ACTIVITY
+    only_logs = is_auto and kind is TopicKind.LOGS
     for i, raw in enumerate(payloads):
         if skip and i in skip:
+            continue
+        if only_logs and raw.startswith(IPC_MARKER):
+            sink.reject(i, ParseError(wrong_kind_reason(kind, InputFormat.ARROW, raw)))
+            continue
+        if only_activity and not raw.startswith((b"{", IPC_MARKER)):
+            sink.reject(i, ParseError(wrong_kind_reason(kind, _detect_bytes(raw), raw)))
             continue
         if is_arrow or (is_auto and raw.startswith(IPC_MARKER)):
             if len(raw) > opts.max_ipc_bytes:
@@ -174,6 +245,10 @@ def parse_batch(
         if is_auto and raw.startswith(b"{"):  # JSON: keep bytes for orjson, no decode here
             # No '"@' at all (the common case) cannot be a Logstash document: skip the call.
             is_doc = raw.find(b'"@', 0, 4096) >= 0 and json_flavour(raw) is InputFormat.LOGSTASH
+            if (only_activity and is_doc) or (only_logs and not is_doc):
+                found = InputFormat.LOGSTASH if is_doc else InputFormat.ACTIVITY
+                sink.reject(i, ParseError(wrong_kind_reason(kind, found, raw)))
+                continue
             (logstash if is_doc else activity).append((i, raw))
             continue
         try:
@@ -192,27 +267,47 @@ def parse_batch(
         if single_append is not None:
             single_append((i, text))
             continue
-        kind = syslog_flavour(text) if is_syslog else detect_format(text)
-        if kind is None:
-            sink.reject(i, ParseError(f"payload: expected a line in a supported format "
-                                      f"({_SUPPORTED}), got {text[:80]!r}"))  # fmt: skip
+        found = syslog_flavour(text) if is_syslog else detect_format(text)
+        if found is None:
+            if only_logs:
+                sink.reject(i, ParseError(wrong_kind_reason(kind, None, raw)))
+                continue
+            json_kind = json_value_kind(text)
+            sink.reject(i, _json_not_an_object(json_kind, text) if json_kind is not None else
+                        ParseError(f"payload: expected a line in a supported format "
+                                   f"({_SUPPORTED}), got {text[:80]!r}"))  # fmt: skip
             continue
-        group = groups.get(kind)
+        group = groups.get(found)
         if group is None:
-            group = groups[kind] = []
+            group = groups[found] = []
         group.append((i, text))
-    for kind, items in groups.items():
+    for found, items in groups.items():
         if not items:
             continue
-        line_parser = _LINE_PARSERS.get(kind)
+        line_parser = _LINE_PARSERS.get(found)
         if line_parser is not None:
-            run_lines(line_parser, items, sink, ctx)
-        elif kind is InputFormat.ACTIVITY:
+            run_lines(line_parser, items, sink, ctx, _second_chance(found) if is_auto else None)
+        elif found is InputFormat.ACTIVITY:
             parse_activity_json(items, sink)
-        elif kind is InputFormat.LOGSTASH:
+        elif found is InputFormat.LOGSTASH:
             parse_logstash(items, sink, ctx)
-        elif kind is InputFormat.APT_HISTORY:
+        elif found is InputFormat.APT_HISTORY:
             parse_apt_stanzas(items, sink, ctx)
-        elif kind is InputFormat.ARROW:
+        elif found is InputFormat.ARROW:
             _parse_ipc(items, sink)
     return sink.finish()
+
+
+def _to_topic_kind(kind: TopicKind | str) -> TopicKind:
+    try:
+        return TopicKind(kind)
+    except ValueError:
+        choices = ", ".join(k.value for k in TopicKind)
+        raise InputFormatError(f"topic kind: expected one of {choices}, got {kind!r}") from None
+
+
+def _detect_bytes(raw: bytes) -> InputFormat | None:
+    """The format a payload looks like (for a rejection's reason), without failing on bytes
+    that are not UTF-8."""
+    text = raw[:4096].decode("utf-8", "replace").rstrip("\r\n")
+    return detect_format(text) if text.strip() else None

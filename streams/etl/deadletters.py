@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import time
 
-from schemas.deadletter import DeadLetter, DeadLetterStage
+from schemas.deadletter import (
+    DEFAULT_MAX_VALUE_BYTES,
+    DeadLetter,
+    DeadLetterStage,
+    cap_dead_letter,
+)
 from streams.etl.types import Rejected, TopicOrigin
 
 __all__ = ["dead_letter_of"]
@@ -19,19 +24,22 @@ def dead_letter_of(
     record_time_ms: int = -1,
     dead_time_ms: int | None = None,
     tombstone: bool = False,
+    max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
 ) -> DeadLetter:
     """The dead letter of one rejection: raw bytes untouched, origin, stage and reason.
 
     A Kafka origin fills topic/partition/offset; a file origin becomes ``source_topic``
     ``"path:line"`` with partition and offset -1 (not from Kafka). ``tombstone=True`` keeps a
-    record that had no value as ``value=None``. ``dead_time_ms`` defaults to now (UTC ms).
+    record that had no value as ``value=None``. ``dead_time_ms`` defaults to now (UTC ms). A
+    value above ``max_value_bytes`` (or a key above 16 KiB) is kept as its first bytes, length
+    and SHA-256 (:func:`schemas.cap_dead_letter`).
     """
     origin = rejected.origin
     if isinstance(origin, TopicOrigin):
         topic, partition, offset = origin.topic, origin.partition, origin.offset
     else:
         topic, partition, offset = str(origin), -1, -1
-    return DeadLetter(
+    letter = DeadLetter(
         value=None if tombstone else rejected.raw,
         source_topic=topic,
         stage=_STAGES[rejected.stage],
@@ -42,3 +50,4 @@ def dead_letter_of(
         source_offset=offset,
         record_time_ms=record_time_ms,
     )
+    return cap_dead_letter(letter, max_value_bytes)

@@ -49,7 +49,7 @@ def _naive_ms(m: re.Match[str], key: str, offset_ms: int, what: str) -> int:
     if ms is None:
         y, mo, d, h, mi, s = (int(x) for x in m.groups()[:6])
         try:
-            ms = _dpkg_cache.put(key, civil_ms(y, mo, d, h, mi, s))
+            ms = _dpkg_cache.put(key, civil_ms(y, mo, d, h, mi, s, key))
         except ParseError as exc:
             raise ParseError(f"{what} time: {exc}") from None
     return ms - offset_ms
@@ -124,7 +124,7 @@ def _apt_stanza(text: str, ctx: Ctx) -> list[tuple]:
     m = _RE_APT_DATE.match(start)
     if m is None:
         raise ParseError(f"apt history Start-Date: expected 'YYYY-MM-DD  hh:mm:ss', got {start!r}")
-    ts = _naive_ms(m, start, ctx.naive_offset_ms, "apt history Start-Date")
+    ts = _naive_ms(m, start, ctx.naive_offset_ms, "apt history")
     if not MIN_TS_MS <= ts < MAX_TS_MS:
         raise ts_range_error("apt history Start-Date", ts)
     cmd = fields.get("Commandline")

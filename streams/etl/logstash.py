@@ -4,11 +4,14 @@ The shipped line is parsed too: a dpkg.log line (by ``path`` ending in ``dpkg.lo
 shape), then an RFC 5424 or 3164 syslog line, an access-log or an Apache error line. When it
 parses, its time (the event time; ``@timestamp`` is often only the ingest time, as in the
 ``_grokparsefailure`` samples) and fields are used; otherwise the event has ``@timestamp``
-and the message as text. ``host`` (a string, or Beats' ``{"name": ...}``) overrides the line's
-host; ``syslog_severity_code`` fills a missing severity; when the line does not parse, a
-grok's ``syslog_hostname``/``syslog_program``/``syslog_pid``/``syslog_message`` fill host,
-program, pid and message. ``path``, ``type``, ``tags`` and the ``syslog_facility``/
-``syslog_severity`` names go to ``properties``. Source is always ``logstash``.
+and the message as text. The host is the line's own (a syslog line's HOST, an access log's
+client) when it names one; the document's ``host`` (a string, or Beats' ``{"name": ...}``: the
+shipper's machine) only fills in for a line that names none (dpkg), before the caller-given
+host and the default. ``syslog_severity_code`` fills a missing severity; when the line does not
+parse, a grok's ``syslog_hostname`` (first, then the document's ``host``)/``syslog_program``/
+``syslog_pid``/``syslog_message`` fill host, program, pid and message. ``path``, ``type``,
+``tags`` and the ``syslog_facility``/``syslog_severity`` names go to ``properties``. Source is
+always ``logstash``.
 """
 
 from __future__ import annotations

@@ -4,8 +4,20 @@
 /var/log have none; severity is then null), the time has no year (see
 :class:`~streams.etl.types.ParseOptions` for the rule) and no zone (taken at
 ``naive_utc_offset_min``). An RFC 3339 time in place of the BSD one (rsyslog's high-precision
-file format) is accepted too. A line whose first word after the host is not followed by ``:``
-or ``[pid]:`` has no tag: all of it is the message.
+file format) is accepted too. TAG is what real machines write before the colon:
+
+- one word, with or without ``[PID]``: ``su:``, ``CRON[23451]:``, ``sshd(pam_unix)[19939]:``;
+- up to four words before a numeric ``[PID]`` (macOS applications, login's ``-- root``):
+  ``Microsoft Word[14463]:``, ``Google Chrome[35628]:``;
+- a name and a version (digits with at least one dot), with or without ``[PID]``:
+  ``syslogd 1.4.1:``, ``BezelServices 255.10[94]:``; the version goes to ``version``, the
+  name to ``program``;
+- any of these followed by a ``(CONTEXT)`` (launchd, sandboxd): ``sandboxd[129] ([31211]):``;
+  the context goes to ``properties`` as ``{"context": "[31211]"}``.
+
+Spaces after the host and after the tag's colon are separators, not content; otherwise the
+message is the rest of the line byte for byte (trailing spaces stay). A line whose words after
+the host fit none of these shapes has no tag: all of it is the message.
 
 5424: ``<PRI>1 TIMESTAMP HOST APP PROCID MSGID [SD...] MSG``. The nil time ``-`` is rejected
 (an event needs a time); MSGID goes to ``action``; structured data goes to ``properties`` as
@@ -31,9 +43,15 @@ _RE_3164 = re.compile(
     r"(?:<(\d{1,3})>)?"
     r"(?:([A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d)"  # month checked by _bsd_ms
     r"|(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)?)) "
-    r"(\S+)(?: (?:([^:\[\]\s]{1,64})(?:\[([^\]]{0,32})\])?: ?)?(.*))?\Z",
+    r"(\S+)(?: ++"  # HOST, then any number of spaces
+    # TAG: a word; more words only before a numeric [PID] ('Microsoft Word[14463]'), or a
+    # version ('syslogd 1.4.1'); then [PID], a (CONTEXT) and the colon, spaces after it dropped.
+    r"(?:([^:\[\]\s]{1,64}+(?:(?: [^:\[\]\s]{1,64}+){1,3}+(?=\[\d{1,10}\])"
+    r"| \d{1,9}(?:\.\w{1,9}){1,4}(?=[:\[]))?)"
+    r"(?:\[([^\]]{0,32})\])?(?: \(([^()]{0,256})\))?: *+)?(.*))?\Z",
     re.DOTALL,
 )
+_RE_VERSION = re.compile(r"(.*) (\d{1,9}(?:\.\w{1,9}){1,4})\Z")
 _RE_5424 = re.compile(
     r"<(\d{1,3})>(\d{1,2}) (\S+) (\S+) (\S+) (\S+) (\S+) "
     r"(-|(?:\[(?:[^\]\"\\]|\\.|\"(?:[^\"\\]|\\.)*\")*\])+)(?: (.*))?\Z",
@@ -73,9 +91,12 @@ def _bsd_ms(stamp: str, ctx: Ctx) -> int:
             raise ParseError(f"syslog 3164 time: expected a month like 'Oct', got {stamp[:3]!r}")
         d, h, mi, s = int(stamp[4:6]), int(stamp[7:9]), int(stamp[10:12]), int(stamp[13:15])
         year = _year_for(ctx.ref_year, mo, d)
-        ms = civil_ms(year, mo, d, h, mi, s)
-        if ms - ctx.naive_offset_ms >= (ref_day + 8) * _DAY_MS:
-            ms = civil_ms(_year_for(year - 1, mo, d), mo, d, h, mi, s)
+        try:
+            ms = civil_ms(year, mo, d, h, mi, s, stamp, year_in_text=False)
+            if ms - ctx.naive_offset_ms >= (ref_day + 8) * _DAY_MS:
+                ms = civil_ms(_year_for(year - 1, mo, d), mo, d, h, mi, s)
+        except ParseError as exc:
+            raise ParseError(f"syslog 3164 time: {exc}") from None
         ms = cache.put(stamp, ms - ctx.naive_offset_ms)
     return ms
 
@@ -100,17 +121,17 @@ def parse_3164(text: str, ctx: Ctx) -> tuple:
     m = _RE_3164.match(text)
     if m is None:
         raise ParseError(
-            "syslog 3164 line: expected '[<PRI>]Mmm dd hh:mm:ss HOST [TAG[PID]:] MSG', "
-            f"got {text[:80]!r}"
+            "syslog 3164 line: expected '[<PRI>]Mmm dd hh:mm:ss HOST [TAG[PID]:] MSG' (or an "
+            f"RFC 3339 time for 'Mmm dd hh:mm:ss'), got {text[:80]!r}"
         )
-    pri, bsd, iso, host, tag, pid, msg = m.groups()
+    pri, bsd, iso, host, tag, pid, context, msg = m.groups()
     if bsd:
         cache = ctx.bsd_cache  # the common case inlined: one dict lookup per line
         ts = cache.get(bsd) if cache is not None else None
         if ts is None:
             ts = _bsd_ms(bsd, ctx)
     else:
-        ts = parse_rfc3339(iso, ctx.naive_offset_ms, "syslog time")
+        ts = parse_rfc3339(iso, ctx.naive_offset_ms, "syslog 3164 time")
     if pri:
         sev = int(pri)
         if sev > 191:
@@ -120,8 +141,15 @@ def parse_3164(text: str, ctx: Ctx) -> tuple:
         sev = None
     if pid is not None:
         pid = int(pid) if pid.isdigit() and len(pid) < 10 else None
-    return (ts, host, _S3164, "log", None, host, tag, pid, sev, None, None, None,
-            msg if msg is not None else "", None)  # fmt: skip
+    version = props = None
+    if tag is not None and " " in tag:  # rare: a name with spaces, or a name and version
+        v = _RE_VERSION.match(tag)
+        if v is not None:
+            tag, version = v.groups()
+    if context is not None:
+        props = orjson.dumps({"context": context}).decode()
+    return (ts, host, _S3164, "log", None, host, tag, pid, sev, None, None, version,
+            msg if msg is not None else "", props)  # fmt: skip
 
 
 def _structured_data(sd: str) -> str | None:
@@ -145,8 +173,8 @@ def parse_5424(text: str, ctx: Ctx) -> tuple:
     if version != "1":
         raise ParseError(f"syslog 5424 VERSION: expected 1, got {version}")
     if stamp == "-":
-        raise ParseError("syslog 5424 TIMESTAMP: expected an RFC 3339 time, got nil '-'")
-    ts = parse_rfc3339(stamp, 0, "syslog 5424 TIMESTAMP")
+        raise ParseError("syslog 5424 time: expected an RFC 3339 date-time, got nil '-'")
+    ts = parse_rfc3339(stamp, 0, "syslog 5424 time")
     host = ctx.given_host if host == "-" else host
     if msg and msg[0] == "\ufeff":
         msg = msg[1:]

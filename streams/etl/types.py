@@ -22,6 +22,7 @@ __all__ = [
     "ParseOptions",
     "ParsedBatch",
     "Rejected",
+    "TopicKind",
     "TopicOrigin",
 ]
 
@@ -46,6 +47,19 @@ class InputFormat(StrEnum):
     LOGSTASH = "logstash"  # Logstash/Elasticsearch JSON document
     ACTIVITY = "activity"  # one activity event as a JSON object
     ARROW = "arrow"  # many activity events as one Arrow IPC stream
+
+
+class TopicKind(StrEnum):
+    """What an input topic takes; a payload of another kind is rejected, never guessed at.
+
+    ``ACTIVITY`` (the activity topic): activity JSON events and Arrow IPC batches of them.
+    ``LOGS`` (the raw-logs topic): log lines (syslog, dpkg, apt history, access and Apache
+    error logs) and Logstash JSON documents. ``ANY``: every format (files, offline tools).
+    """
+
+    ANY = "any"
+    ACTIVITY = "activity"
+    LOGS = "logs"
 
 
 SOURCE_OF: dict[InputFormat, SourceFormat] = {
@@ -151,7 +165,8 @@ class ParsedBatch:
 class ParseOptions:
     """How payloads are read where the payload itself does not say.
 
-    - ``default_host``: the entity/host of machine logs that name no host (dpkg, apt, files).
+    - ``default_host``: the entity of machine logs that name no host and have no caller-given
+      host (dpkg, apt, RFC 5424 with ``-``); their ``host`` field stays null.
     - ``reference_ms``: "now" for RFC 3164 lines, which carry no year (UTC epoch ms; ``None``
       means the wall clock at each call). A 3164 time is put in the reference's year, or the
       year before when that would be more than 7 days after the end of the reference's UTC

@@ -44,7 +44,7 @@ def _access_ms(stamp: str) -> int:
             raise ParseError(f"access log time: expected a month like 'Oct', got {stamp[3:6]!r}")
         try:
             base = civil_ms(int(stamp[7:11]), mo, int(stamp[:2]), int(stamp[12:14]),
-                            int(stamp[15:17]), int(stamp[18:20]))  # fmt: skip
+                            int(stamp[15:17]), int(stamp[18:20]), stamp)  # fmt: skip
         except ParseError as exc:
             raise ParseError(f"access log time: {exc}") from None
         off = (int(stamp[22:24]) * 60 + int(stamp[24:26])) * 60_000
@@ -100,7 +100,8 @@ def parse_apache_error(text: str, ctx: Ctx) -> tuple:
     if mo is None:
         raise ParseError(f"apache error time: expected a month like 'Oct', got {mon!r}")
     try:
-        ts = civil_ms(int(y), mo, int(d), int(h), int(mi), int(s)) - ctx.naive_offset_ms
+        stamp = text[1 : m.end(7)]  # the time as the line wrote it
+        ts = civil_ms(int(y), mo, int(d), int(h), int(mi), int(s), stamp) - ctx.naive_offset_ms
     except ParseError as exc:
         raise ParseError(f"apache error time: {exc}") from None
     if frac:

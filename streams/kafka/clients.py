@@ -1,18 +1,138 @@
-"""confluent-kafka clients configured the way every streamscore tool needs them."""
+"""confluent-kafka clients configured the way every streamscore tool needs them.
+
+Every confluent-kafka client in streamscore is built here, with ``settings`` so that the Kafka
+security settings (TLS, SASL; see :mod:`streams.kafka.security`) apply. A client built with
+security settings turns an authentication or TLS failure, which librdkafka would only log and
+retry forever, into a :class:`~streams.errors.KafkaAuthError` raised from the call that polls
+it (``poll``, ``consume``, ``flush``, a metadata request), naming the setting to fix.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
-from confluent_kafka import Consumer, Message, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
+from confluent_kafka.admin import AdminClient
 
-__all__ = ["make_consumer", "make_producer", "read_topic"]
+from streams.errors import KafkaAuthError
+from streams.kafka.security import kafka_security, librdkafka_config
+from streams.topics import MAX_MESSAGE_BYTES
+
+if TYPE_CHECKING:
+    from streams.settings import Settings
+
+__all__ = [
+    "auth_error",
+    "check_credentials",
+    "list_metadata",
+    "make_admin",
+    "make_consumer",
+    "make_producer",
+    "read_topic",
+    "security_config",
+]
+
+_AUTH_CODES = frozenset({KafkaError._AUTHENTICATION, KafkaError._SSL})
+_LIBRDKAFKA_LOG = logging.getLogger("streamscore.kafka.librdkafka")
 
 
-def make_producer(bootstrap: str, **config: object) -> Producer:
-    """An idempotent producer with Kafka's default (murmur2) partitioner for keyed records."""
+def auth_error(settings: Settings | None, error: KafkaError) -> KafkaAuthError | None:
+    """A :class:`KafkaAuthError` naming the settings to check, if ``error`` is an
+    authentication or TLS failure (``None`` otherwise)."""
+    if error.code() not in _AUTH_CODES:
+        return None
+    user = kafka_security(settings).username if settings is not None else None
+    if error.code() == KafkaError._SSL:
+        what = "a TLS connection to Kafka"
+        fix = (
+            "check STREAMSCORE_KAFKA_SSL_CA_LOCATION (the CA that signed the brokers' "
+            "certificates), STREAMSCORE_KAFKA_SSL_CERTFILE/KEYFILE, and that the bootstrap "
+            "servers are the cluster's TLS listeners"
+        )
+    else:
+        what = f"Kafka authentication of user {user}"
+        fix = (
+            "check STREAMSCORE_KAFKA_SASL_PASSWORD (and STREAMSCORE_KAFKA_SASL_USERNAME, "
+            "STREAMSCORE_KAFKA_SASL_MECHANISM), or sasl.* in STREAMSCORE_KAFKA_PROPERTIES"
+        )
+    return KafkaAuthError(f"{what}: expected the broker to accept it, got {error.str()}; {fix}")
+
+
+def security_config(settings: Settings | None) -> dict[str, object]:
+    """librdkafka keys for ``settings``' security, plus an ``error_cb`` that raises
+    :class:`KafkaAuthError` on an authentication or TLS failure, and librdkafka's log lines
+    routed to Python logging (served by the client's polls, so a client that gave up on
+    refused credentials does not go on printing them). Empty without settings or with plain
+    PLAINTEXT, so such clients are built exactly as before."""
+    if settings is None:
+        return {}
+    config: dict[str, object] = dict(librdkafka_config(settings))
+    if config:
+        config["error_cb"] = _raise_auth_errors(settings)
+        config["logger"] = _LIBRDKAFKA_LOG
+    return config
+
+
+def _raise_auth_errors(settings: Settings) -> Callable[[KafkaError], None]:
+    def on_error(error: KafkaError) -> None:
+        exc = auth_error(settings, error)
+        if exc is not None:
+            raise exc
+
+    return on_error
+
+
+def make_admin(bootstrap: str, settings: Settings | None = None, **config: object) -> AdminClient:
+    """An AdminClient with ``settings``' security applied."""
+    return AdminClient({"bootstrap.servers": bootstrap, **security_config(settings), **config})
+
+
+def list_metadata(
+    client: AdminClient | Consumer | Producer, settings: Settings | None, timeout_s: float
+):  # noqa: ANN201
+    """``client.list_topics()``, raising :class:`KafkaAuthError` (instead of a transport
+    timeout) as soon as the broker refuses our credentials.
+
+    librdkafka reports an authentication failure only through the error callback, which an
+    AdminClient serves in ``poll``: the metadata request is retried in short steps, polling
+    the admin client between them.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        step = max(0.05, min(1.0, deadline - time.monotonic()))
+        try:
+            return client.list_topics(timeout=step)
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+            found = auth_error(settings, err) if err is not None else None
+            if found is not None:
+                raise found from exc
+            if isinstance(client, AdminClient):
+                client.poll(0)  # serves the error callback, which raises KafkaAuthError
+            if time.monotonic() >= deadline:
+                raise
+
+
+def check_credentials(bootstrap: str, settings: Settings, timeout_s: float = 15.0) -> None:
+    """Raise :class:`KafkaAuthError` if the cluster refuses ``settings``' credentials. A
+    cluster that does not answer (yet) is not an error here: long-running clients wait for it."""
+    if not settings.kafka_security_configured:
+        return
+    try:
+        list_metadata(make_admin(bootstrap, settings), settings, timeout_s)
+    except KafkaException:
+        return
+
+
+def make_producer(
+    bootstrap: str, *, settings: Settings | None = None, **config: object
+) -> Producer:
+    """An idempotent producer with Kafka's default (murmur2) partitioner for keyed records,
+    with ``settings``' security applied."""
     base = {
         "bootstrap.servers": bootstrap,
         "enable.idempotence": True,
@@ -21,14 +141,22 @@ def make_producer(bootstrap: str, **config: object) -> Producer:
         "compression.type": "lz4",
         "partitioner": "murmur2_random",  # the Java/Faust partitioner: same key, same partition
         "queue.buffering.max.messages": 1_000_000,
-        "message.max.bytes": 16 * 1024 * 1024,  # Arrow batches: see topics.BULK_MESSAGE_BYTES
+        "message.max.bytes": MAX_MESSAGE_BYTES,  # Arrow batches, dead letters: see streams.topics
     }
+    base.update(security_config(settings))
     base.update(config)
     return Producer(base)
 
 
-def make_consumer(bootstrap: str, group: str | None = None, **config: object) -> Consumer:
-    """A read_committed consumer that starts at the earliest offset and commits nothing."""
+def make_consumer(
+    bootstrap: str,
+    group: str | None = None,
+    *,
+    settings: Settings | None = None,
+    **config: object,
+) -> Consumer:
+    """A read_committed consumer that starts at the earliest offset and commits nothing, with
+    ``settings``' security applied."""
     base = {
         "bootstrap.servers": bootstrap,
         "group.id": group or f"streamscore-tool-{uuid.uuid4().hex[:12]}",
@@ -36,6 +164,7 @@ def make_consumer(bootstrap: str, group: str | None = None, **config: object) ->
         "enable.auto.commit": False,
         "isolation.level": "read_committed",
     }
+    base.update(security_config(settings))
     base.update(config)
     return Consumer(base)
 
@@ -44,6 +173,7 @@ def read_topic(
     bootstrap: str,
     topic: str,
     *,
+    settings: Settings | None = None,
     max_records: int | None = None,
     idle_s: float = 5.0,
     from_beginning: bool = True,
@@ -54,7 +184,9 @@ def read_topic(
     With ``follow``, keep waiting for new records instead of stopping when idle.
     """
     consumer = make_consumer(
-        bootstrap, **({} if from_beginning else {"auto.offset.reset": "latest"})
+        bootstrap,
+        settings=settings,
+        **({} if from_beginning else {"auto.offset.reset": "latest"}),
     )
     consumer.subscribe([topic])
     seen = 0

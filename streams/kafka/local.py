@@ -10,6 +10,14 @@
 5. Starts the JVM in its own session with a modest heap, records its PID and ports in
    ``<state>/kafka/broker.json``, and waits until the broker answers a metadata request.
 
+With ``secure=True`` (``kafka up --secure``) the broker also gets a SASL_SSL listener on
+loopback (SCRAM-SHA-512, a CA and server certificate made at first start; see
+:mod:`streams.kafka.secure_local`), and start-up waits until it answers through TLS and SASL.
+The client port is the configured one, else the one used last time (``<state>/kafka/ports.json``,
+kept across ``broker_down``, so running workers and producers find the broker again where it
+was), else a free one; when the last one is taken by another process the broker starts on a
+free port and says so (:attr:`BrokerInfo.moved_from`).
+
 ``broker_down`` stops exactly the recorded PID (SIGTERM, then SIGKILL after a grace period).
 When ``KAFKA_BOOTSTRAP_SERVERS`` is set, none of this runs: that cluster is used as it is.
 """
@@ -32,9 +40,9 @@ from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
-from confluent_kafka.admin import AdminClient
-
-from streams.errors import KafkaSetupError
+from streams.errors import KafkaAuthError, KafkaSetupError
+from streams.kafka import secure_local
+from streams.kafka.clients import list_metadata, make_admin
 from streams.settings import Settings
 
 __all__ = [
@@ -65,10 +73,17 @@ class BrokerInfo:
     version: str
     started_at: float
     already_running: bool = False
+    secure_port: int | None = None  # the SASL_SSL listener (``kafka up --secure``)
+    moved_from: int | None = None
+    """The port used last time, when it was taken and the broker had to start elsewhere."""
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def secure_bootstrap(self) -> str | None:
+        return f"127.0.0.1:{self.secure_port}" if self.secure_port else None
 
 
 @dataclass(frozen=True)
@@ -97,19 +112,55 @@ def _read_record(settings: Settings) -> BrokerInfo | None:
     try:
         raw = json.loads(_record_path(settings).read_text())
         return BrokerInfo(
-            **{k: raw[k] for k in ("pid", "port", "controller_port", "version", "started_at")}
+            **{k: raw[k] for k in ("pid", "port", "controller_port", "version", "started_at")},
+            secure_port=raw.get("secure_port"),
         )
     except (FileNotFoundError, KeyError, TypeError, ValueError):
         return None
 
 
 def _write_record(settings: Settings, info: BrokerInfo) -> None:
-    path = _record_path(settings)
-    tmp = path.with_suffix(".tmp")
     record = asdict(info)
     record.pop("already_running")
-    tmp.write_text(json.dumps(record, indent=2))
+    record.pop("moved_from")
+    _write_json(_record_path(settings), record)
+    ports = {
+        "port": info.port,
+        "controller_port": info.controller_port,
+        "secure_port": info.secure_port,
+    }
+    _write_json(_ports_path(settings), ports)
+
+
+def _write_json(path: Path, value: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(value, indent=2))
     os.replace(tmp, path)
+
+
+def _ports_path(settings: Settings) -> Path:
+    return settings.kafka_state_dir / "ports.json"
+
+
+def _last_secure_port(settings: Settings) -> int | None:
+    """The SASL_SSL port of the broker started last in this state directory, if it had one."""
+    try:
+        port = json.loads(_ports_path(settings).read_text()).get("secure_port")
+    except (FileNotFoundError, ValueError, AttributeError):
+        return None
+    return int(port) if isinstance(port, int) else None
+
+
+def _last_ports(settings: Settings) -> tuple[int, int] | None:
+    """(client port, controller port) of the broker started last in this state directory,
+    running or not (``broker.json`` of a broker stopped before ``ports.json`` existed)."""
+    for path in (_ports_path(settings), _record_path(settings)):
+        try:
+            raw = json.loads(path.read_text())
+            return int(raw["port"]), int(raw["controller_port"])
+        except (FileNotFoundError, KeyError, TypeError, ValueError):
+            continue
+    return None
 
 
 def _is_our_broker(pid: int, settings: Settings) -> bool:
@@ -217,19 +268,35 @@ def _ensure_jars(settings: Settings) -> Path:
 # --- configuration ---------------------------------------------------------------------------
 
 
-def _server_properties(settings: Settings, port: int, controller_port: int) -> str:
+def _server_properties(
+    settings: Settings,
+    port: int,
+    controller_port: int,
+    secure: secure_local.SecureMaterial | None = None,
+    secure_port: int | None = None,
+) -> str:
     data_dir = (settings.kafka_state_dir / "data").resolve()
+    listeners = f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}"
+    advertised = f"PLAINTEXT://127.0.0.1:{port}"
+    protocols = "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+    extra: list[str] = []
+    if secure is not None:
+        listeners += f",SASL_SSL://127.0.0.1:{secure_port}"
+        advertised += f",SASL_SSL://127.0.0.1:{secure_port}"
+        protocols += ",SASL_SSL:SASL_SSL"
+        extra = secure_local.listener_properties(secure)
     return "\n".join(
         [
             "# Written by `streamscore kafka up`; regenerated at every start.",
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.voters=1@127.0.0.1:{controller_port}",
-            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+            f"listeners={listeners}",
+            f"advertised.listeners={advertised}",
             "controller.listener.names=CONTROLLER",
             "inter.broker.listener.name=PLAINTEXT",
-            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            f"listener.security.protocol.map={protocols}",
+            *extra,
             f"log.dirs={data_dir}",
             "num.partitions=1",
             # One node: every internal topic has one replica, and transactions must work on it.
@@ -263,9 +330,12 @@ def _jvm_command(settings: Settings, java: str, libs: Path, main: list[str]) -> 
     ]
 
 
-def _format_storage(settings: Settings, java: str, libs: Path, config: Path) -> None:
+def _format_storage(
+    settings: Settings, java: str, libs: Path, config: Path, extra: list[str] | None = None
+) -> bool:
+    """Format the KRaft storage unless it already is; whether it was formatted now."""
     if (settings.kafka_state_dir / "data" / "meta.properties").exists():
-        return
+        return False
     cluster_id = "-"
     while cluster_id.startswith("-"):  # the storage tool would read a leading "-" as an option
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
@@ -274,7 +344,15 @@ def _format_storage(settings: Settings, java: str, libs: Path, config: Path) -> 
             settings,
             java,
             libs,
-            ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)],
+            [
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(config),
+                *(extra or []),
+            ],
         ),
         capture_output=True,
         text=True,
@@ -282,36 +360,42 @@ def _format_storage(settings: Settings, java: str, libs: Path, config: Path) -> 
     )
     if proc.returncode != 0:
         raise KafkaSetupError(f"formatting KRaft storage failed: {proc.stdout}{proc.stderr}")
+    return True
 
 
 # --- lifecycle -------------------------------------------------------------------------------
 
 
-def _answers(bootstrap: str, timeout_s: float = 2.0) -> bool:
-    admin = AdminClient(
-        {
-            "bootstrap.servers": bootstrap,
-            "logger": _QUIET,
-            "socket.connection.setup.timeout.ms": 2000,
-        }
+def _answers(bootstrap: str, timeout_s: float = 2.0, settings: Settings | None = None) -> bool:
+    """Whether ``bootstrap`` answers a metadata request (with ``settings``' Kafka security).
+    Raises :class:`~streams.errors.KafkaAuthError` when it answers but refuses our
+    credentials: that does not get better by waiting."""
+    admin = make_admin(
+        bootstrap, settings, logger=_QUIET, **{"socket.connection.setup.timeout.ms": 2000}
     )
     try:
-        admin.list_topics(timeout=timeout_s)
-    except Exception:  # noqa: BLE001 - any failure means "not answering yet"
+        list_metadata(admin, settings, timeout_s)
+    except KafkaAuthError:
+        raise
+    except Exception:  # noqa: BLE001 - any other failure means "not answering yet"
         return False
     return True
 
 
-def wait_until_ready(bootstrap: str, timeout_s: float, pid: int | None = None) -> float:
+def wait_until_ready(
+    bootstrap: str, timeout_s: float, pid: int | None = None, settings: Settings | None = None
+) -> float:
     """Poll until ``bootstrap`` answers a metadata request; return the seconds it took.
 
-    Raises :class:`KafkaSetupError` after ``timeout_s``, or as soon as process ``pid`` exits.
+    ``settings`` carry the Kafka security to connect with (None: plaintext). Raises
+    :class:`KafkaSetupError` after ``timeout_s``, or as soon as process ``pid`` exits, and
+    :class:`~streams.errors.KafkaAuthError` when the broker refuses the credentials.
     """
     start = time.monotonic()
     while time.monotonic() - start < timeout_s:
         if pid is not None and not _alive(pid):
             raise KafkaSetupError(f"the Kafka process {pid} exited while starting")
-        if _answers(bootstrap, timeout_s=min(2.0, timeout_s)):
+        if _answers(bootstrap, timeout_s=min(2.0, timeout_s), settings=settings):
             return time.monotonic() - start
         time.sleep(0.25)
     raise KafkaSetupError(f"Kafka at {bootstrap} did not answer a metadata request in {timeout_s}s")
@@ -332,11 +416,15 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def broker_up(settings: Settings, *, wait: bool = True) -> BrokerInfo:
+def broker_up(settings: Settings, *, wait: bool = True, secure: bool = False) -> BrokerInfo:
     """Start the local broker (see the module docstring for the steps) and return where it is.
 
+    With ``secure``, it also listens for SASL_SSL clients (``secure_bootstrap``; the client
+    settings are in :func:`secure_client_properties`).
+
     Raises :class:`KafkaSetupError` when ``KAFKA_BOOTSTRAP_SERVERS`` is set (nothing to start),
-    when Java 17+ or Maven is missing, when the port is taken, or when the broker does not come up.
+    when Java 17+ or Maven is missing, when the port is taken, when the broker does not come
+    up, or when ``secure`` is asked of a broker already running without its secure listener.
     """
     if settings.kafka_bootstrap_servers:
         raise KafkaSetupError(
@@ -345,29 +433,55 @@ def broker_up(settings: Settings, *, wait: bool = True) -> BrokerInfo:
         )
     previous = _read_record(settings)
     if previous and _is_our_broker(previous.pid, settings):
+        if secure and previous.secure_port is None:
+            raise KafkaSetupError(
+                f"the local broker (pid {previous.pid}) is running without its SASL_SSL "
+                "listener; stop it (`streamscore kafka down`) and start it with --secure"
+            )
         return BrokerInfo(**{**asdict(previous), "already_running": True})
 
     java = _java()
-    port = settings.kafka_port or (
-        previous.port if previous and _port_is_free(previous.port) else _free_port()
-    )
+    last = _last_ports(settings)
+    moved_from = None
+    if settings.kafka_port:
+        port = settings.kafka_port
+    elif last and _port_is_free(last[0]):
+        port = last[0]
+    else:
+        port = _free_port()
+        moved_from = last[0] if last else None
     if not _port_is_free(port):
         raise KafkaSetupError(
             f"port {port} on 127.0.0.1 is already taken by another process; stop it, choose "
             "another port (--port N or STREAMSCORE_KAFKA_PORT=N), or use 0 for a free one"
         )
     controller_port = (
-        previous.controller_port
-        if previous and previous.controller_port != port and _port_is_free(previous.controller_port)
-        else _free_port()
+        last[1] if last and last[1] != port and _port_is_free(last[1]) else _free_port()
     )
     libs = _ensure_jars(settings)
 
     settings.kafka_state_dir.mkdir(parents=True, exist_ok=True)
     _log_dir(settings).mkdir(parents=True, exist_ok=True)
+    material = secure_port = None
+    if secure:
+        material = secure_local.ensure_material(settings, java)
+        taken = {port, controller_port}
+        last_secure = _last_secure_port(settings)
+        secure_port = (
+            last_secure
+            if last_secure and last_secure not in taken and _port_is_free(last_secure)
+            else _free_port()
+        )
     config = (settings.kafka_state_dir / "server.properties").resolve()
-    config.write_text(_server_properties(settings, port, controller_port))
-    _format_storage(settings, java, libs, config)
+    config.write_text(_server_properties(settings, port, controller_port, material, secure_port))
+    config.chmod(0o600)  # holds the keystore password when secure
+    formatted = _format_storage(
+        settings,
+        java,
+        libs,
+        config,
+        secure_local.scram_format_args(material) if material is not None else None,
+    )
 
     with open(_log_dir(settings) / "stdout.log", "ab") as out:
         proc = subprocess.Popen(
@@ -377,20 +491,51 @@ def broker_up(settings: Settings, *, wait: bool = True) -> BrokerInfo:
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C in the caller's terminal must not kill the broker
         )
-    info = BrokerInfo(proc.pid, port, controller_port, settings.kafka_version, time.time())
+    info = BrokerInfo(
+        proc.pid,
+        port,
+        controller_port,
+        settings.kafka_version,
+        time.time(),
+        secure_port=secure_port,
+        moved_from=moved_from,
+    )
     _write_record(settings, info)
-    if wait:
+    if wait or (material is not None and not formatted):
         try:
             wait_until_ready(info.bootstrap, settings.kafka_start_timeout_s, pid=proc.pid)
-        except KafkaSetupError as exc:
+            if material is not None:
+                if not formatted:  # storage from a plain start: the user is not there yet
+                    secure_local.ensure_scram_user(info.bootstrap, material)
+                if wait:
+                    _wait_secure(settings, info)
+        except (KafkaSetupError, KafkaAuthError) as exc:
             broker_down(settings)
             tail = "\n".join(broker_logs(settings, lines=20))
             raise KafkaSetupError(f"{exc}; last broker log lines:\n{tail}") from exc
     return info
 
 
+def _wait_secure(settings: Settings, info: BrokerInfo) -> None:
+    """Wait until the SASL_SSL listener accepts the SCRAM user. A refusal is retried until
+    the start timeout: a user created a moment ago may not be applied yet."""
+    deadline = time.monotonic() + settings.kafka_start_timeout_s
+    client = secure_client_settings(settings)
+    while True:
+        left = max(1.0, deadline - time.monotonic())
+        try:
+            wait_until_ready(str(info.secure_bootstrap), left, pid=info.pid, settings=client)
+            return
+        except KafkaAuthError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.5)
+
+
 def broker_down(settings: Settings) -> int | None:
-    """Stop the recorded local broker, by its PID; return that PID, or None if none was running."""
+    """Stop the recorded local broker, by its PID; return that PID, or None if none was running.
+
+    The record of its ports stays, so the next :func:`broker_up` starts it where it was."""
     info = _read_record(settings)
     if info is None or not _is_our_broker(info.pid, settings):
         _record_path(settings).unlink(missing_ok=True)
@@ -420,12 +565,31 @@ def broker_status(settings: Settings) -> BrokerStatus:
     """Where Kafka is and whether it answers a metadata request."""
     if settings.kafka_bootstrap_servers:
         servers = settings.kafka_bootstrap_servers
-        return BrokerStatus("external", servers, None, _answers(servers), None)
+        return BrokerStatus("external", servers, None, _answers(servers, settings=settings), None)
     info = _read_record(settings)
     log_file = _log_dir(settings) / "server.log"
     if info is None or not _is_our_broker(info.pid, settings):
         return BrokerStatus("down", None, None, False, log_file if log_file.exists() else None)
     return BrokerStatus("local", info.bootstrap, info.pid, _answers(info.bootstrap), log_file)
+
+
+def secure_client_properties(settings: Settings) -> Path:
+    """The client settings of the local broker's SASL_SSL listener, in librdkafka's key names
+    (for ``STREAMSCORE_KAFKA_PROPERTIES``); written by ``broker_up(secure=True)``."""
+    return secure_local.tls_dir(settings) / "client.properties"
+
+
+def secure_client_settings(settings: Settings) -> Settings:
+    """``settings`` with the local secure listener's client properties file as the only
+    Kafka security setting."""
+    from streams.settings import load_settings
+
+    keep = {
+        k: v
+        for k, v in settings.model_dump().items()
+        if not k.startswith(("kafka_security", "kafka_sasl", "kafka_ssl", "kafka_properties"))
+    }
+    return load_settings(env={}, **keep, kafka_properties=secure_client_properties(settings))
 
 
 def broker_logs(settings: Settings, lines: int = 50) -> list[str]:
@@ -442,9 +606,11 @@ def broker_logs(settings: Settings, lines: int = 50) -> list[str]:
 
 
 def resolve_bootstrap(settings: Settings) -> str:
-    """The bootstrap servers to use: ``KAFKA_BOOTSTRAP_SERVERS``, else the running local broker.
+    """The bootstrap servers to use: ``KAFKA_BOOTSTRAP_SERVERS``, else the running local broker
+    (its SASL_SSL listener when the settings ask for SASL_SSL, else its PLAINTEXT one).
 
-    Raises :class:`KafkaSetupError` naming both ways out when neither is available.
+    Raises :class:`KafkaSetupError` naming both ways out when neither is available, and when
+    the settings' security protocol is one the local broker does not listen with.
     """
     if settings.kafka_bootstrap_servers:
         return settings.kafka_bootstrap_servers
@@ -454,4 +620,18 @@ def resolve_bootstrap(settings: Settings) -> str:
             f"no Kafka: no local broker is running for state directory {settings.state_dir} and "
             "KAFKA_BOOTSTRAP_SERVERS is not set; run `streamscore kafka up` or set it"
         )
-    return info.bootstrap
+    if not settings.kafka_security_configured:
+        return info.bootstrap
+    from streams.kafka.security import kafka_security
+
+    protocol = kafka_security(settings).protocol
+    if protocol == "PLAINTEXT":
+        return info.bootstrap
+    if protocol == "SASL_SSL" and info.secure_bootstrap:
+        return info.secure_bootstrap
+    listens = "PLAINTEXT and SASL_SSL" if info.secure_port else "PLAINTEXT only"
+    raise KafkaSetupError(
+        f"the local broker (pid {info.pid}) listens with {listens}, and the Kafka security "
+        f"protocol asked for is {protocol}; start it with `streamscore kafka up --secure` (after "
+        "`kafka down`) and use SASL_SSL, or set KAFKA_BOOTSTRAP_SERVERS to a cluster that has it"
+    )

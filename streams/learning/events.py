@@ -11,6 +11,13 @@ worker starting later must know. The value is JSON::
 (``promoted``, ``rolled_back``) carries that champion's registry directory (``artifact``), so a
 worker with its own disk installs it without a shared registry. Applying an event is
 idempotent (install if missing, make champion if not already), so replays are harmless.
+
+An event is trusted only as far as it is valid: its task must be a registry task, its
+``version``, ``champion`` and ``parent`` the registry's own version names (``v0003``), its
+``event`` one of :data:`EventKind`; anything else is refused (:meth:`ModelEvent.from_json`
+raises, :func:`read_events` logs and skips it), so no name from the topic can point a registry
+outside its folder. Values are written as strict JSON: a metric that is undefined (NaN, an
+AUC on one class) is ``null``, never the ``NaN`` token that JSON parsers reject.
 """
 
 from __future__ import annotations
@@ -18,11 +25,15 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
+import orjson
+
+from models.contract import finite
 from streams.settings import Settings
 
 __all__ = [
@@ -30,6 +41,7 @@ __all__ = [
     "ModelEvent",
     "apply_event",
     "champion_event",
+    "finite",
     "publish_event",
     "read_events",
 ]
@@ -56,39 +68,55 @@ class ModelEvent:
     artifact: bytes | None = None  # tar.gz of the champion's version directory
 
     def to_json(self) -> bytes:
-        d = asdict(self)
+        """Strict JSON (RFC 8259): a non-finite number (an undefined metric) is ``null``."""
+        d = self.summary()
         d["artifact"] = base64.b64encode(self.artifact).decode() if self.artifact else None
-        return json.dumps(d, separators=(",", ":"), default=float).encode()
+        return orjson.dumps(d, option=orjson.OPT_SERIALIZE_NUMPY, default=_plain_number)
 
     @classmethod
     def from_json(cls, raw: bytes) -> ModelEvent:
-        """Parse a record value; raises ``ValueError`` naming what is wrong."""
+        """Parse and validate a record value; raises ``ValueError`` naming what is wrong
+        (unparseable JSON, a missing field, a task, event kind or version name that the
+        registry would not write)."""
+        from models.errors import RegistryError
+        from models.registry import check_task, check_version
+
         try:
             d = json.loads(raw)
             art = d.get("artifact")
-            return cls(
-                task=d["task"],
+            event = cls(
+                task=check_task(d["task"]),
                 event=d["event"],
-                version=d["version"],
-                champion=d["champion"],
-                parent=d.get("parent"),
+                version=check_version(d["version"]),
+                champion=None if d["champion"] is None else check_version(d["champion"]),
+                parent=None if d.get("parent") is None else check_version(d["parent"]),
                 metrics=d.get("metrics") or {},
                 samples=d.get("samples") or {},
                 reason=d.get("reason", ""),
                 time_ms=int(d.get("time_ms", 0)),
-                artifact=base64.b64decode(art) if art else None,
+                artifact=base64.b64decode(art, validate=True) if art else None,
             )
-        except (KeyError, TypeError, ValueError) as exc:
+            if event.event not in get_args(EventKind):
+                raise ValueError(f"event: expected one of {get_args(EventKind)}")
+            return event
+        except (KeyError, TypeError, ValueError, AttributeError, RegistryError) as exc:
             raise ValueError(
-                f"model event: expected JSON with task, event, version, champion; got "
-                f"{raw[:200]!r} ({exc!r})"
+                f"model event: expected JSON with task, event, version, champion as the "
+                f"registry writes them; got {raw[:200]!r} ({exc})"
             ) from exc
 
     def summary(self) -> dict[str, Any]:
-        """The event without its artifact (what the registry's decision log keeps)."""
+        """The event without its artifact (what the registry's decision log keeps), with
+        non-finite numbers as ``None``."""
         d = asdict(self)
         d.pop("artifact")
-        return d
+        return finite(d)
+
+
+def _plain_number(value: Any) -> Any:
+    """orjson's fallback for types it does not know (a Decimal, a NumPy scalar it skips)."""
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
 def champion_event(registry, task: str, event: EventKind, version: str, **extra: Any) -> ModelEvent:
@@ -121,7 +149,7 @@ def publish_event(settings: Settings, event: ModelEvent, bootstrap: str | None =
     from streams.topics import topic_name
 
     ModelRegistry.from_settings(settings).record_decision(event.task, event.summary())
-    producer = make_producer(bootstrap or resolve_bootstrap(settings))
+    producer = make_producer(bootstrap or resolve_bootstrap(settings), settings=settings)
     errors: list[str] = []
     producer.produce(
         topic_name(settings, "model-events"),
@@ -149,7 +177,7 @@ def read_events(
     keeps yielding new events while ``follow()`` is true, else stops there.
 
     Reads without a consumer group: every worker must see every event. A record that does not
-    parse is logged and skipped.
+    parse or is not valid (see :meth:`ModelEvent.from_json`) is refused: logged and skipped.
     """
     from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
@@ -157,7 +185,9 @@ def read_events(
     from streams.topics import topic_name
 
     topic = topic_name(settings, "model-events")
-    consumer = make_consumer(bootstrap, **{"fetch.message.max.bytes": 16 * 1024 * 1024})
+    consumer = make_consumer(
+        bootstrap, settings=settings, **{"fetch.message.max.bytes": 16 * 1024 * 1024}
+    )
     try:
         _low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=30)
         consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
@@ -178,7 +208,7 @@ def read_events(
             try:
                 yield ModelEvent.from_json(msg.value())
             except ValueError as exc:
-                _log.error("skipping model event at offset %s: %s", msg.offset(), exc)
+                _log.error("refused model event at offset %s: %s", msg.offset(), exc)
             if not caught_up and msg.offset() + 1 >= high:
                 caught_up = True
                 yield None
@@ -200,9 +230,17 @@ def _at_end(consumer, topic: str, high: int) -> bool:  # noqa: ANN001
 def apply_event(registry, event: ModelEvent) -> bool:
     """Bring the local ``registry`` in line with ``event``: install the champion it carries if
     missing, then make it champion. Returns whether the local champion changed (the worker
-    must then reload its models). Events that change no champion only install nothing."""
+    must then reload its models). Events that change no champion only install nothing.
+
+    Raises :class:`~models.errors.RegistryError` for names the registry does not write (an
+    event built in code, not read through :meth:`ModelEvent.from_json`) and for an unsafe or
+    oversized archive; nothing is installed then."""
     if event.event not in CHAMPION_CHANGES or event.champion is None:
         return False
+    from models.registry import check_task, check_version
+
+    check_task(event.task)
+    check_version(event.champion)
     have = {v.version for v in registry.versions(event.task)}
     if event.champion not in have:
         if event.artifact is None:

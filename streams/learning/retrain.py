@@ -131,7 +131,11 @@ class StreamCollector:
         from streams.kafka.clients import make_consumer
         from streams.topics import TOPICS, topic_name
 
-        consumer = make_consumer(self._bootstrap, **{"fetch.message.max.bytes": 16 * 1024 * 1024})
+        consumer = make_consumer(
+            self._bootstrap,
+            settings=self._settings,
+            **{"fetch.message.max.bytes": 16 * 1024 * 1024},
+        )
         feats = topic_name(self._settings, "features")
         outs = topic_name(self._settings, "outcomes")
         consumer.assign(

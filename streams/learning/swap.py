@@ -19,6 +19,8 @@ import logging
 import threading
 from collections.abc import Sequence
 
+from confluent_kafka import KafkaException
+
 from streams.pipeline.scoring import ModelSet, load_model_set
 from streams.settings import Settings
 
@@ -51,6 +53,13 @@ class ModelHolder:
 
     def mark_caught_up(self) -> None:
         self._ready.set()
+
+    def current(self) -> ModelSet:
+        """The model set to score the next batch with (from any thread; after :meth:`get`)."""
+        current = self._current
+        if current is None:
+            raise RuntimeError("no model set loaded yet: await ModelHolder.get() first")
+        return current
 
     async def get(self) -> ModelSet:
         """The current model set (loaded and warmed up on first use)."""
@@ -111,7 +120,9 @@ class ModelHolder:
         return await asyncio.get_running_loop().run_in_executor(None, load)
 
     def _install(self, model_set: ModelSet, versions: dict[str, str]) -> None:
-        from streams.metrics import MODEL_VERSION
+        from streams.metrics import MODEL_VERSION, set_degraded
+
+        set_degraded(getattr(model_set, "degraded", {}))  # a given set may not say
 
         for task, version in self.versions.items():
             if versions.get(task) != version:
@@ -166,7 +177,10 @@ class ModelEventFollower:
                         continue
                     if caught_up:
                         self._call_reload()
-            except Exception:  # noqa: BLE001 - the broker went away: retry
+            except KafkaException as exc:  # the broker went away: retry
+                _log.warning("following model-events failed: %s; retrying in 2 s", exc)
+                self._stop.wait(2.0)
+            except Exception:  # noqa: BLE001 - anything else: say where, retry
                 _log.exception("following model-events failed; retrying in 2 s")
                 self._stop.wait(2.0)
 

@@ -1,22 +1,35 @@
 """One micro-batch through parse -> featurise -> score -> encode, with no Kafka in sight.
 
-The Faust agents call :meth:`BatchProcessor.process` once per batch of one source partition and
-send what it returns; the offline path calls the same method on records read from files, so the
-two paths share every step. The order inside a batch:
+The scoring loop (:mod:`streams.pipeline.loop`) calls :meth:`BatchProcessor.process` once per
+input topic of each batch it consumes (records of any of the partitions it owns, grouped by
+partition) and queues what it returns partition by partition in its open transaction:
+everything made from input partition *p* goes to partition *p* of its output topic. The offline
+path calls the same method on records read from
+files (:func:`records_from_values`), so the two paths share every step. The order inside a
+batch:
 
-1. Parse and validate every record (:func:`streams.etl.parse_batch`); each rejection becomes a
-   dead letter carrying the record's original bytes, origin, stage and reason.
+1. Parse and validate every record (:func:`streams.etl.parse_batch`; on the raw-logs topic a
+   record's key is the host of lines that name none); each rejection becomes a dead letter
+   carrying the record's original bytes, key, origin, stage and reason (a value above
+   ``dead_letter_max_value_bytes`` as its first bytes, length and SHA-256: see
+   :func:`schemas.cap_dead_letter`; the dead-letter record is keyed by the capped key).
 2. Load the window state of the batch's entities from the state store, run the fitted feature
-   pipeline once over all events in arrival order, and hand back the updated state rows.
-3. Call each model once on the whole feature matrix.
-4. Encode one ``ScoreResult`` per event and model, one ``ScoreBatch`` per model, and one feature
-   snapshot (what the models saw) for retraining.
+   pipeline once over all events in arrival order, and hand back the updated state rows (per
+   partition, for the caller to write and changelog).
+3. Call each model of the model set once on the whole feature matrix: champions and shadow
+   challengers; a model that fails falls back inside the model set (``ScoreResult.fallback``).
+4. Encode, per partition, one ``ScoreResult`` per event and champion, ``ScoreBatch``es per
+   champion and feature snapshots (what the models saw, for retraining) of at most
+   :data:`BULK_ROWS` events each. Shadow scores are counted, never published.
 
-Each stage's wall time, the published scores and the dead letters' reason classes are noted in
-``BatchOutput.stats`` for the worker's metrics (a few clock reads per batch).
+Each stage's wall time, the published scores, the models that served and the dead letters'
+reason classes are noted in ``BatchOutput.stats`` for the worker's metrics (a few clock reads
+per batch).
 
-A failure in step 2 or 3 turns the records of the batch that had events into dead letters of
-that stage; it never raises out of :meth:`process`, and no record is left without an outcome.
+An exception in step 2, 3 or 4 drops the batch's partial results and turns every record that
+had events into a dead letter: stage ``score`` when the models failed, ``featurise`` otherwise
+(encoding included); it never raises out of :meth:`process`, and no record is left without an
+outcome.
 """
 
 from __future__ import annotations
@@ -32,11 +45,13 @@ from schemas import (
     DeadLetter,
     DeadLetterStage,
     ScoreColumns,
+    cap_dead_letter,
     encode_dead_letter,
     encode_score_batch,
     encode_score_results,
 )
-from streams.etl import InputFormat, ParsedBatch, TopicOrigin, parse_batch
+from schemas.deadletter import DEFAULT_MAX_VALUE_BYTES
+from streams.etl import InputFormat, ParsedBatch, TopicKind, TopicOrigin, parse_batch
 from streams.metrics import reason_class
 from streams.pipeline.records import BatchOutput, SourceRecords
 from streams.pipeline.scoring import ModelSet
@@ -62,15 +77,20 @@ class BatchProcessor:
     """Turns :class:`SourceRecords` into a :class:`BatchOutput` (see the module docstring).
 
     ``models`` is the set of models that score every event (their feature pipeline included);
+    ``topic_kind`` is what the records' topic takes (``streams.etl.topic_kind_of(key)``): a
+    record of another kind is a dead letter that says what the topic takes.
     ``hosts_from_keys`` takes each record's key as the host of log lines that name none (dpkg,
     apt): set it for the raw-logs topic, whose records are keyed by host. ``clock_ms`` gives
-    the scoring time (injected in tests).
+    the scoring time (injected in tests). ``dead_letter_max_value_bytes`` is the longest value
+    a dead letter keeps whole (``Settings.dead_letter_max_value_bytes``).
     """
 
     models: ModelSet
     input_format: InputFormat = InputFormat.AUTO
     hosts_from_keys: bool = False
     clock_ms: Callable[[], int] = _now_ms
+    dead_letter_max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES
+    topic_kind: TopicKind = TopicKind.ANY
 
     def process(self, records: SourceRecords, state: StateStore) -> BatchOutput:
         out = BatchOutput()
@@ -85,7 +105,9 @@ class BatchProcessor:
         hosts = None
         if self.hosts_from_keys:  # raw-logs records are keyed by host
             hosts = [None if k is None else k.decode("utf-8", "replace") for k in records.keys]
-        parsed = parse_batch(records.values, self.input_format, origins, hosts=hosts)
+        parsed = parse_batch(
+            records.values, self.input_format, origins, hosts=hosts, kind=self.topic_kind
+        )
         if parsed.rejected:
             index_of = {
                 (int(p), int(o)): i
@@ -219,7 +241,10 @@ class BatchProcessor:
             record_time_ms=int(records.timestamps_ms[i]),
             dead_time_ms=self.clock_ms(),
         )
-        out.part(partition).dead_letters.append((records.keys[i], encode_dead_letter(letter)))
+        cap = self.dead_letter_max_value_bytes
+        letter = cap_dead_letter(letter, cap)  # what is encoded; its key keys the record too
+        encoded = encode_dead_letter(letter, max_value_bytes=cap)
+        out.part(partition).dead_letters.append((letter.key, encoded))
         out.stats.dead_letters[(stage.name.lower(), reason_class(reason))] += 1
 
 

@@ -74,6 +74,9 @@ class ModelSet:
     pipeline: FittedPipeline
     models: list[ServedModel]
     shadows: list[ServedModel] = field(default_factory=list)
+    degraded: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(task, "version/part") -> why, for champions' chain candidates that serve without an
+    optional artifact (a corrupt LiteRT export); exported as ``streamscore_model_degraded``."""
 
     def featurise(self, events: pa.RecordBatch, state: Mapping[str, bytes]) -> Features:
         """Features of ``events`` in arrival order; reads and returns the entities' state rows."""
@@ -193,6 +196,7 @@ def load_model_set(
     pipeline: FittedPipeline | None = None
     scorers: list[ServedModel] = []
     shadows: list[ServedModel] = []
+    degraded: dict[tuple[str, str], str] = {}
     for task in tasks:
         champion = registry.champion(task)
         if champion is None:
@@ -214,6 +218,7 @@ def load_model_set(
         fallback = FallbackScorer(registry, task, version=version,
                                   fingerprint=pipeline.fingerprint)  # fmt: skip
         scorers.append(_TaskScorer(fallback, task, version=version))
+        degraded.update({(task, served): why for served, why in fallback.degraded.items()})
         for info in [] if version else registry.versions(task):
             if info.status != "challenger":
                 continue
@@ -229,4 +234,4 @@ def load_model_set(
             )
             shadows.append(_TaskScorer(pinned, task, version=info.version))
     assert pipeline is not None
-    return ModelSet(pipeline, scorers, shadows)
+    return ModelSet(pipeline, scorers, shadows, degraded)

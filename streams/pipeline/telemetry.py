@@ -17,7 +17,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams.metrics import (
     BATCH_SIZE,
-    CONSUMER_LAG,
     DEAD_LETTERS,
     END_TO_END_LATENCY,
     EVENTS_IN,
@@ -31,12 +30,9 @@ from streams.metrics import (
 from streams.pipeline.records import BatchOutput, SourceRecords
 from streams.settings import Settings
 
-__all__ = ["LAG_INTERVAL_S", "authorized", "install", "record_batch"]
+__all__ = ["authorized", "install", "record_batch"]
 
 _log = logging.getLogger(__name__)
-
-LAG_INTERVAL_S = 5.0
-"""How often a worker measures its consumer lag (seconds)."""
 
 _served: dict[tuple[str, str], str] = {}  # (task, role) -> version last exported
 
@@ -110,11 +106,9 @@ def authorized(settings: Settings, headers: Mapping[str, str], query: Mapping[st
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
-def install(app: faust.App, settings: Settings, input_topics: Iterable[str]) -> None:
-    """Serve ``/metrics`` on the worker's web server (when it is on) and measure the consumer
-    lag of the ``input_topics`` partitions assigned to this worker every few seconds."""
-    inputs = set(input_topics)
-
+def install(app: faust.App, settings: Settings) -> None:
+    """Serve ``/metrics`` on the worker's web server (when it is on). The consumer lag is
+    exported by the scoring loop's consumer (:mod:`streams.pipeline.consume`)."""
     if settings.web_port > 0:
 
         @app.page("/metrics")
@@ -123,18 +117,3 @@ def install(app: faust.App, settings: Settings, input_topics: Iterable[str]) -> 
                 return self.text("a web token is required\n", status=401)
             # aiohttp refuses a charset inside content_type; the header carries it whole.
             return self.bytes(generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    @app.timer(LAG_INTERVAL_S)
-    async def _measure_lag() -> None:
-        consumer = app.consumer
-        try:
-            for tp in consumer.assignment():
-                if tp.topic not in inputs:
-                    continue
-                position = await consumer.position(tp)
-                highwater = consumer.highwater(tp)
-                if position is None or highwater is None:
-                    continue
-                CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - position))
-        except Exception as exc:  # noqa: BLE001 - a rebalance mid-probe; try again next time
-            _log.debug("consumer lag probe failed: %r", exc)

@@ -29,6 +29,7 @@ from confluent_kafka.admin import AdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from schemas import decode_dead_letter, decode_score_results
+from streams.kafka.clients import list_metadata, make_admin, make_consumer
 from streams.settings import Settings
 from streams.topics import TOPICS, topic_name
 from streams.web.live import LiveState
@@ -77,23 +78,18 @@ class Feed:
     def _run(self) -> None:
         """The loop. A Kafka error (a partition without a leader yet, a broker restarting)
         is shown on the page and retried a second later: the thread ends only on stop()."""
-        consumer = Consumer(
-            {
-                "bootstrap.servers": self.bootstrap,
-                "group.id": f"streamscore-gui-{uuid.uuid4().hex[:12]}",  # never commits
-                "enable.auto.commit": False,
-                "isolation.level": "read_committed",
-                "auto.offset.reset": "earliest",
-            }
+        # read_committed, from the earliest offset, never commits
+        consumer = make_consumer(
+            self.bootstrap, f"streamscore-gui-{uuid.uuid4().hex[:12]}", settings=self.settings
         )
-        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        admin = make_admin(self.bootstrap, self.settings)
         assigned = False
         next_probe = 0.0
         try:
             while not self._stop.is_set():
                 try:
                     if not assigned:
-                        assigned = self._assign(consumer)
+                        assigned = self._assign(consumer, admin)
                     if time.monotonic() >= next_probe:
                         next_probe = time.monotonic() + PROBE_INTERVAL_S
                         self._probe(admin, consumer)
@@ -110,11 +106,11 @@ class Feed:
         finally:
             consumer.close()
 
-    def _assign(self, consumer: Consumer) -> bool:
+    def _assign(self, consumer: Consumer, admin: AdminClient) -> bool:
         """Assign every partition of the three topics: a recent tail of scores and dead
         letters, all model events. False while a topic does not exist yet or a partition has
         no leader yet (just created); raises on other Kafka errors (the caller retries)."""
-        meta = consumer.list_topics(timeout=10)
+        meta = list_metadata(admin, self.settings, 10)  # refused credentials: KafkaAuthError
         tps = []
         for key in ("scores", "dead-letters", "model-events"):
             topic = meta.topics.get(self._topics[key])

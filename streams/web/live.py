@@ -3,7 +3,8 @@
 :class:`LiveState` is fed decoded batches (scores, dead letters, model events, consumer lag,
 scraped worker metrics) by :mod:`streams.web.feed` and turned into one JSON-able
 :meth:`~LiveState.snapshot` per second for the page. Everything is kept per batch and per
-second, bounded in size: a long run does not grow it.
+second, bounded in size: a long run does not grow it. Non-finite numbers are tolerated from
+every source: ``None`` in the snapshot, and the server writes any other as ``null``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 
 from schemas import DeadLetter
 from streams.metrics import reason_class
+from streams.web.latency import IntervalLatency, axis_max_ms
 
 __all__ = ["HISTOGRAM_BINS", "LiveState", "WINDOW_S"]
 
@@ -78,7 +80,8 @@ class LiveState:
         self.drift: list[dict] = []
         self.retrains: dict[str, dict[str, int]] = {}  # task -> outcome -> runs (workers' sum)
         self._latency: collections.deque = collections.deque(maxlen=WINDOW_S)
-        self._last_cumulative: dict[str, tuple[float, float]] = {}
+        self._last_cumulative: dict[str, tuple[float, float]] = {}  # stage -> (sum, count)
+        self._e2e = IntervalLatency()
 
     # --- writers (the feed thread) -------------------------------------------------------
 
@@ -91,7 +94,12 @@ class LiveState:
         models = np.asarray(cols["model_name"], dtype=object)
         scores = np.asarray(cols["score"], dtype=np.float64)
         fallback = np.asarray(cols["fallback"], dtype=bool)
-        bins = np.clip((scores * HISTOGRAM_BINS).astype(np.int64), 0, HISTOGRAM_BINS - 1)
+        finite = np.isfinite(scores)  # a NaN score is counted and listed, never binned
+        bins = np.clip(
+            (np.where(finite, scores, 0.0) * HISTOGRAM_BINS).astype(np.int64),
+            0,
+            HISTOGRAM_BINS - 1,
+        )
         with self._lock:
             self.scores_total += n
             self._tick(now)[0] += n
@@ -99,7 +107,7 @@ class LiveState:
             for model in np.unique(models).tolist():
                 mask = models == model
                 self.by_model[model] += int(mask.sum())
-                counts = np.bincount(bins[mask], minlength=HISTOGRAM_BINS)
+                counts = np.bincount(bins[mask & finite], minlength=HISTOGRAM_BINS)
                 hist[model] = hist.get(model, 0) + counts
                 if fallback[mask].any():
                     self.fallbacks[model] += int(fallback[mask].sum())
@@ -107,7 +115,7 @@ class LiveState:
                 self.served_by[model].update(collections.Counter(served.tolist()))
                 for i in np.flatnonzero(mask)[-RECENT_PER_MODEL:].tolist():  # newest of the batch
                     row = {k: _plain(cols[k][i]) for k in _RECENT_FIELDS}
-                    row["score"] = round(float(row["score"]), 4)
+                    row["score"] = _finite(round(float(row["score"]), 4))
                     self.recent.appendleft(row)
             while self._hist and next(iter(self._hist)) < now - HISTOGRAM_WINDOW_S:
                 self._hist.popitem(last=False)
@@ -135,13 +143,14 @@ class LiveState:
                 )
 
     def add_model_event(self, key: bytes | None, value: bytes | None) -> None:
-        """A record of the compacted model-events topic: JSON, fields as they come."""
+        """A record of the compacted model-events topic: JSON, fields as they come (a
+        non-finite number, ``NaN`` as older writers wrote it, becomes ``None``)."""
         name = (key or b"").decode("utf-8", "replace")
         if value is None:  # a tombstone
             event: dict[str, Any] = {"deleted": True}
         else:
             try:
-                event = json.loads(value)
+                event = json.loads(value, parse_constant=lambda _name: None)
             except ValueError:
                 event = {"unreadable": value[:200].decode("utf-8", "replace")}
             if not isinstance(event, dict):
@@ -187,21 +196,20 @@ class LiveState:
                 retrains[task][outcome] = retrains[task].get(outcome, 0) + int(v)
         cumulative: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0.0])
         for name, lab, v in samples:
-            if name == "streamscore_end_to_end_seconds_sum":
-                cumulative["end_to_end"][0] += v
-            elif name == "streamscore_end_to_end_seconds_count":
-                cumulative["end_to_end"][1] += v
-            elif name == "streamscore_stage_seconds_sum":
+            if name == "streamscore_stage_seconds_sum":
                 cumulative[lab.get("stage", "?")][0] += v
             elif name == "streamscore_stage_seconds_count":
                 cumulative[lab.get("stage", "?")][1] += v
-        point: dict[str, Any] = {"t": now}
         with self._lock:
+            # End to end: p50/p99 of the interval since the last scrape (see streams.web.latency).
+            point: dict[str, Any] = {"t": now, **self._e2e.update(samples)}
+            stages = {}
             for key, (total, count) in cumulative.items():
-                last_total, last_count = self._last_cumulative.get(key, (0.0, 0.0))
-                if count > last_count:  # mean over the interval, in ms
-                    point[key] = 1000.0 * (total - last_total) / (count - last_count)
+                last = self._last_cumulative.get(key)
+                if last is not None and count > last[1]:  # mean over the interval, in ms
+                    stages[key] = 1000.0 * (total - last[0]) / (count - last[1])
                 self._last_cumulative[key] = (total, count)
+            point["stages"] = stages
             self._latency.append(point)
             self.workers = workers
             self.drift = sorted(drift, key=lambda r: (r["task"], -(r["psi"] or 0.0)))
@@ -248,6 +256,7 @@ class LiveState:
                 },
                 "rates": rates,
                 "latency": list(self._latency),
+                "latency_axis_ms": axis_max_ms(self._latency, now),
                 "lag": list(self.lag),
                 "lag_error": self.lag_error,
                 "feed_error": self.feed_error,

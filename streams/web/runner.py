@@ -14,10 +14,17 @@ from streams.web.server import make_web_app, serve
 __all__ = ["gui_address", "run_gui"]
 
 
-def gui_address(host: str, port: int, token: str | None = None) -> str:
-    """The address to open in a browser (with ``?token=`` when a token is set)."""
+def gui_address(host: str, port: int, token_required: bool = False) -> str:
+    """The address to open in a browser, and how to pass the token when one is set. The
+    token itself is never printed: start lines end up in logs and terminal scrollback."""
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
-    return f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+    address = f"http://{shown}:{port}/"
+    if token_required:
+        address += (
+            " (needs the web token: open it with ?token=<STREAMSCORE_WEB_TOKEN> or send "
+            "'Authorization: Bearer <token>')"
+        )
+    return address
 
 
 def run_gui(
@@ -42,7 +49,7 @@ def run_gui(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         if on_ready is not None:
-            on_ready(gui_address(host, port, token))
+            on_ready(gui_address(host, port, token is not None))
         try:
             await stop.wait()
         finally:

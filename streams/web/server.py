@@ -4,18 +4,19 @@ stream that pushes a snapshot about once per second.
 Routes: ``/`` (the page), ``/api/snapshot`` (JSON), ``/events`` (``text/event-stream``),
 ``/healthz``. When a token is set every route but ``/healthz`` needs it, as
 ``Authorization: Bearer TOKEN`` or ``?token=TOKEN`` (the page passes its own ``?token=`` on to
-the event stream); otherwise 401.
+the event stream); otherwise 401 (:mod:`streams.web.auth`). Access log lines name the path
+without its query, so the token is never logged.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
-import json
 from importlib import resources
 
+import orjson
 from aiohttp import web
 
+from streams.web.auth import RedactedAccessLogger, token_middleware
 from streams.web.live import LiveState
 
 __all__ = ["PUSH_INTERVAL_S", "make_web_app", "serve"]
@@ -29,20 +30,6 @@ def _page() -> bytes:
 
 def make_web_app(state: LiveState, token: str | None = None, title: str = "") -> web.Application:
     """The aiohttp application serving ``state`` (see the module docstring)."""
-
-    @web.middleware
-    async def require_token(request: web.Request, handler):  # noqa: ANN001, ANN202
-        if token is None or request.path == "/healthz":
-            return await handler(request)
-        given = request.query.get("token", "")
-        auth = request.headers.get("Authorization", "")
-        if auth.startswith("Bearer "):
-            given = auth[len("Bearer ") :]
-        if not hmac.compare_digest(given.encode(), token.encode()):
-            return web.Response(
-                status=401, text="401: this GUI needs its token (?token=... or a bearer token)\n"
-            )
-        return await handler(request)
 
     page = _page().replace(b"{{title}}", (title or "streamscore").encode())
 
@@ -70,24 +57,24 @@ def make_web_app(state: LiveState, token: str | None = None, title: str = "") ->
             pass
         return response
 
-    async def healthz(request: web.Request) -> web.Response:
-        return web.Response(text="ok\n")
-
-    app = web.Application(middlewares=[require_token])
+    app = web.Application(middlewares=[token_middleware(token)])
     app.router.add_get("/", index)
     app.router.add_get("/api/snapshot", snapshot)
     app.router.add_get("/events", events)
-    app.router.add_get("/healthz", healthz)
     return app
 
 
 def _dumps(value: object) -> str:
-    return json.dumps(value, default=str, allow_nan=False, separators=(",", ":"))
+    """Strict JSON for the page: a non-finite number from any source (a model event's NaN
+    metric, a scraped metric, a score) is ``null``, NumPy values are plain, others ``str``."""
+    return orjson.dumps(
+        value, default=str, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+    ).decode()
 
 
 async def serve(app: web.Application, host: str, port: int) -> web.AppRunner:
     """Start serving ``app`` on ``host:port``; the caller cleans the returned runner up."""
-    runner = web.AppRunner(app, shutdown_timeout=2.0)
+    runner = web.AppRunner(app, shutdown_timeout=2.0, access_log_class=RedactedAccessLogger)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner

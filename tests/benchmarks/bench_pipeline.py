@@ -4,11 +4,13 @@ Prints one table:
 
 - ceiling: a raw confluent-kafka passthrough (consume -> produce, no work);
 - naive: a Faust agent that parses each JSON event and calls ``model.predict`` per event;
-- streamscore: one ``streamscore worker`` (exactly-once) on per-event JSON input (twice: with
-  py-spy attached, then without) and on Arrow batch input; sustained events/s = events / (last
-  score time - first score time);
+- streamscore: ``streamscore worker`` on per-event JSON input, exactly-once (with py-spy
+  attached, then without), at-least-once, and with ``--processes 2``; on Arrow batch input with
+  every output, and with per-event ScoreResults off (``STREAMSCORE_SCORE_RESULTS=off``, where
+  that setting exists; the rate is then read from the ScoreBatches); sustained events/s =
+  events / (last score time - first score time);
 - latency: produced -> result committed (read_committed), p50/p99, with the producer paced at
-  50% and 80% of the sustained JSON rate;
+  50% and 80% of the sustained JSON rate of each guarantee;
 - where the worker's time goes (py-spy, if installed), the top frames.
 
 Run: ``.venv/bin/python tests/benchmarks/bench_pipeline.py [--events 100000]``. It starts its own
@@ -34,11 +36,11 @@ import pyarrow as pa
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from schemas import decode_score_results  # noqa: E402
+from schemas import decode_score_batch, decode_score_results  # noqa: E402
 from streams.kafka import broker_down, broker_up  # noqa: E402
 from streams.kafka.clients import make_consumer, make_producer  # noqa: E402
 from streams.produce import Publisher  # noqa: E402
-from streams.settings import load_settings  # noqa: E402
+from streams.settings import ENVIRONMENT, load_settings  # noqa: E402
 from streams.topics import create_topics, topic_name  # noqa: E402
 from tests.integration.workload import ARROW_SCHEMA  # noqa: E402
 
@@ -60,6 +62,15 @@ def activity(n: int, seed: int, t0: int | None = None) -> list[dict]:
         }
         for i in range(n)
     ]
+
+
+def batch_columns(buffers: list[bytes]) -> dict[str, np.ndarray]:
+    """The event and scoring times of ScoreBatch records, one row per event and model."""
+    cols = [decode_score_batch(b) for b in buffers]
+    return {
+        "event_time_ms": np.concatenate([np.asarray(c.event_time_ms) for c in cols]),
+        "scored_time_ms": np.concatenate([np.asarray(c.scored_time_ms) for c in cols]),
+    }
 
 
 def run(cmd: list[str], env: dict) -> None:
@@ -101,7 +112,7 @@ class Bench:
         create_topics(settings, self.bootstrap)
         return settings
 
-    def start_worker(self, settings, **extra: str) -> subprocess.Popen:  # noqa: ANN001
+    def start_worker(self, settings, processes: int = 1, **extra: str) -> subprocess.Popen:  # noqa: ANN001
         env = {
             **self.env,
             "STREAMSCORE_STATE_DIR": str(settings.state_dir),
@@ -110,7 +121,7 @@ class Bench:
         }
         log = open(settings.state_dir / "worker.log", "wb")  # noqa: SIM115
         return subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker"],
+            [sys.executable, "-m", "streams.cli", "worker", "--processes", str(processes)],
             env=env,
             cwd=REPO,
             stdout=log,
@@ -125,13 +136,15 @@ class Bench:
         pid: int | None = None,
         profile: Path | None = None,
         since_ms: float = 0,
+        results: str = "scores",
     ) -> dict:  # noqa: ANN001
         """Read scores until every event has both models' scores; times and latencies.
 
         With ``since_ms``, only scores of events timed at or after it count (the topic also
-        holds the warm-up's)."""
-        consumer = make_consumer(self.bootstrap)
-        consumer.subscribe([topic_name(settings, "scores")])
+        holds the warm-up's). ``results="score-batches"`` reads the columnar ScoreBatches
+        (for a worker whose per-event ScoreResults are off)."""
+        consumer = make_consumer(self.bootstrap, settings=settings)
+        consumer.subscribe([topic_name(settings, results)])
         want = 2 * n_events
         got, first, last, latency = 0, None, None, []
         spy = None
@@ -146,7 +159,7 @@ class Bench:
             if not msgs:
                 continue
             now = time.time() * 1000
-            cols = decode_score_results(msgs)
+            cols = decode_score_results(msgs) if results == "scores" else batch_columns(msgs)
             if since_ms:
                 recent = cols["event_time_ms"] >= since_ms
                 cols = {k: np.asarray(v)[recent] for k, v in cols.items()}
@@ -190,9 +203,11 @@ class Bench:
         settings = self.deployment("raw")
         src, dst = topic_name(settings, "activity"), topic_name(settings, "scores")
         self.produce_json(settings, activity(n, 1))
-        consumer = make_consumer(self.bootstrap)
+        consumer = make_consumer(self.bootstrap, settings=settings)
         consumer.subscribe([src])
-        producer = make_producer(self.bootstrap, **{"enable.idempotence": False})
+        producer = make_producer(
+            self.bootstrap, settings=settings, **{"enable.idempotence": False}
+        )
         seen, t0 = 0, None
         while seen < n:
             msgs = consumer.consume(5000, timeout=1.0)
@@ -260,7 +275,15 @@ class Bench:
                 )
                 pub.flush_soon()
 
-    def streamscore(self, kind: str, n: int, profile: Path | None = None, **extra: str) -> dict:
+    def streamscore(
+        self,
+        kind: str,
+        n: int,
+        profile: Path | None = None,
+        processes: int = 1,
+        results: str = "scores",
+        **extra: str,
+    ) -> dict:
         self.runs += 1
         settings = self.deployment(f"{kind}-{self.runs}")
         events = activity(n, 3)
@@ -271,14 +294,17 @@ class Bench:
                 for i in range(0, n, 5000):
                     rows = [{**e, "properties": None} for e in events[i : i + 5000]]
                     pub.send_arrow(pa.Table.from_pylist(rows, schema=ARROW_SCHEMA))
-        worker = self.start_worker(settings, **extra)
+        worker = self.start_worker(settings, processes, **extra)
         try:
-            return self.collect(settings, n, timeout=900, pid=worker.pid, profile=profile)
+            return self.collect(
+                settings, n, timeout=900, pid=worker.pid, profile=profile, results=results
+            )
         finally:
             worker.terminate()
             worker.wait(60)
 
     def latency(self, rate: float, seconds: float, **extra: str) -> np.ndarray:
+        """Latencies (ms) of ``seconds`` of JSON events paced at ``rate`` per second."""
         self.runs += 1
         settings = self.deployment(f"lat{int(rate)}-{self.runs}")
         worker = self.start_worker(settings, **extra)
@@ -311,11 +337,14 @@ import json, os, time
 import faust, numpy as np, pyarrow as pa
 from streams.etl import parse_batch, TopicOrigin
 from streams.pipeline.scoring import load_model_set
+from streams.kafka.security import faust_credentials
 from streams.settings import load_settings
-models = load_model_set(load_settings(env={}, state_dir=os.environ["NAIVE_STATE"]))
+settings = load_settings(env={}, state_dir=os.environ["NAIVE_STATE"])
+models = load_model_set(settings)
 keras = {m.name: m._scorer._chain[0][4].model.keras_model for m in models.models}
 app = faust.App("naive-" + str(time.time()), broker="kafka://" + os.environ["NAIVE_BROKER"],
-                store="memory://", web_enabled=False, consumer_auto_offset_reset="earliest")
+                broker_credentials=faust_credentials(settings), store="memory://",
+                web_enabled=False, consumer_auto_offset_reset="earliest")
 src = app.topic(os.environ["NAIVE_IN"], value_serializer="raw")
 dst = app.topic(os.environ["NAIVE_OUT"], value_serializer="raw")
 N = int(os.environ["NAIVE_N"]); state = {"n": 0, "t0": None}
@@ -356,9 +385,8 @@ def top_frames(profile: Path, k: int = 14) -> list[str]:
                 "streams/",
                 "schemas/",
                 "kernels/",
-                "aiokafka",
-                "faust/",
-                "selectors",
+                "confluent_kafka",
+                "threading",
                 "models/",
             )
         )
@@ -371,89 +399,94 @@ def main() -> None:
     parser.add_argument("--arrow-events", type=int, default=1_000_000)
     parser.add_argument("--naive-events", type=int, default=300)
     parser.add_argument("--latency-seconds", type=float, default=20.0)
-    parser.add_argument("--guarantee", choices=("exactly_once", "at_least_once"),
-                        default="exactly_once", help="processing guarantee of the worker")
-    parser.add_argument("--latency-only", type=float, default=None, metavar="RATE",
-                        help="only measure latency at this JSON rate (events/s)")
-    parser.add_argument("--latency-grid", type=float, default=None, metavar="RATE",
-                        help="only measure latency at this JSON rate, for several batch windows "
-                        "and commit intervals side by side")
+    parser.add_argument(
+        "--latency-only",
+        type=float,
+        default=None,
+        metavar="RATE",
+        help="only measure latency at this JSON rate (events/s), both guarantees",
+    )
     args = parser.parse_args()
     b = Bench(args.events)
-    b.env["STREAMSCORE_PROCESSING_GUARANTEE"] = args.guarantee
-    if args.latency_grid:
-        try:
-            print(f"latency at {args.latency_grid:,.0f}/s ({args.guarantee}), one worker:")
-            for batching, within, commit in (
-                ("window", 0.1, 0.2),
-                ("ready", 0.1, 0.2),
-                ("ready", 0.1, 0.1),
-                ("ready", 0.1, 0.05),
-            ):
-                ms = b.latency(
-                    args.latency_grid,
-                    args.latency_seconds,
-                    STREAMSCORE_BATCHING=batching,
-                    STREAMSCORE_BATCH_WITHIN_S=str(within),
-                    STREAMSCORE_COMMIT_INTERVAL_S=str(commit),
-                )
-                print(f"  {batching:6s} batching, within {within * 1e3:4.0f} ms, "
-                      f"commit every {commit * 1e3:4.0f} ms:"
-                      f" p50 {np.percentile(ms, 50):7.1f} ms, p99 {np.percentile(ms, 99):7.1f} ms"
-                      f"  ({len(ms)} scores)", flush=True)
-        finally:
-            b.close()
-        return
+    eos = {"STREAMSCORE_PROCESSING_GUARANTEE": "exactly_once"}
+    alo = {"STREAMSCORE_PROCESSING_GUARANTEE": "at_least_once"}
     if args.latency_only:
         try:
-            ms = b.latency(args.latency_only, args.latency_seconds)
+            for name, env in (("exactly-once", eos), ("at-least-once", alo)):
+                ms = b.latency(args.latency_only, args.latency_seconds, **env)
+                print(
+                    f"latency at {args.latency_only:,.0f}/s ({name}): "
+                    f"p50 {np.percentile(ms, 50):.1f} ms, p99 {np.percentile(ms, 99):.1f} ms "
+                    f"({len(ms)} scores)",
+                    flush=True,
+                )
         finally:
             b.close()
-        print(f"latency at {args.latency_only:,.0f}/s ({args.guarantee}): "
-              f"p50 {np.percentile(ms, 50):.1f} ms, p99 {np.percentile(ms, 99):.1f} ms "
-              f"({len(ms)} scores)")
         return
+    bulk = (
+        {"STREAMSCORE_SCORE_RESULTS": "off"} if "STREAMSCORE_SCORE_RESULTS" in ENVIRONMENT else None
+    )
+    rows: list[tuple[str, float]] = []
+    lat: dict[tuple[str, float], tuple[float, np.ndarray]] = {}
     try:
         ceiling = b.passthrough(args.events)
         print(f"passthrough: {ceiling:,.0f} records/s", flush=True)
         naive = b.naive(args.naive_events)
         print(f"naive agent: {naive:,.1f} events/s", flush=True)
+        rows += [
+            ("raw confluent-kafka passthrough (ceiling)", ceiling),
+            ("naive Faust agent, model.predict per event", naive),
+        ]
         prof = b.tmp / "profile.txt"
-        js = b.streamscore("json", args.events, profile=prof)
-        print(f"streamscore JSON: {js['rate']:,.0f} events/s", flush=True)
-        frames = top_frames(prof)
-        again = b.streamscore("json", args.events)
-        print(f"streamscore JSON, not profiled: {again['rate']:,.0f} events/s", flush=True)
-        arrow = b.streamscore("arrow", args.arrow_events)
-        print(f"streamscore Arrow: {arrow['rate']:,.0f} events/s", flush=True)
-        lat = {
-            (share, batching): b.latency(
-                js["rate"] * share, args.latency_seconds, STREAMSCORE_BATCHING=batching
+        runs = [
+            ("JSON, exactly-once, py-spy attached", "json", 1, "scores", eos, prof),
+            ("JSON, exactly-once", "json", 1, "scores", eos, None),
+            ("JSON, at-least-once", "json", 1, "scores", alo, None),
+            ("JSON, exactly-once, --processes 2", "json", 2, "scores", eos, None),
+            ("Arrow, exactly-once, all outputs", "arrow", 1, "scores", eos, None),
+        ]
+        if bulk is not None:
+            runs.append(
+                (
+                    "Arrow, exactly-once, ScoreResults off",
+                    "arrow",
+                    1,
+                    "score-batches",
+                    {**eos, **bulk},
+                    None,
+                )
             )
-            for share in (0.5, 0.8)
-            for batching in ("ready", "window")
-        }
+        rates = {}
+        for name, kind, procs, results, env, profile in runs:
+            n = args.events if kind == "json" else args.arrow_events
+            out = b.streamscore(kind, n, profile=profile, processes=procs, results=results, **env)
+            rates[name] = out["rate"]
+            rows.append((f"streamscore worker, {name}", out["rate"]))
+            print(f"{name}: {out['rate']:,.0f} events/s", flush=True)
+        frames = top_frames(prof)
+        for guarantee, env, rate in (
+            ("exactly-once", eos, rates["JSON, exactly-once"]),
+            ("at-least-once", alo, rates["JSON, at-least-once"]),
+        ):
+            for share in (0.5, 0.8):
+                lat[(guarantee, share)] = (
+                    rate * share,
+                    b.latency(rate * share, args.latency_seconds, **env),
+                )
     finally:
         b.close()
-    print(f"\n{'contender':44s} {'events/s':>12s} {'vs naive':>10s} {'vs ceiling':>11s}")
-    rows = [
-        ("raw confluent-kafka passthrough (ceiling)", ceiling),
-        ("naive Faust agent, model.predict per event", naive),
-        ("streamscore worker, JSON events, profiled", js["rate"]),
-        ("  the same again, not profiled", again["rate"]),
-        ("streamscore worker, Arrow batches", arrow["rate"]),
-    ]
+    print(f"\n{'contender':56s} {'events/s':>12s} {'vs naive':>10s} {'vs ceiling':>11s}")
     for name, rate in rows:
-        print(f"{name:44s} {rate:12,.0f} {rate / naive:9,.0f}x {rate / ceiling:10.2f}x")
-    print("\nlatency produced -> result committed, JSON input, one worker:")
-    for (share, batching), ms in lat.items():
+        print(f"{name:56s} {rate:12,.0f} {rate / naive:9,.0f}x {rate / ceiling:10.2f}x")
+    print("\nlatency produced -> result committed (read_committed), JSON input, one worker:")
+    for (guarantee, share), (rate, ms) in lat.items():
         if len(ms):
             print(
-                f"  at {share:.0%} of {js['rate']:,.0f}/s, {batching:6s} batching: "
+                f"  {guarantee:13s} at {share:.0%} ({rate:,.0f}/s): "
                 f"p50 {np.percentile(ms, 50):7.1f} ms, p99 {np.percentile(ms, 99):7.1f} ms "
                 f" ({len(ms)} scores)"
             )
-    print("\nwhere the worker's time goes (inclusive share of samples, JSON run):")
+    print("\nwhere the worker's time goes (inclusive share of samples, profiled JSON run):")
     print("\n".join(frames))
 
 

@@ -22,7 +22,7 @@ class VersionReader:
         self.versions: dict[tuple[str, str], str] = {}
         self.seen: dict[tuple[str, str], list] = collections.defaultdict(list)  # (version, p)
         self.scores: dict[tuple[str, str], float] = {}
-        self._consumer = make_consumer(d.bootstrap)
+        self._consumer = make_consumer(d.bootstrap, settings=d.settings)
         self._consumer.subscribe([topic_name(d.settings, "scores")])
 
     def poll(self, seconds: float) -> None:

@@ -4,24 +4,25 @@ from __future__ import annotations
 
 import collections
 import os
+import resource
 import shutil
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from confluent_kafka.admin import AdminClient
-
-from schemas import decode_dead_letter, decode_score_results
-from streams.kafka.clients import make_consumer
+from schemas import decode_dead_letter, decode_score_result, decode_score_results
+from streams.kafka.clients import make_admin, make_consumer
+from streams.pipeline import BatchProcessor, records_from_values
+from streams.pipeline.scoring import load_model_set
 from streams.produce import Publisher
 from streams.settings import Settings, load_settings
 from streams.topics import create_topics, topic_name
 from tests.integration._cli import REPO, clean_env, streamscore
-from tests.integration.workload import Workload
+from tests.integration.workload import Workload, arrow_payload
 
 MODELS = ("churn", "upsell")
 
@@ -44,18 +45,22 @@ class Deployment:
     bootstrap: str
     state_dir: Path
     prefix: str
+    security: dict[str, str] = field(default_factory=dict)  # STREAMSCORE_KAFKA_* variables
 
     @classmethod
-    def create(cls, bootstrap: str, trained: Path, tmp: Path) -> Deployment:
+    def create(
+        cls, bootstrap: str, trained: Path, tmp: Path, security: dict[str, str] | None = None
+    ) -> Deployment:
+        """``security``: the Kafka security variables every client and process gets."""
         state = tmp / "state"
         shutil.copytree(trained / "models", state / "models")
-        d = cls(bootstrap, state, f"t{uuid.uuid4().hex[:8]}.")
+        d = cls(bootstrap, state, f"t{uuid.uuid4().hex[:8]}.", dict(security or {}))
         create_topics(d.settings, bootstrap)
         return d
 
     @property
     def settings(self) -> Settings:
-        return load_settings(env={}, **self.overrides)
+        return load_settings(env=self.security, **self.overrides)
 
     @property
     def overrides(self) -> dict:
@@ -72,12 +77,23 @@ class Deployment:
             "STREAMSCORE_STATE_DIR": str(self.state_dir),
             "STREAMSCORE_WEB_PORT": "0",
             "STREAMSCORE_TABLE_STORE": "rocksdb",
+            **self.security,
         }
         return clean_env(**{**env, **extra})
 
-    def start_worker(self, name: str, *, faust_cli: bool = False, **extra: str) -> subprocess.Popen:
+    def start_worker(
+        self,
+        name: str,
+        *,
+        faust_cli: bool = False,
+        max_file_bytes: int | None = None,
+        args: tuple[str, ...] = (),
+        **extra: str,
+    ) -> subprocess.Popen:
         """A ``streamscore worker`` process (or ``faust -A streams.app worker``) with its own
-        Faust data directory."""
+        state directory (the same again for the same ``name``). ``max_file_bytes`` caps the
+        size of any file the worker writes (RLIMIT_FSIZE: a write past it fails with EFBIG, as
+        on a full disk)."""
         log = open(self.state_dir.parent / f"{name}.log", "ab")  # noqa: SIM115 - closed by OS
         own_state = self.state_dir.parent / f"state-{name}"
         if not own_state.exists():
@@ -87,10 +103,20 @@ class Deployment:
         cmd = (
             ["-m", "faust", "-A", "streams.app", "worker", "-l", "warn"]
             if faust_cli
-            else ["-m", "streams.cli", "worker", "-l", "warn"]
+            else ["-m", "streams.cli", "worker", "-l", "warn", *args]
         )
+
+        def limit() -> None:
+            if max_file_bytes is not None:
+                resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
+
         return subprocess.Popen(
-            [sys.executable, *cmd], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, *cmd],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=limit if max_file_bytes is not None else None,
         )
 
     def log_tail(self, name: str, chars: int = 3000) -> str:
@@ -108,7 +134,7 @@ class Deployment:
 
     def group_members(self) -> dict[str, set[tuple[str, int]]]:
         """Consumer-group members of the default worker group and their assigned partitions."""
-        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        admin = make_admin(self.bootstrap, self.settings)
         group = f"{self.prefix}worker.activity-logs.all"
         desc = admin.describe_consumer_groups([group])[group].result(timeout=30)
         return {
@@ -117,7 +143,9 @@ class Deployment:
         }
 
 
-def last_data_offsets(bootstrap: str, topic: str) -> dict[int, tuple[int, int]]:
+def last_data_offsets(
+    bootstrap: str, topic: str, settings: Settings | None = None
+) -> dict[int, tuple[int, int]]:
     """Per partition of ``topic`` that holds records: (offset of its last data record, highwater),
     read with read_uncommitted so that records of aborted transactions count too.
 
@@ -127,9 +155,11 @@ def last_data_offsets(bootstrap: str, topic: str) -> dict[int, tuple[int, int]]:
     """
     from confluent_kafka import TopicPartition
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = make_admin(bootstrap, settings)
     parts = admin.list_topics(topic, timeout=30).topics[topic].partitions
-    consumer = make_consumer(bootstrap, **{"isolation.level": "read_uncommitted"})
+    consumer = make_consumer(
+        bootstrap, settings=settings, **{"isolation.level": "read_uncommitted"}
+    )
     try:
         ends = {
             p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30) for p in parts
@@ -160,7 +190,7 @@ class ResultReader:
         self.samples: list[bytes] = []
         self.dead: collections.Counter = collections.Counter()
         self.dead_reasons: list[str] = []
-        self._consumer = make_consumer(d.bootstrap)
+        self._consumer = make_consumer(d.bootstrap, settings=d.settings)
         self._consumer.subscribe(
             [topic_name(d.settings, "scores"), topic_name(d.settings, "dead-letters")]
         )
@@ -217,3 +247,43 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 60)
 
 def expected_keys(w: Workload, valid_ids: list[str]) -> set[tuple[str, str]]:
     return {(eid, m) for eid in valid_ids for m in MODELS}
+
+
+def offline_scores(d: Deployment, w: Workload) -> tuple[dict, int]:
+    """Scores of the workload's events computed offline, in production order; dead letters."""
+    models = load_model_set(d.settings)
+    activity = [v for _, v in w.json_activity] + [arrow_payload(t) for t in w.arrow_tables]
+    keys = [k for k, _ in w.json_activity] + [None] * len(w.arrow_tables)
+    runs = [
+        (BatchProcessor(models), records_from_values("activity", activity, keys)),
+        (
+            BatchProcessor(models, hosts_from_keys=True),
+            records_from_values(
+                "raw-logs", [v for _, v in w.log_lines], [k for k, _ in w.log_lines]
+            ),
+        ),
+        (BatchProcessor(models), records_from_values("junk", [v for _, v in w.malformed])),
+    ]
+    scores: dict[tuple[str, str], float] = {}
+    dead = 0
+    for proc, records in runs:
+        out = proc.process(records, {})
+        dead += len(out.dead_letters)
+        for _, value in out.scores:
+            r = decode_score_result(value)
+            scores[(r["event_id"], r["model_name"])] = r["score"]
+    return scores, dead
+
+
+def assert_exactly_once(reader: ResultReader, expected: dict, n_malformed: int, logs: str) -> None:
+    got = reader.scores
+    missing = set(expected) - set(got)
+    extra = set(got) - set(expected)
+    dupes = {k: n for k, n in got.items() if n > 1}
+    assert not missing, f"{len(missing)} results missing, e.g. {sorted(missing)[:3]}\n{logs}"
+    assert not extra, f"{len(extra)} unexpected results, e.g. {sorted(extra)[:3]}"
+    assert not dupes, f"{len(dupes)} duplicated results, e.g. {list(dupes.items())[:3]}"
+    assert sum(reader.dead.values()) == n_malformed == len(reader.dead), (
+        f"dead letters: {sum(reader.dead.values())} for {len(reader.dead)} distinct records, "
+        f"expected {n_malformed}: {reader.dead_reasons[:5]}"
+    )

@@ -8,6 +8,7 @@ is downloaded. A machine without them fails the test with the fix (``make tools`
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -140,6 +141,17 @@ def test_gui_shows_live_scores_and_rising_counters(kafka_bootstrap, trained, tmp
             "the score counter rises", lambda: counter("scores-total") > first, 240, (), logs
         )
         wait_until("dead letters are counted", lambda: counter("dead-total") > 0, 60)
+
+        def latency_legend() -> str:
+            script = "return document.getElementById('lat-legend').textContent"
+            return browser.execute_script(script)
+
+        legend = wait_until(
+            "the latency chart shows p50 and p99",
+            lambda: re.search(r"p50 [\d,.]+ ms.*p99 (> )?[\d,.]+ ms.*records", latency_legend()),
+            60,
+        )
+        print(f"GUI latency legend: {legend.group(0)}")
         lag = wait_until("the lag table has partitions", lambda: table("lag"), 60)
         assert {row[1] for row in lag} == {f"{d.prefix}activity", f"{d.prefix}raw-logs"}, lag
         models = {

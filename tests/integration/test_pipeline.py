@@ -14,17 +14,17 @@ import numpy as np
 import pytest
 
 from schemas import decode_score_result
-from streams.pipeline import BatchProcessor, records_from_values
-from streams.pipeline.scoring import load_model_set
 from streams.topics import topic_name
 from tests.integration.pipeline import (
     MODELS,
     Deployment,
     ResultReader,
+    assert_exactly_once,
     last_data_offsets,
+    offline_scores,
     stop,
 )
-from tests.integration.workload import Workload, arrow_payload, mixed_workload
+from tests.integration.workload import mixed_workload
 from tests.unit.schemas.flatc import flatc_json, require_flatc
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -33,46 +33,6 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 @pytest.fixture
 def deployment(kafka_bootstrap, trained, tmp_path):
     return Deployment.create(kafka_bootstrap, trained, tmp_path)
-
-
-def offline_scores(d: Deployment, w: Workload) -> tuple[dict, int]:
-    """Scores of the workload's events computed offline, in production order; dead letters."""
-    models = load_model_set(d.settings)
-    activity = [v for _, v in w.json_activity] + [arrow_payload(t) for t in w.arrow_tables]
-    keys = [k for k, _ in w.json_activity] + [None] * len(w.arrow_tables)
-    runs = [
-        (BatchProcessor(models), records_from_values("activity", activity, keys)),
-        (
-            BatchProcessor(models, hosts_from_keys=True),
-            records_from_values(
-                "raw-logs", [v for _, v in w.log_lines], [k for k, _ in w.log_lines]
-            ),
-        ),
-        (BatchProcessor(models), records_from_values("junk", [v for _, v in w.malformed])),
-    ]
-    scores: dict[tuple[str, str], float] = {}
-    dead = 0
-    for proc, records in runs:
-        out = proc.process(records, {})
-        dead += len(out.dead_letters)
-        for _, value in out.scores:
-            r = decode_score_result(value)
-            scores[(r["event_id"], r["model_name"])] = r["score"]
-    return scores, dead
-
-
-def assert_exactly_once(reader: ResultReader, expected: dict, n_malformed: int, logs: str) -> None:
-    got = reader.scores
-    missing = set(expected) - set(got)
-    extra = set(got) - set(expected)
-    dupes = {k: n for k, n in got.items() if n > 1}
-    assert not missing, f"{len(missing)} results missing, e.g. {sorted(missing)[:3]}\n{logs}"
-    assert not extra, f"{len(extra)} unexpected results, e.g. {sorted(extra)[:3]}"
-    assert not dupes, f"{len(dupes)} duplicated results, e.g. {list(dupes.items())[:3]}"
-    assert sum(reader.dead.values()) == n_malformed == len(reader.dead), (
-        f"dead letters: {sum(reader.dead.values())} for {len(reader.dead)} distinct records, "
-        f"expected {n_malformed}: {reader.dead_reasons[:5]}"
-    )
 
 
 def test_100k_mixed_events_exactly_one_result_each(deployment, tmp_path):
@@ -214,3 +174,23 @@ def test_marker_check_tells_transactional_from_plain_writes(kafka_bootstrap, mak
     producer.commit_transaction(30)
     assert last_data_offsets(kafka_bootstrap, plain) == {0: (0, 1), 1: (0, 1)}
     assert last_data_offsets(kafka_bootstrap, txn) == {0: (0, 2), 1: (0, 2)}  # marker at 1
+
+
+def test_processes_flag_starts_workers_in_one_group(deployment):
+    """`streamscore worker --processes 2`: two processes share the partitions as one group,
+    and SIGTERM to the parent stops both."""
+    w = mixed_workload(10_000, seed=25)
+    expected, _ = offline_scores(deployment, w)
+    reader = ResultReader(deployment)
+    parent = deployment.start_worker("p", args=("--processes", "2"))
+    try:
+        deployment.produce(w)
+        reader.wait_for(len(expected), len(w.malformed), timeout=600, workers=[parent])
+        members = deployment.group_members()
+        assert len(members) == 2, members
+        assert all(tps for tps in members.values()), f"a process holds nothing: {members}"
+    finally:
+        stop(parent)
+        reader.close()
+    assert parent.returncode == 0, deployment.log_tail("p")
+    assert_exactly_once(reader, expected, len(w.malformed), deployment.log_tail("p"))

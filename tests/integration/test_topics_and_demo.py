@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
 import pytest
@@ -30,6 +31,37 @@ def test_topics_create_is_idempotent_and_list_shows_them(env, tmp_path):
     for key, spec in TOPICS.items():
         line = next(x for x in listing.splitlines() if x.startswith(prefix + key + " "))
         assert int(line.split()[1]) == spec.partitions
+
+
+def test_input_records_carry_the_time_they_reached_kafka(kafka_bootstrap, tmp_path):
+    """A replayed history's records keep their events' past times in the payload; their Kafka
+    timestamp, where end-to-end latency starts, is when the broker appended them."""
+    from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME, Consumer, Producer
+
+    from streams.settings import load_settings
+    from streams.topics import create_topics, topic_name
+
+    settings = load_settings(env={"STREAMSCORE_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:8]}.",
+                                  "STREAMSCORE_STATE_DIR": str(tmp_path)})  # fmt: skip
+    create_topics(settings, kafka_bootstrap)
+    past_ms = int(time.time() * 1000) - 3_600_000  # an hour ago, as a replayed event would be
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    for key in ("activity", "raw-logs"):
+        producer.produce(topic_name(settings, key), b"x", b"k", timestamp=past_ms)
+    assert producer.flush(30) == 0
+    consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": uuid.uuid4().hex,
+                         "auto.offset.reset": "earliest"})  # fmt: skip
+    consumer.subscribe([topic_name(settings, k) for k in ("activity", "raw-logs")])
+    got = {}
+    deadline = time.monotonic() + 60
+    while len(got) < 2 and time.monotonic() < deadline:
+        msg = consumer.poll(1.0)
+        if msg is not None and msg.error() is None:
+            got[msg.topic()] = msg.timestamp()
+    consumer.close()
+    assert len(got) == 2, got
+    for kind, ts in got.values():
+        assert kind == TIMESTAMP_LOG_APPEND_TIME and ts > past_ms + 1_800_000, (kind, ts)
 
 
 @pytest.mark.slow

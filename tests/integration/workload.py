@@ -150,3 +150,28 @@ def mixed_workload(
 
 def arrow_payload(table: pa.Table) -> bytes:
     return _ipc(table)
+
+
+def split(w: Workload, n: int) -> list[Workload]:
+    """``w`` in ``n`` consecutive slices (each kind of record sliced in order)."""
+
+    def part(items: list, i: int) -> list:
+        size = -(-len(items) // n)
+        return items[i * size : (i + 1) * size]
+
+    out = []
+    for i in range(n):
+        tables = part(w.arrow_tables, i)
+        json_part = part(w.json_activity, i)
+        ids = [json.loads(v)["event_id"] for _, v in json_part]
+        ids += [e for t in tables for e in t.column("event_id").to_pylist()]
+        out.append(
+            Workload(
+                json_activity=json_part,
+                arrow_tables=tables,
+                log_lines=part(w.log_lines, i),
+                malformed=part(w.malformed, i),
+                event_ids=ids,
+            )
+        )
+    return out

@@ -11,8 +11,7 @@ import pytest
 from streams.etl import FileOrigin, ParsedBatch, ParseOptions, parse_batch
 
 FIXTURES = Path(__file__).parent / "fixtures"
-REPO = Path(__file__).resolve().parents[3]
-SHARED_SAMPLES = REPO.parent / "shared" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "data"  # the seed's sample records (tests/data)
 REF_MS = 1_764_000_000_000  # 2025-11-24T16:00:00Z: the RFC 3164 year reference in tests
 OPTS = ParseOptions(reference_ms=REF_MS, default_host="testhost")
 

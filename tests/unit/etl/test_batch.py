@@ -16,10 +16,11 @@ from streams.etl import (
     TopicOrigin,
     parse_batch,
 )
-from tests.unit.etl.conftest import OPTS, SHARED_SAMPLES, fixture_lines, parse
+from tests.unit.etl.conftest import OPTS, SAMPLES, fixture_lines, parse
 
 FIXTURE_FORMATS = {
     "syslog3164.log": "syslog3164",
+    "syslog3164_tags.log": "syslog3164",
     "syslog5424.log": "syslog5424",
     "dpkg.log": "dpkg",
     "access.log": "access_log",
@@ -59,7 +60,15 @@ BAD_CORPUS: list[tuple[bytes, str]] = [
      b'"properties": {"x": "' + b"y" * 17_000 + b'"}}', "at most 16384 bytes"),
     (b"just some words", "expected a line in a supported format"),
     (b"{}", "field 'event_id'"),
-    (b"null", "expected a line in a supported format"),
+    (b"null", "JSON payload: expected an object (an activity event or a Logstash document), "
+              "got null"),
+    (b"[1, 2, 3]", "JSON payload: expected an object (an activity event or a Logstash "
+                   "document), got an array: '[1, 2, 3]'"),
+    (b"1763619901000", "JSON payload: expected an object (an activity event or a Logstash "
+                       "document), got a number"),
+    (b"2015-06-10 13:37", "payload: not a line of any format its start fits; tried dpkg (dpkg "
+     "line: expected 'YYYY-MM-DD hh:mm:ss WORD ...', got '2015-06-10 13:37'); syslog 3164 "
+     "(syslog 3164 line: expected '[<PRI>]Mmm dd hh:mm:ss HOST"),
 ]  # fmt: skip
 
 
@@ -116,8 +125,7 @@ def test_good_lines_survive_among_bad_ones():
 
 def test_mutated_fixture_lines_never_raise():
     lines = [x for name in FIXTURE_FORMATS for x in fixture_lines(name)]
-    if (SHARED_SAMPLES / "logstash_dpkg.jsonl").exists():
-        lines += (SHARED_SAMPLES / "logstash_dpkg.jsonl").read_bytes().splitlines()
+    lines += (SAMPLES / "logstash_dpkg.jsonl").read_bytes().splitlines()
     rng = random.Random(1234)
     mutated = []
     for _ in range(3000):
@@ -226,3 +234,65 @@ def test_adversarial_lines_finish_and_are_accounted_for():
 def test_origin_list_of_the_wrong_length_is_a_caller_error():
     with pytest.raises(InputFormatError, match="origins: expected"):
         parse_batch([b"a", b"b"], "auto", [TopicOrigin("t", 0, 0)])
+
+
+ACTIVITY_JSON = b'{"event_id": "e1", "user_id": "u1", "ts": 1780000000000, "type": "login"}'
+DPKG_LINE = b"2026-05-28 11:00:00 status installed cowsay:all 3.03"
+SYSLOG_LINE = b"<34>Oct 11 22:14:15 mymachine su: 'su root' failed for lonvick on /dev/pts/8"
+LOGSTASH_DOC = (
+    b'{"message": "hello", "@version": "1", "@timestamp": "2026-05-28T12:00:01.108Z", '
+    b'"host": "h1"}'
+)
+
+
+def _arrow_payload() -> bytes:
+    import pyarrow as pa
+
+    from tests.integration.workload import ARROW_SCHEMA
+
+    table = pa.Table.from_pylist(
+        [{"event_id": "a1", "user_id": "u1", "ts": 1780000000000, "type": "login"}],
+        schema=ARROW_SCHEMA,
+    )
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def test_each_topic_kind_takes_only_its_own_formats():
+    """Auto-detection no longer lets a log line be scored as activity or the reverse: each
+    payload of another kind is exactly one rejection that names what the topic takes."""
+    arrow = _arrow_payload()
+    payloads = [ACTIVITY_JSON, arrow, DPKG_LINE, SYSLOG_LINE, LOGSTASH_DOC, b"\xff\xfe junk"]
+    origin = TopicOrigin("t", 0, 0)
+    on_activity = parse_batch(payloads, "auto", origin, options=OPTS, kind="activity")
+    assert on_activity.source_index.tolist() == [0, 1]
+    assert [r.origin.offset for r in on_activity.rejected] == [2, 3, 4, 5]
+    for r in on_activity.rejected:
+        assert r.stage == "parse"
+        assert r.reason.startswith("payload on the activity topic: expected activity JSON "
+                                   "events or Arrow IPC batches of them, got ")
+    assert "got a dpkg.log line '2026-05-28" in on_activity.rejected[0].reason
+    assert "got a Logstash JSON document" in on_activity.rejected[2].reason
+
+    on_logs = parse_batch(payloads, "auto", origin, options=OPTS, kind="logs",
+                          hosts=["h"] * len(payloads))
+    assert sorted(set(on_logs.source_index.tolist())) == [2, 3, 4]
+    assert [r.origin.offset for r in on_logs.rejected] == [0, 1, 5]
+    assert on_logs.rejected[0].reason.startswith(
+        "payload on the raw-logs topic: expected log lines (syslog RFC 3164/5424, dpkg, apt "
+        "history, access log, Apache error log) or Logstash JSON documents, got activity JSON"
+    )
+    assert "got an Arrow IPC payload" in on_logs.rejected[1].reason
+    assert "not valid UTF-8" in on_logs.rejected[2].reason  # a log line, but not text
+
+    anything = parse_batch(payloads, "auto", origin, options=OPTS)  # files, tools: any kind
+    assert sorted(set(anything.source_index.tolist())) == [0, 1, 2, 3, 4]
+
+
+def test_a_format_the_topic_kind_does_not_take_is_a_caller_error():
+    with pytest.raises(InputFormatError, match="an activity topic takes"):
+        parse_batch([DPKG_LINE], "dpkg", TopicOrigin("t", 0, 0), kind="activity")
+    with pytest.raises(InputFormatError, match="topic kind: expected one of any, activity"):
+        parse_batch([DPKG_LINE], "auto", TopicOrigin("t", 0, 0), kind="metrics")

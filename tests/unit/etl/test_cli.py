@@ -80,7 +80,7 @@ def test_etl_reuses_a_fitted_pipeline_and_writes_parquet_rejects(tmp_path, capsy
 
 def test_etl_errors_and_all_rejected_exit_status(tmp_path, capsys):
     assert main(["etl", str(tmp_path / "missing.log"), "--out", str(tmp_path / "o")]) == 2
-    assert "expected readable files" in capsys.readouterr().err
+    assert "argument INPUT: expected a readable file" in capsys.readouterr().err
     bad = tmp_path / "bad.log"
     bad.write_bytes(b"garbage\n\xff\n")
     assert main(["etl", str(bad), "--out", str(tmp_path / "o")]) == 1
@@ -92,3 +92,10 @@ def test_cli_format_choices_are_the_input_formats():
     from streams.etl import InputFormat
 
     assert set(_FORMATS) == {f.value for f in InputFormat}
+
+
+def test_produce_format_choices_are_the_text_input_formats():
+    from streams.cli.produce_cmd import _FORMATS
+    from streams.etl import InputFormat
+
+    assert set(_FORMATS) == {f.value for f in InputFormat} - {"arrow"}

@@ -47,7 +47,7 @@ def test_dpkg_bad_lines_are_rejected_with_reasons():
     r = [x.reason for x in pb.rejected]
     assert "expected '<state> <package> <version>'" in r[0]
     assert "got 'frobnicate'" in r[1]
-    assert "day 30 does not exist" in r[2]
+    assert r[2] == "dpkg time: expected a day 01..28 in 2015-02, got '2015-02-30 13:37:10'"
     assert pb.rejected[3].stage == "validate" and "2000-01-01..2100-01-01" in r[3]
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from schemas.events import EVENT_SCHEMA
 from streams.etl import FileOrigin, InputFormatError, ParsedBatch, detect_file_kind, read_file
-from tests.unit.etl.conftest import FIXTURES, OPTS, SHARED_SAMPLES, parse
+from tests.unit.etl.conftest import FIXTURES, OPTS, SAMPLES, parse
 from tests.unit.etl.test_batch import BAD_CORPUS
 
 LOCAL_LOGS = [Path("/var/log/dpkg.log"), Path("/var/log/apt/history.log")]
@@ -108,10 +108,7 @@ def test_csv_activity_file_with_bad_rows(tmp_path):
 
 
 def test_csv_that_is_not_an_event_file_rejects_every_line():
-    path = SHARED_SAMPLES / "labelled.csv"
-    if not path.exists():
-        pytest.fail(f"seed sample missing: {path}")
-    events, rejected, n = read_all(path)
+    events, rejected, n = read_all(SAMPLES / "labelled.csv")
     assert events.num_rows == 0 and n == len(rejected) == 3
     assert "expected a header naming the activity columns" in rejected[0].reason
     assert [r.origin.line for r in rejected] == [1, 2, 3]

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import random
+import re
 from datetime import UTC, datetime
 
 from tests.unit.etl.conftest import fixture_lines, parse
@@ -82,11 +84,13 @@ def test_syslog_rejections_say_what_was_expected():
     assert pb.events.num_rows == 0
     reasons = [r.reason for r in pb.rejected]
     assert "VERSION: expected 1, got 2" in reasons[0]
-    assert "nil" in reasons[1]
+    assert reasons[1] == "syslog 5424 time: expected an RFC 3339 date-time, got nil '-'"
     assert "expected 0..191" in reasons[2] and "999" in reasons[2]
     assert "month" in reasons[3] and "'Foo'" in reasons[3]
-    assert "day 30 does not exist" in reasons[4]
-    assert "out of range" in reasons[5]
+    assert reasons[4] == "syslog 3164 time: expected a day 01..29 in Feb, got 'Feb 30 22:14:15'"
+    assert reasons[5] == (
+        "syslog 5424 time: expected a month 01..12, got '2003-13-11T22:14:15Z'"
+    )
     assert "expected '[<PRI>]Mmm dd hh:mm:ss HOST" in reasons[6]
     assert all(r.stage == "parse" and r.error == "ParseError" for r in pb.rejected)
 
@@ -97,3 +101,107 @@ def test_event_ids_are_deterministic_content_hashes():
     b = parse(list(reversed(lines)), "auto").events.column("event_id").to_pylist()
     assert a == list(reversed(b))
     assert len(set(a)) == len(a) and all(len(x) == 20 for x in a)
+
+
+def test_rfc3164_tags_as_real_machines_write_them():
+    lines = fixture_lines("syslog3164_tags.log")
+    pb = parse(lines, "syslog3164")
+    assert not pb.rejected
+    got = [(e["program"], e["pid"], e["version"], e["message"], e["properties"])
+           for e in pb.events.to_pylist()]  # fmt: skip
+    assert got == [
+        ("Microsoft Word", 14463, None, "Cocoa scripting error for '0x00020016': four character "
+         "codes must be four characters long.  ", None),  # trailing spaces stay
+        ("Google Chrome", 35628, None, "objc[35628]: Class FooBar is implemented in both", None),
+        ("BezelServices", 94, "255.10", "ASSERTION FAILED: dvcAddrRef != ((void *)0) "
+         "-[DriverServices getDeviceAddress:] line: 2789", None),
+        ("sandboxd", 129, None, "deny mach-lookup com.apple.coresymbolicationd",
+         '{"context":"[31211]"}'),
+        ("com.apple.xpc.launchd", 1, None, "Path not allowed in target domain: type = pid, "
+         "path = /System/Library/Frameworks/WebKit.framework",
+         '{"context":"com.apple.xpc.launchd.domain.pid.WebContent.32502"}'),
+        ("syslogd", None, "1.4.1", "restart.", None),
+        ("-- root", 2421, None, "ROOT LOGIN ON tty2", None),  # two spaces after the host
+        ("kernel", None, None, "BIOS-e820: 0000000000000000 - 000000000009f800 (usable)", None),
+        ("sshd(pam_unix)", 19939, None, "check pass; user unknown", None),
+    ]  # fmt: skip
+    assert {e["host"] for e in pb.events.to_pylist()} == {"macbook", "combo"}
+
+
+def test_rfc3164_words_that_are_not_a_tag_stay_in_the_message():
+    pb = parse([
+        b"Nov 20 06:25:10 h Microsoft Word: no pid, so not a tag of two words",
+        b"Nov 20 06:25:10 h Use the BFG[x]: a bracket that holds no pid",
+        b"Nov 20 06:25:10 h one two three four five[12]: more words than a tag has",
+        b"Nov 20 06:25:10 h  last message repeated 3 times ",
+        b"Nov 20 06:25:10 h app[12] x: the colon is not the tag's",
+    ], "syslog3164")  # fmt: skip
+    ev = pb.events.to_pylist()
+    assert [e["program"] for e in ev] == [None] * 5
+    assert [e["message"] for e in ev] == [
+        "Microsoft Word: no pid, so not a tag of two words",
+        "Use the BFG[x]: a bracket that holds no pid",
+        "one two three four five[12]: more words than a tag has",
+        "last message repeated 3 times ",
+        "app[12] x: the colon is not the tag's",
+    ]
+
+
+def test_rfc3164_tag_fuzz_message_is_always_the_lines_tail():
+    """Random tag-like heads (words, spaces, brackets, parens, colons): never a rejection of a
+    line with a valid head, never a leading space, and the message is the line's own tail."""
+    rng = random.Random(3164)
+    pieces = ["Microsoft", "Word", "sshd", "1.4.1", "255.10", "[", "]", "[14463]", "(", ")",
+              "([31211])", ":", " ", "  ", "-", "--", "x", "\t", "é", "[]", "()"]  # fmt: skip
+    lines = []
+    for _ in range(3000):
+        tail = "".join(rng.choice(pieces) for _ in range(rng.randrange(0, 12)))
+        lines.append(f"Nov 20 06:25:10 host {tail}".encode())
+    pb = parse(lines, "syslog3164")
+    assert not pb.rejected
+    for line, e in zip(lines, pb.events.to_pylist(), strict=True):
+        text = line.decode()
+        assert e["host"] == "host"
+        assert text.endswith(e["message"]), (text, e["message"])
+        assert not e["message"].startswith(" ")
+        if e["program"] is not None:
+            assert e["program"] == e["program"].strip() and e["program"] in text
+        if e["pid"] is not None:
+            assert f"[{e['pid']}]" in text
+
+
+TIME_ERRORS = [
+    (b"Feb 30 22:14:15 h su: x", "syslog3164",
+     "syslog 3164 time: expected a day 01..29 in Feb, got 'Feb 30 22:14:15'"),
+    (b"Apr 31 22:14:15 h su: x", "syslog3164",
+     "syslog 3164 time: expected a day 01..30 in Apr, got 'Apr 31 22:14:15'"),
+    (b"Oct 11 25:14:15 h su: x", "syslog3164",
+     "syslog 3164 time: expected an hour 00..23, got 'Oct 11 25:14:15'"),
+    (b"Foo 11 22:14:15 h su: x", "syslog3164",
+     "syslog 3164 time: expected a month like 'Oct', got 'Foo'"),
+    (b"2025-11-20T06:61:06Z h sudo: x", "syslog3164",
+     "syslog 3164 time: expected a minute 00..59, got '2025-11-20T06:61:06Z'"),
+    (b"<34>1 2003-10-11T22:14:99Z h a - - - m", "syslog5424",
+     "syslog 5424 time: expected a second 00..60, got '2003-10-11T22:14:99Z'"),
+    (b"<34>1 2003-10-11 h a - - - m", "syslog5424",
+     "syslog 5424 time: expected an RFC 3339 date-time, got '2003-10-11'"),
+    (b"2015-02-29 13:37:10 startup archives unpack", "dpkg",
+     "dpkg time: expected a day 01..28 in 2015-02, got '2015-02-29 13:37:10'"),
+    (b'1.2.3.4 - - [31/Jun/2000:13:55:36 -0700] "GET / HTTP/1.0" 200 1', "access_log",
+     "access log time: expected a day 01..30 in 2000-06, got '31/Jun/2000:13:55:36 -0700'"),
+    (b"[Fri Sep 31 10:42:29.902022 2011] [core:error] x", "apache_error",
+     "apache error time: expected a day 01..30 in 2011-09, got 'Fri Sep 31 10:42:29.902022 2011'"),
+    (b"Start-Date: 2025-13-01  10:00:00\nCommandline: apt x\nEnd-Date: 2025-13-01  10:00:01",
+     "apt_history",
+     "apt history time: expected a month 01..12, got '2025-13-01  10:00:00'"),
+]  # fmt: skip
+
+
+def test_time_errors_share_one_form_and_never_invent_a_year():
+    for payload, fmt, expected in TIME_ERRORS:
+        pb = parse([payload], fmt)
+        assert [r.reason for r in pb.rejected] == [expected], payload
+    # An RFC 3164 line has no year: its reasons show none, whichever year the parser inferred.
+    for stamp in (b"Feb 30 22:14:15", b"Feb 29 24:00:00", b"Nov 31 00:00:00"):
+        (rej,) = parse([stamp + b" h su: x"], "syslog3164").rejected
+        assert not re.search(r"(19|20)\d\d", rej.reason), rej.reason

@@ -37,3 +37,36 @@ def test_cli_help_lists_the_commands():
         assert command in out
     kafka_help = build_parser().parse_args(["kafka", "status"])
     assert kafka_help.action == "status"
+
+
+def test_a_dead_letter_of_any_input_record_fits_the_dead_letters_topic():
+    from schemas.deadletter import DEFAULT_MAX_VALUE_BYTES, ENVELOPE_BYTES
+    from streams.settings import Settings
+    from streams.topics import DEAD_LETTER_MESSAGE_BYTES, INPUT_TOPICS, MAX_MESSAGE_BYTES
+
+    dead = TOPICS["dead-letters"].max_message_bytes
+    assert dead == DEAD_LETTER_MESSAGE_BYTES
+    assert set(INPUT_TOPICS) == {"raw-logs", "activity"}
+    for key in INPUT_TOPICS:  # inputs declare their limit; the broker default is not assumed
+        limit = TOPICS[key].max_message_bytes
+        assert limit is not None and limit + ENVELOPE_BYTES <= dead, key
+    # raw-logs takes whatever the parser may accept (an apt stanza), and long lines too.
+    from streams.etl.types import ParseOptions
+
+    assert TOPICS["raw-logs"].max_message_bytes >= ParseOptions().max_stanza_bytes + 64 * 1024
+    # The largest cap the settings accept still leaves room for the envelope.
+    field = Settings.model_fields["dead_letter_max_value_bytes"]
+    (most,) = [m.le for m in field.metadata if getattr(m, "le", None) is not None]
+    assert most + ENVELOPE_BYTES <= dead
+    assert field.default == DEFAULT_MAX_VALUE_BYTES
+    # Producers may send the largest record of any topic.
+    assert MAX_MESSAGE_BYTES == max(s.max_message_bytes or 0 for s in TOPICS.values()) == dead
+
+
+def test_the_dead_letter_cap_is_a_setting():
+    s = load_settings(env={"STREAMSCORE_DEAD_LETTER_MAX_VALUE_BYTES": "4096"})
+    assert s.dead_letter_max_value_bytes == 4096
+    from streams.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="STREAMSCORE_DEAD_LETTER_MAX_VALUE_BYTES"):
+        load_settings(env={"STREAMSCORE_DEAD_LETTER_MAX_VALUE_BYTES": str(64 * 1024 * 1024)})

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
+import shutil
+import tarfile
 
 import numpy as np
 import pytest
@@ -126,3 +129,87 @@ def test_decisions_are_logged_and_an_unsafe_tarball_is_refused(tmp_path, logisti
         tar.addfile(info, io.BytesIO(b""))
     with pytest.raises(RegistryError, match="expected only files under v0009"):
         reg.import_version("churn", "v0009", buf.getvalue())
+
+
+@pytest.mark.parametrize("name", ["../../../outside/evil", "/tmp/evil", "v0001/../../x", "..", ""])
+def test_a_version_name_the_registry_does_not_write_is_refused(tmp_path, logistic, name):
+    reg = ModelRegistry(tmp_path / "models")
+    v1 = reg.register("churn", logistic, status="champion")
+    outside = tmp_path / "outside" / "evil"
+    outside.parent.mkdir()
+    shutil.copytree(v1.path, outside)  # a complete version, planted outside the registry
+    for call in (
+        lambda: reg.get("churn", name),
+        lambda: reg.promote("churn", name),
+        lambda: reg.make_champion("churn", name),
+        lambda: reg.import_version("churn", name, reg.export_version("churn", "v0001")),
+    ):
+        with pytest.raises(RegistryError, match="expected a name like 'v0003'"):
+            call()
+    assert reg.champion("churn").version == "v0001"
+    assert sorted(p.name for p in (tmp_path / "outside").iterdir()) == ["evil"]
+
+
+def test_applying_an_event_that_names_a_path_outside_the_registry_changes_nothing(
+    tmp_path, logistic
+):
+    from streams.learning.events import ModelEvent, apply_event
+
+    reg = ModelRegistry(tmp_path / "state" / "models")
+    v1 = reg.register("churn", logistic, status="champion")
+    evil = "../../../outside/evil"
+    planted = reg.root / "churn" / evil
+    shutil.copytree(v1.path, planted)
+    event = ModelEvent("churn", "promoted", "v0001", evil,
+                       artifact=reg.export_version("churn", "v0001"))
+    with pytest.raises(RegistryError, match="outside/evil"):
+        apply_event(reg, event)
+    assert reg.champion("churn").version == "v0001"
+    assert [v.version for v in reg.versions("churn")] == ["v0001"]
+    with pytest.raises(ValueError, match="expected a name like 'v0003'"):
+        ModelEvent.from_json(event.to_json())  # what a worker reads from the topic
+
+
+def _tarball(members: list[tuple[str, bytes]]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_an_archive_bomb_is_refused_before_it_is_extracted(tmp_path):
+    reg = ModelRegistry(tmp_path)
+    bomb = _tarball([("v0007/manifest.json", b"{}"), ("v0007/zeros", bytes(50 << 20))])
+    assert len(bomb) < 200_000  # 50 MB that gzip to ~50 KB: a ratio of ~1000
+    with pytest.raises(RegistryError, match=r"expected at most \d+ extracted bytes"):
+        reg.import_version("churn", "v0007", bomb)
+    assert not (tmp_path / "churn" / "v0007").exists()
+    assert not [p for p in (tmp_path / "churn").iterdir() if p.name.startswith(".tmp")]
+
+
+def test_archive_limits_on_members_and_total_bytes(tmp_path):
+    from models.registry import ImportLimits
+
+    reg = ModelRegistry(tmp_path)
+    many = _tarball([(f"v0008/f{i}", b"x") for i in range(300)])
+    with pytest.raises(RegistryError, match="expected at most 256 members"):
+        reg.import_version("churn", "v0008", many)
+    random_bytes = np.random.default_rng(0).bytes(64 << 10)  # incompressible: ratio ~1
+    big = _tarball([("v0008/manifest.json", b"{}"), ("v0008/blob", random_bytes)])
+    with pytest.raises(RegistryError, match="limit 10000 bytes"):
+        reg.import_version("churn", "v0008", big, ImportLimits(max_bytes=10_000))
+    with pytest.raises(RegistryError, match="expected a gzip'd tar"):
+        reg.import_version("churn", "v0008", b"not a tarball")
+    assert not (tmp_path / "churn" / "v0008").exists()
+
+
+def test_a_real_version_is_within_the_default_import_limits(tmp_path, logistic, fitted_pipeline):
+    here = ModelRegistry(tmp_path / "here")
+    v1 = here.register("churn", logistic, baseline=logistic, pipeline=fitted_pipeline,
+                       status="champion", drift_reference={"edges": np.zeros((200, 12))})
+    there = ModelRegistry(tmp_path / "there")
+    got = there.import_version("churn", "v0001", here.export_version("churn", "v0001"))
+    assert got.artifacts == v1.artifacts

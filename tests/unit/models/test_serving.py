@@ -127,3 +127,43 @@ def test_refresh_hot_swaps_to_a_new_champion(registry, churn_set, mlp):
     d = fs.describe()
     assert d["champion"] == "v0003" and d["chain"][0]["engine"]["engine"] in ("litert",
                                                                                "tf_function")
+
+
+@pytest.mark.parametrize("damage", ["junk", "truncated"])
+def test_a_corrupt_litert_export_serves_the_keras_model_flagged_degraded(
+    damage, tmp_path, mlp, churn_set, fitted_pipeline, caplog
+):
+    """The LiteRT file is an optional speed-up: losing it must not cost the champion."""
+    from prometheus_client import REGISTRY
+
+    from models.logistic import LogisticModel
+    from streams.metrics import set_degraded
+    from streams.pipeline.scoring import load_model_set
+    from streams.settings import load_settings
+
+    base = LogisticModel()
+    base.fit(churn_set.X, churn_set.y, names=churn_set.names, fingerprint=churn_set.fingerprint)
+    reg = ModelRegistry(tmp_path / "models")
+    for parent in (None, "v0001"):
+        reg.register("churn", mlp, baseline=base, pipeline=fitted_pipeline, parent=parent,
+                     status="champion")
+    tflite = reg.get("churn", "v0002").path / "model" / "model.tflite"
+    data = tflite.read_bytes()
+    tflite.write_bytes(b"junk" * 64 if damage == "junk" else data[: len(data) // 3])
+
+    fs = FallbackScorer(reg, "churn", fingerprint=churn_set.fingerprint)
+    res = fs.score(churn_set.X, churn_set.names)
+    assert (res.version, res.kind, res.engine, res.fallback_level) == (
+        "v0002", "mlp", "tf_function", 0)
+    assert res.degraded and "model.tflite" in res.degraded
+    np.testing.assert_allclose(res.scores, mlp.score(churn_set.X, churn_set.names), atol=1e-6)
+    assert list(fs.degraded) == ["v0002/model"]
+    assert any("v0002/model serves degraded" in r.getMessage() for r in caplog.records)
+
+    model_set = load_model_set(load_settings(env={}, state_dir=tmp_path), ["churn"])
+    assert list(model_set.degraded) == [("churn", "v0002/model")]
+    set_degraded(model_set.degraded)  # what the worker does when it installs the set
+    labels = {"task": "churn", "served_by": "v0002/model"}
+    assert REGISTRY.get_sample_value("streamscore_model_degraded", labels) == 1.0
+    set_degraded({})
+    assert REGISTRY.get_sample_value("streamscore_model_degraded", labels) is None

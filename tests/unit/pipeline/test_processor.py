@@ -174,3 +174,48 @@ def test_failed_batch_stats_count_dead_letters_not_scores(workload, pipeline):
     assert out.stats.scores == {} and out.stats.models == []
     assert sum(out.stats.dead_letters.values()) == len(records(workload))
     assert ("score", "score of a batch of N events failed") in out.stats.dead_letters
+
+
+def test_oversized_record_becomes_one_capped_dead_letter_keyed_by_the_capped_key(pipeline):
+    import hashlib
+
+    huge = b"{" + b"x" * (3 * 1024 * 1024)  # not JSON: a parse dead letter
+    key = b"u" * 20_000
+    recs = SourceRecords(
+        "in", np.zeros(1, np.int32), np.full(1, 41, np.int64), [key], [huge], np.zeros(1, np.int64)
+    )
+    models = ModelSet(pipeline, [Constant("churn", 0.5)])
+    out = BatchProcessor(models, dead_letter_max_value_bytes=64 * 1024).process(recs, {})
+    ((record_key, value),) = out.dead_letters
+    letter = decode_dead_letter(value)
+    assert letter.source_offset == 41 and letter.stage == DeadLetterStage.PARSE
+    assert letter.value == huge[: 64 * 1024] and letter.value_truncated
+    assert letter.original_value_length == len(huge)
+    assert letter.original_value_sha256 == hashlib.sha256(huge).hexdigest()
+    assert letter.key_truncated and letter.original_key_length == len(key)
+    assert record_key == letter.key == key[: len(letter.key)] and len(record_key) < len(key)
+    assert len(value) < 64 * 1024 + 64 * 1024  # the cap plus the envelope (a 16 KiB key in it)
+def test_each_input_topic_scores_only_its_own_kind(workload, pipeline):
+    """The worker's agents pass their topic's kind: log lines on the activity topic and
+    activity events on the raw-logs topic are dead letters that say what the topic takes."""
+    from streams.etl import TopicKind, topic_kind_of
+
+    assert topic_kind_of("activity") is TopicKind.ACTIVITY
+    assert topic_kind_of("raw-logs") is TopicKind.LOGS
+    recs = records(workload)
+    models = ModelSet(pipeline, [Constant("churn", 0.25)])
+    n_json, n_logs = len(workload.json_activity), len(workload.log_lines)
+    for kind, scored, wrong in (
+        (TopicKind.ACTIVITY, range(n_json), range(n_json, n_json + n_logs)),
+        (TopicKind.LOGS, range(n_json, n_json + n_logs), range(n_json)),
+    ):
+        out = BatchProcessor(models, topic_kind=kind).process(recs, {})
+        assert out.scored_records == len(scored)
+        letters = {d.source_offset: d for d in map(decode_dead_letter, (v for _, v in
+                                                                         out.dead_letters))}
+        assert set(wrong) <= set(letters)
+        assert set(scored).isdisjoint(letters)
+        topic = "raw-logs" if kind is TopicKind.LOGS else "activity"
+        for offset in wrong:
+            assert letters[offset].reason.startswith(f"payload on the {topic} topic: expected")
+            assert letters[offset].stage == DeadLetterStage.PARSE

@@ -105,6 +105,15 @@ def test_dead_letters_verify(verifier, tmp_path):
         )
         for i, stage in enumerate(DeadLetterStage)
     ]
+    truncated = DeadLetter(  # with the appended truncation fields, value and key
+        value=bytes(range(256)) * 20,
+        key=b"k" * 20_000,
+        source_topic="t",
+        stage=DeadLetterStage.PARSE,
+        reason="r",
+        dead_time_ms=1,
+    )
+    buffers.append(encode_dead_letter(truncated, max_value_bytes=1001))
     done = verify(verifier, "dead", buffers, tmp_path)
     assert done.returncode == 0, done.stdout
 

@@ -19,6 +19,7 @@ from schemas import (
     encode_score_batch,
     encode_score_results,
 )
+from schemas.deadletter import MAX_KEY_BYTES
 from tests.unit.schemas.flatc import flatc_json
 from tests.unit.schemas.reference import random_columns
 
@@ -106,3 +107,35 @@ def test_flatc_stage_names_match_python_enum(flatc, tmp_path):
         letter = DeadLetter(value=b"x", source_topic="t", stage=stage, reason="r", dead_time_ms=1)
         got = flatc_json(flatc, "deadletter.fbs", encode_dead_letter(letter), tmp_path / stage.name)
         assert got["stage"].upper() == stage.name
+
+
+def test_flatc_decodes_a_truncated_dead_letter(flatc, tmp_path):
+    import hashlib
+
+    original = bytes(range(256)) * 8192  # 2 MiB
+    key = b"h" * (MAX_KEY_BYTES + 10)
+    letter = DeadLetter(
+        value=original,
+        key=key,
+        source_topic="raw-logs",
+        source_partition=2,
+        source_offset=77,
+        stage=DeadLetterStage.PARSE,
+        reason="payload: expected at most 65536 bytes, got 2097152",
+        dead_time_ms=1,
+    )
+    buffer = encode_dead_letter(letter, max_value_bytes=4096)
+    got = flatc_json(flatc, "deadletter.fbs", buffer, tmp_path)
+    assert bytes(got["value"]) == original[:4096] == decode_dead_letter(buffer).value
+    assert got["value_truncated"] is True
+    assert got["original_value_length"] == len(original)
+    assert got["original_value_sha256"] == hashlib.sha256(original).hexdigest()
+    assert bytes(got["key"]) == key[:MAX_KEY_BYTES] and got["key_truncated"] is True
+    assert got["original_key_length"] == len(key)
+    assert got["original_key_sha256"] == hashlib.sha256(key).hexdigest()
+    # A whole letter: the schema defaults (not truncated, length -1) and no digests.
+    short = DeadLetter(value=b"v", source_topic="t", stage=letter.stage, reason="r", dead_time_ms=1)
+    whole = flatc_json(flatc, "deadletter.fbs", encode_dead_letter(short), tmp_path / "whole")
+    assert whole["value_truncated"] is False and whole["original_value_length"] == -1
+    assert whole["key_truncated"] is False and whole["original_key_length"] == -1
+    assert "original_value_sha256" not in whole and "original_key_sha256" not in whole

@@ -103,8 +103,9 @@ def score_records(n: int) -> list[bytes]:
 def test_feed_retries_a_partition_without_leader_and_then_shows_scores(monkeypatch, tmp_path):
     settings = load_settings(env={}, state_dir=tmp_path, topic_prefix="t.")
     broker = FlakyBroker("t.scores", score_records(3))
-    monkeypatch.setattr(feed_module, "Consumer", broker.consumer)
-    monkeypatch.setattr(feed_module, "AdminClient", lambda config: None)  # probes fail: logged
+    monkeypatch.setattr(feed_module, "make_consumer", lambda *a, **k: broker)
+    # metadata from the same stand-in; its lag probes fail (no such methods) and are logged
+    monkeypatch.setattr(feed_module, "make_admin", lambda *a, **k: broker)
     state = LiveState()
     seen_errors = []
     set_feed_error = state.set_feed_error

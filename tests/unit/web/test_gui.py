@@ -6,6 +6,7 @@ import asyncio
 import json
 
 import numpy as np
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from schemas import (
@@ -128,12 +129,16 @@ def test_worker_metrics_give_interval_latency_and_drift():
     clock = Clock()
     state = LiveState(clock)
     up = [{"url": "http://w/metrics", "up": True, "error": None}]
-    e2e = "streamscore_end_to_end_seconds"
-    state.set_worker_metrics(up, [(e2e + "_sum", {}, 1.0), (e2e + "_count", {}, 10.0)])
+    e2e = "streamscore_end_to_end_seconds_bucket"
+    first = [(e2e, {"le": "0.1"}, 10.0), (e2e, {"le": "1.0"}, 10.0), (e2e, {"le": "+Inf"}, 10.0),
+             ("streamscore_stage_seconds_sum", {"stage": "score"}, 0.2),
+             ("streamscore_stage_seconds_count", {"stage": "score"}, 3.0)]  # fmt: skip
+    state.set_worker_metrics(up, first)
     clock.t += 1
     samples = [
-        (e2e + "_sum", {}, 3.0),
-        (e2e + "_count", {}, 20.0),
+        (e2e, {"le": "0.1"}, 10.0),
+        (e2e, {"le": "1.0"}, 20.0),  # ten more records, all in (0.1, 1] s
+        (e2e, {"le": "+Inf"}, 20.0),
         ("streamscore_stage_seconds_sum", {"stage": "score"}, 0.5),
         ("streamscore_stage_seconds_count", {"stage": "score"}, 5.0),
         ("streamscore_feature_drift_psi", {"task": "churn", "feature": "logins_7d"}, 0.31),
@@ -144,9 +149,13 @@ def test_worker_metrics_give_interval_latency_and_drift():
     ]
     state.set_worker_metrics(up, samples)
     snap = state.snapshot()
-    assert snap["latency"][0]["end_to_end"] == 100.0  # 1 s over 10 records
-    assert snap["latency"][1]["end_to_end"] == 200.0  # (3 - 1) s over (20 - 10) records
-    assert snap["latency"][1]["score"] == 100.0
+    assert snap["latency"][0] == {"t": clock.t - 1, "stages": {}}  # the first scrape: baseline
+    point = snap["latency"][1]
+    assert point["n"] == 10 and not point["p50_over"] and not point["p99_over"]
+    assert point["p50"] == pytest.approx(100.0 + 900.0 * 5 / 10)  # ms, within (0.1, 1] s
+    assert point["p99"] == pytest.approx(100.0 + 900.0 * 9.9 / 10)
+    assert point["stages"] == {"score": pytest.approx(150.0)}  # (0.5 - 0.2) s over 2 batches
+    assert snap["latency_axis_ms"] == pytest.approx(1.1 * point["p99"])
     assert snap["drift"][0] == {
         "task": "churn",
         "feature": "logins_7d",
@@ -207,3 +216,86 @@ def test_no_token_means_open():
         assert (await client.get("/api/snapshot")).status == 200
 
     asyncio.run(_with_client(app, check))
+
+
+def test_a_nan_metrics_model_event_does_not_break_the_snapshot_or_the_stream():
+    """The retrain gate writes NaN for an undefined metric (AUC on one class); older events
+    on the compacted topic hold the bare NaN token. Neither may stop the page."""
+    from streams.learning.events import ModelEvent
+
+    state = LiveState()
+    state.add_scores(score_cols("churn", [0.4, float("nan"), 0.6]))
+    state.add_model_event(
+        b"churn",
+        b'{"task":"churn","event":"discarded","version":"v0002","champion":"v0001",'
+        b'"metrics":{"auc":NaN,"log_loss":Infinity,"n":-Infinity}}',
+    )
+    written = ModelEvent("upsell", "discarded", "v0003", "v0001",
+                         metrics={"auc": float("nan"), "gate": {"delta": float("inf")}})
+    state.add_model_event(b"upsell", written.to_json())
+    state.set_worker_metrics(
+        [{"url": "u", "up": True, "error": None}],
+        [("streamscore_end_to_end_seconds_sum", {}, float("nan")),
+         ("streamscore_end_to_end_seconds_count", {}, 3.0)],
+    )
+    assert json.loads(written.to_json())["metrics"] == {"auc": None, "gate": {"delta": None}}
+    app = make_web_app(state)
+
+    async def check(client: TestClient) -> None:
+        snap = await client.get("/api/snapshot")
+        assert snap.status == 200
+        body = await snap.text()
+        data = json.loads(body, parse_constant=lambda name: pytest.fail(f"{name} in JSON"))
+        events = {e["key"]: e for e in data["model_events"]}
+        assert events["churn"]["metrics"] == {"auc": None, "log_loss": None, "n": None}
+        assert events["upsell"]["metrics"]["auc"] is None
+        assert data["totals"]["scores"] == 3
+        assert sum(data["histogram"]["models"]["churn"]) == 2  # the NaN score is not binned
+        stream = await client.get("/events")
+        for _ in range(2):  # the stream keeps pushing
+            chunk = await stream.content.readuntil(b"\n\n")
+            json.loads(chunk[len(b"data: ") :], parse_constant=lambda name: pytest.fail(name))
+        stream.close()
+
+    asyncio.run(_with_client(app, check))
+
+
+def test_the_gui_start_line_and_logs_never_show_the_token(tmp_path):
+    """``streamscore gui`` prints its address and how to pass the token, not the token."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    from tests.integration._cli import clean_env
+
+    secret = "tok-6f1c0e9a"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = clean_env(STREAMSCORE_WEB_TOKEN=secret, KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:9",
+                    STREAMSCORE_STATE_DIR=str(tmp_path))
+    log = tmp_path / "gui.log"
+    with open(log, "wb") as out:
+        gui = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "gui", "--port", str(port), "--metrics", "none"],
+            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=Path(__file__).parents[3],
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "streamscore GUI:" not in log.read_text() and time.monotonic() < deadline:
+            assert gui.poll() is None, log.read_text()
+            time.sleep(0.2)
+        url = f"http://127.0.0.1:{port}/api/snapshot?token={secret}"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert response.status == 200
+        time.sleep(1.0)
+    finally:
+        gui.terminate()
+        gui.wait(30)
+    text = log.read_text()
+    assert f"streamscore GUI: http://127.0.0.1:{port}/" in text
+    assert "?token=<STREAMSCORE_WEB_TOKEN>" in text
+    assert secret not in text

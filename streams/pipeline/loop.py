@@ -1,0 +1,289 @@
+"""Where a batch gets scored: consume a batch, process it, publish it, commit on an interval.
+
+One :class:`ScoringLoop` runs in its own thread of a worker process (see
+:mod:`streams.pipeline.worker`), with one consumer (:mod:`.consume`), one producer
+(:mod:`.transactions`) and the window state of the partitions it owns (:mod:`.state`). Each turn:
+
+1. take the records librdkafka has queued (up to ``batch_max``; at least one, waiting briefly);
+2. for each input topic in the batch: run :class:`~streams.pipeline.processor.BatchProcessor`
+   over its records with the window state, queue every result on the producer (inside the open
+   transaction), stage the new window state, and note the next offset of each partition;
+3. once ``commit_interval_s`` has passed since the transaction began, commit it (results,
+   changelog of the staged state, offsets), then write the staged state into the stores.
+
+A failed commit aborts the transaction: the staged state is dropped and the consumer seeks back
+to the committed offsets, so those records are scored again into a new transaction. At a
+rebalance the open transaction commits before the partitions are revoked; partitions lost
+without a revoke (this worker was frozen past its session timeout) abort it instead. Anything
+else that fails inside a batch aborts the transaction and ends the loop with
+:class:`ScoringStopped`: the worker exits with that error, and a supervisor restarts it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+
+from streams.errors import StreamscoreError
+from streams.etl import topic_kind_of
+from streams.kafka.clients import auth_error, make_consumer
+from streams.kafka.logs import OutageLog
+from streams.pipeline import telemetry
+from streams.pipeline.consume import BatchConsumer, next_offsets, to_records
+from streams.pipeline.processor import BatchProcessor
+from streams.pipeline.records import BatchOutput
+from streams.pipeline.scoring import ModelSet
+from streams.pipeline.state import WindowState
+from streams.pipeline.transactions import CommitFailed, Fenced, Outbox
+from streams.settings import Settings
+
+__all__ = ["LoopConfig", "ScoringLoop", "ScoringStopped"]
+
+_log = logging.getLogger(__name__)
+
+CHECKPOINT_INTERVAL_S = 30.0
+"""How often the window-state stores record the changelog offset they cover (after a commit)."""
+
+IDLE_WAIT_S = 0.05
+"""Longest a turn waits for a first record when none is queued (the stop flag's latency)."""
+
+
+class ScoringStopped(StreamscoreError, RuntimeError):
+    """The scoring path failed and stopped; the worker must exit (and be restarted)."""
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """What a scoring loop reads and writes.
+
+    ``inputs`` maps each input topic to its logical key (activity, raw-logs); ``outputs`` maps
+    the output keys (scores, score-batches, features, dead-letters, changelog) to topic names.
+    """
+
+    bootstrap: str
+    group: str
+    inputs: dict[str, str]
+    outputs: dict[str, str]
+    state_dir: Path
+    transactional_id: str | None
+    client_config: dict | None = None
+
+
+class ScoringLoop:
+    """The scoring path of one worker process (see the module docstring)."""
+
+    def __init__(
+        self, settings: Settings, config: LoopConfig, models: Callable[[], ModelSet]
+    ) -> None:
+        self.settings = settings
+        self.config = config
+        self._models = models
+        self.outage = OutageLog(_log, "scoring")
+        # librdkafka's own lines repeat what error_cb reports (see OutageLog): errors only.
+        logging.getLogger("librdkafka").setLevel(logging.CRITICAL)
+        clients = {
+            "error_cb": self._on_kafka_error,
+            "logger": logging.getLogger("librdkafka"),
+            **(config.client_config or {}),
+        }
+        self._roles = {
+            topic: ("logs" if key == "raw-logs" else "activity")
+            for topic, key in config.inputs.items()
+        }
+        self.state = WindowState(
+            config.outputs["changelog"],
+            settings.table_store,
+            config.state_dir,
+            lambda: make_consumer(
+                config.bootstrap,
+                settings=settings,
+                **{"enable.partition.eof": True, **clients},
+            ),
+        )
+        self.outbox = Outbox(config.bootstrap, config.transactional_id, clients, settings)
+        self.consumer = BatchConsumer(
+            config.bootstrap,
+            config.group,
+            list(config.inputs),
+            on_assign=self._assigned,
+            on_revoke=self._revoked,
+            on_lost=self._lost,
+            client_config=clients,
+            settings=settings,
+        )
+        self._offsets: dict[tuple[str, int], int] = {}  # next offsets of the open transaction
+        self._began = 0.0
+        self._next_checkpoint = time.monotonic() + CHECKPOINT_INTERVAL_S
+        self.batches = 0
+
+    def _on_kafka_error(self, err: KafkaError) -> None:
+        """librdkafka's error callback: refused credentials stop the worker (naming the setting
+        to fix); anything else is an outage or a passing error, logged by :class:`OutageLog`."""
+        refused = auth_error(self.settings, err)
+        if refused is not None:
+            raise refused
+        self.outage(err)
+
+    # --- the loop ----------------------------------------------------------------------------
+
+    def run(self, stopping: threading.Event) -> None:
+        """Score until ``stopping`` is set; commit what is open, then close. Raises
+        :class:`ScoringStopped` when the scoring path fails."""
+        try:
+            while not stopping.is_set():
+                self.turn()
+            self._commit()
+        except ScoringStopped:
+            self._abort("the scoring path failed")
+            raise
+        except Exception as exc:
+            self._abort(f"{type(exc).__name__}: {exc}")
+            raise ScoringStopped(f"scoring stopped: {type(exc).__name__}: {exc}") from exc
+        finally:
+            self._close()
+
+    def turn(self) -> None:
+        """One batch (steps 1-2 of the module docstring) and, when due, a commit (step 3)."""
+        msgs = self.consumer.take(self.settings.batch_max, IDLE_WAIT_S)
+        if msgs:
+            self.outage.reachable()
+            self.outbox.begin()
+            if not self._offsets:
+                self._began = time.monotonic()
+            models = self._models()
+            for records in to_records(msgs):
+                self._score(models, records)
+                self._offsets.update(next_offsets(records))
+            self.batches += 1
+        if self._offsets and time.monotonic() - self._began >= self.settings.commit_interval_s:
+            self._commit()
+
+    def _score(self, models: ModelSet, records) -> None:  # noqa: ANN001 - SourceRecords
+        key = self.config.inputs[records.topic]
+        proc = BatchProcessor(
+            models,
+            hosts_from_keys=key == "raw-logs",  # raw-logs records are keyed by host
+            topic_kind=topic_kind_of(key),
+            dead_letter_max_value_bytes=self.settings.dead_letter_max_value_bytes,
+        )
+        partitions = sorted({int(p) for p in records.partitions.tolist()})
+        out = proc.process(records, self.state.reading(partitions))
+        started = time.perf_counter()
+        self._publish(out)
+        telemetry.record_batch(
+            self._roles[records.topic],
+            records,
+            out,
+            self.config.outputs,
+            time.perf_counter() - started,
+        )
+
+    def _publish(self, out: BatchOutput) -> None:
+        topics = self.config.outputs
+        send, send_values = self.outbox.send, self.outbox.send_values
+        for partition, part in out.partitions.items():
+            send(topics["dead-letters"], partition, part.dead_letters)
+            send(topics["scores"], partition, part.scores)
+            send_values(topics["score-batches"], partition, part.score_batches)
+            send_values(topics["features"], partition, part.features)
+            self.state.stage(partition, part.state_rows)
+
+    # --- commit, abort, rewind ---------------------------------------------------------------
+
+    def _commit(self) -> None:
+        """Step 3: changelog of the staged state, offsets, commit; then apply the state."""
+        if not self._offsets and not self.outbox.open:
+            return
+        changelog = self.config.outputs["changelog"]
+        for partition, records in self.state.changelog_records().items():
+            self.outbox.send(changelog, partition, records)
+        offsets, self._offsets = self._offsets, {}
+        try:
+            self.outbox.commit(offsets, self.consumer.group_metadata, self.consumer.commit)
+        except CommitFailed as exc:
+            _log.warning("commit failed (%s); scoring those records again", exc)
+            self.state.discard()
+            self._rewind()
+            return
+        except Fenced as exc:
+            raise ScoringStopped(str(exc)) from exc
+        self.outage.reachable()
+        checkpoints = None
+        if time.monotonic() >= self._next_checkpoint:
+            checkpoints = self._changelog_ends()
+        self.state.apply(checkpoints)
+
+    def _abort(self, why: str) -> None:
+        self._offsets = {}
+        self.state.discard()
+        try:
+            self.outbox.abort(why)
+        except Exception as exc:  # noqa: BLE001 - already failing; the coordinator times it out
+            _log.error("aborting the transaction failed: %s", exc)
+
+    def _rewind(self) -> None:
+        """Seek back to the committed offsets; retried while the broker does not answer."""
+        delay = 0.5
+        while True:
+            try:
+                self.consumer.rewind()
+                return
+            except KafkaException as exc:
+                _log.warning("rewinding to the committed offsets failed: %s; retrying", exc)
+                time.sleep(delay)
+                delay = min(5.0, delay * 2)
+
+    def _changelog_ends(self) -> dict[int, int] | None:
+        """High watermarks of the owned changelog partitions (only with no transaction open)."""
+        self._next_checkpoint = time.monotonic() + CHECKPOINT_INTERVAL_S
+        ends = {}
+        try:
+            for p in self.state.partitions:
+                tp = TopicPartition(self.config.outputs["changelog"], p)
+                ends[p] = self.consumer.watermarks(tp)[1]
+        except KafkaException as exc:
+            _log.debug("no checkpoint this time: %s", exc)
+            return None
+        return ends
+
+    # --- rebalance ---------------------------------------------------------------------------
+
+    def _assigned(self, partitions: list[TopicPartition]) -> None:
+        self.state.assign({tp.partition for tp in partitions})
+
+    def _revoked(self, partitions: list[TopicPartition]) -> None:
+        # Eager rebalancing: the group generation is still the old one here, so the open
+        # transaction can commit with its offsets before another member reads them.
+        self._next_checkpoint = 0.0  # record where the stores are before they close
+        self._commit()
+        self._drop(partitions)
+
+    def _lost(self, partitions: list[TopicPartition]) -> None:
+        self._abort("partitions lost")
+        self._drop(partitions)
+
+    def _drop(self, partitions: list[TopicPartition]) -> None:
+        gone = {(tp.topic, tp.partition) for tp in partitions}
+        self._offsets = {k: v for k, v in self._offsets.items() if k not in gone}
+        still = {
+            tp.partition
+            for tp in self.consumer.assignment()
+            if (tp.topic, tp.partition) not in gone
+        }
+        self.state.revoke({p for _, p in gone} - still)
+
+    def _close(self) -> None:
+        try:
+            self.consumer.close()
+        except Exception as exc:  # noqa: BLE001 - closing after a failure
+            _log.warning("closing the consumer: %s", exc)
+        try:
+            self.outbox.close()
+        finally:
+            self.state.close()

@@ -1,0 +1,173 @@
+"""Faults on a real broker: a state store that fails, a broker that goes away, a zombie worker,
+workers joining and leaving. Whatever happens, every valid event keeps exactly one ScoreResult
+per model (read_committed) and every malformed record exactly one dead letter.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import time
+
+import pytest
+
+from streams.kafka import broker_down, broker_up
+from streams.settings import load_settings
+from tests.integration.pipeline import (
+    Deployment,
+    ResultReader,
+    assert_exactly_once,
+    offline_scores,
+    stop,
+)
+from tests.integration.workload import mixed_workload, split
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+
+@pytest.fixture
+def deployment(kafka_bootstrap, trained, tmp_path):
+    return Deployment.create(kafka_bootstrap, trained, tmp_path)
+
+
+def wait_until(condition, timeout: float, what: str, workers=()) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        for w in workers:
+            assert w.poll() is None, f"a worker exited with {w.returncode} while waiting: {what}"
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting: {what}")
+
+
+def test_a_failing_state_store_ends_the_worker_and_loses_or_repeats_nothing(deployment):
+    """RocksDB cannot write (every file of the worker is capped at 256 KiB, as on a full disk):
+    the worker exits with a clear error instead of idling; what it committed is whole, so a
+    restarted worker (same disk, no cap) neither repeats nor skips an event."""
+    w = mixed_workload(6_000, seed=41)
+    expected, _ = offline_scores(deployment, w)
+    reader = ResultReader(deployment)
+    worker = deployment.start_worker("s1", max_file_bytes=256 * 1024)
+    try:
+        deployment.produce(w)
+        worker.wait(300)
+        log = deployment.log_tail("s1", 20_000)
+        assert worker.returncode != 0, f"the worker exited with 0:\n{log[-3000:]}"
+        assert "writing window state to" in log and "failed" in log, log[-3000:]
+        worker = deployment.start_worker("s1")  # same slot, same stores, no cap
+        reader.wait_for(len(expected), len(w.malformed), timeout=300, workers=[worker])
+    finally:
+        stop(worker)
+        reader.close()
+    assert_exactly_once(reader, expected, len(w.malformed), deployment.log_tail("s1"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_worker_rides_out_a_broker_stopped_for_10_s(trained, tmp_path):
+    """The broker stops mid-run and starts again 10 s later on the same port: the worker
+    recovers by itself, nothing is lost or repeated, and the outage is logged once and then
+    every few seconds, not hundreds of times a second."""
+    broker = load_settings(env={}, state_dir=tmp_path / "broker", kafka_port=_free_port())
+    info = broker_up(broker)
+    worker = None
+    reader = None
+    try:
+        d = Deployment.create(info.bootstrap, trained, tmp_path)
+        w = mixed_workload(40_000, seed=42)
+        expected, _ = offline_scores(d, w)
+        reader = ResultReader(d)
+        worker = d.start_worker("b1")
+        d.produce(w)
+        reader.wait_for(len(expected) // 4, 0, timeout=300, workers=[worker])
+        log_before = len(d.log_tail("b1", 10**9))
+        broker_down(broker)
+        time.sleep(10)
+        broker_up(broker)
+        reader.wait_for(len(expected), len(w.malformed), timeout=600, workers=[worker])
+        assert worker.poll() is None, "the worker exited instead of riding out the outage"
+        outage_log = d.log_tail("b1", 10**9)[log_before:]
+        lines = [ln for ln in outage_log.splitlines() if "ERROR" in ln or "WARNING" in ln]
+        assert len(lines) < 60, f"{len(lines)} error/warning lines for a 10 s outage:\n" + (
+            "\n".join(lines[:40])
+        )
+        assert_exactly_once(reader, expected, len(w.malformed), d.log_tail("b1"))
+    finally:
+        if worker is not None:
+            stop(worker)
+        if reader is not None:
+            reader.close()
+        broker_down(broker)
+
+
+def test_a_frozen_worker_cannot_commit_after_its_partitions_moved(deployment):
+    """Zombie fencing: a worker is frozen (SIGSTOP) mid-run until its partitions move to the
+    other worker, then resumed. Its open transaction is refused (the group generation moved
+    on), so the results stay exactly-once."""
+    first, second = split(mixed_workload(40_000, seed=43), 2)
+    exp_first, _ = offline_scores(deployment, first)
+    expected = {**exp_first, **offline_scores(deployment, second)[0]}
+    n_bad = len(first.malformed) + len(second.malformed)
+    reader = ResultReader(deployment)
+    a = deployment.start_worker("za")
+    b = deployment.start_worker("zb")
+    try:
+        wait_until(lambda: len(deployment.group_members()) == 2, 120, "both workers in the group")
+        deployment.produce(first)
+        reader.wait_for(len(exp_first), len(first.malformed), timeout=300, workers=[a, b])
+        deployment.produce(second)
+        reader.wait_for(len(exp_first) + 2000, 0, timeout=300, workers=[a, b])
+        b.send_signal(signal.SIGSTOP)  # mid-run: b holds an open transaction
+        wait_until(
+            lambda: len(deployment.group_members()) == 1, 120, "b's partitions moved to a", [a]
+        )
+        reader.wait_for(len(expected), n_bad, timeout=600, workers=[a])
+        b.send_signal(signal.SIGCONT)
+        wait_until(lambda: len(deployment.group_members()) == 2, 120, "b rejoined", [a, b])
+        reader.poll(15)  # anything b could still commit would show up here
+    finally:
+        b.send_signal(signal.SIGCONT)
+        stop(a)
+        stop(b)
+        reader.close()
+    log_b = deployment.log_tail("zb", 20_000)
+    assert_exactly_once(reader, expected, n_bad, log_b)
+    assert any(s in log_b for s in ("lost", "commit failed", "aborting")), (
+        f"b never found out it was fenced:\n{log_b[-3000:]}"
+    )
+
+
+def test_three_workers_join_and_leave_during_100k_events(deployment):
+    w = mixed_workload(100_000, seed=44)
+    slices = split(w, 5)
+    expected, _ = offline_scores(deployment, w)
+    per_slice = [len(offline_scores(deployment, s)[0]) for s in slices]
+    reader = ResultReader(deployment)
+    workers = {"j1": deployment.start_worker("j1")}
+    steps = [
+        lambda: workers.__setitem__("j2", deployment.start_worker("j2")),
+        lambda: workers.__setitem__("j3", deployment.start_worker("j3")),
+        lambda: stop(workers.pop("j1")),  # leaves cleanly (SIGTERM)
+        lambda: stop(workers.pop("j2"), signal.SIGKILL),  # dies
+    ]
+    try:
+        done = 0
+        for i, part in enumerate(slices):
+            deployment.produce(part)
+            done += per_slice[i]
+            if i < len(steps):
+                # Change the group while this slice is being scored.
+                reader.wait_for(done - per_slice[i] // 2, 0, timeout=300)
+                steps[i]()
+        alive = list(workers.values())
+        reader.wait_for(len(expected), len(w.malformed), timeout=600, workers=alive)
+    finally:
+        for proc in workers.values():
+            stop(proc)
+        reader.close()
+    assert_exactly_once(reader, expected, len(w.malformed), deployment.log_tail("j3"))

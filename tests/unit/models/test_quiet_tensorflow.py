@@ -1,0 +1,45 @@
+"""TensorFlow's start-up lines (oneDNN, absl, cpu_feature_guard) stay off the console unless
+asked for: a command that trains and loads a model prints none of them."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from streams.cli import main
+
+REPO = Path(__file__).resolve().parents[3]
+START_UP = re.compile(r"oneDNN|cpu_feature_guard|absl::InitializeLog|port\.cc|"
+                      r"This TensorFlow binary|^[IW]\d{4} ", re.MULTILINE)  # fmt: skip
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["PYTHONPATH"] = str(REPO)
+    return {**env, **extra}
+
+
+def test_a_command_that_loads_a_model_prints_no_tensorflow_start_up_lines(tmp_path):
+    state = ["--state-dir", str(tmp_path)]
+    assert main([*state, "simulate", "--users", "300", "--days", "28", "--hosts", "1"]) == 0
+    assert main([*state, "train", "--task", "churn", "--epochs", "1"]) == 0
+    cli = [sys.executable, "-m", "streams.cli", *state]
+    evaluate = subprocess.run([*cli, "evaluate", "--task", "churn"], env=_env(),
+                              capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert evaluate.returncode == 0, evaluate.stderr[-2000:]
+    assert (tmp_path / "reports" / "churn-v0001" / "metrics.json").exists()
+    assert not START_UP.search(evaluate.stderr + evaluate.stdout), evaluate.stderr[-2000:]
+
+
+def test_verbose_or_an_explicit_level_shows_them():
+    probe = "from models._tf import tensorflow; tensorflow()"
+    quiet = subprocess.run([sys.executable, "-c", probe], env=_env(), capture_output=True,
+                           text=True, timeout=600)  # fmt: skip
+    shown = subprocess.run([sys.executable, "-c", probe], env=_env(TF_CPP_MIN_LOG_LEVEL="0"),
+                           capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert quiet.returncode == shown.returncode == 0
+    assert not START_UP.search(quiet.stderr), quiet.stderr
+    assert START_UP.search(shown.stderr), "TensorFlow printed no start-up line to filter"
