@@ -18,10 +18,8 @@ The events of all inputs are held in memory for step 2 (Arrow columns, ~100-200 
 from __future__ import annotations
 
 import base64
-import gc
 import os
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -42,7 +40,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EtlCounts",
-    "no_cyclic_gc",
     "feature_table",
     "feature_writer",
     "spec_documents",
@@ -323,26 +320,10 @@ def run_etl(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     result = EtlResult()
-    with no_cyclic_gc():
-        batches = _read_inputs(paths, fmt, kind, options, out, rejected_format, chunk_size,
-                               progress, result)  # fmt: skip
-        if features and batches:
-            events = time_ordered(pa.Table.from_batches(batches, schema=EVENT_SCHEMA))
-            size = sum(p.stat().st_size for p in paths)
-            _write_features(events, out, spec, kernel_target, chunk_size, result, progress,
-                            size)  # fmt: skip
+    batches = _read_inputs(paths, fmt, kind, options, out, rejected_format, chunk_size,
+                           progress, result)  # fmt: skip
+    if features and batches:
+        events = time_ordered(pa.Table.from_batches(batches, schema=EVENT_SCHEMA))
+        size = sum(p.stat().st_size for p in paths)
+        _write_features(events, out, spec, kernel_target, chunk_size, result, progress, size)
     return result
-
-
-@contextmanager
-def no_cyclic_gc() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector: parsing allocates millions of short-lived
-    tuples and lists (freed by reference counting), and the collector kept rescanning them
-    (a tenth of ``etl``'s time). Arrow and NumPy buffers are not its business anyway."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
