@@ -104,6 +104,7 @@ def train_task(
     registry=None,
     promote: bool | None = None,
     progress: bool = False,
+    build=build_labelled_set,  # the point-in-time join (Spark's for big data)
 ) -> TrainOutcome:
     """Train ``task`` on simulated or recorded ``events``/``labels``.
 
@@ -113,12 +114,14 @@ def train_task(
     (:data:`TRAIN_SAMPLES_PER_LABEL`) and is judged on the held-out users' as-of rows. With a
     ``registry`` the result becomes a new
     version whose parent is the current champion; ``promote=None`` promotes it only when the
-    task has no champion yet.
+    task has no champion yet. ``build`` makes the labelled sets (default
+    :func:`~models.dataset.build_labelled_set`; ``streams.spark.train`` passes Spark's, with
+    ``events``/``labels`` as Spark DataFrames).
     """
     pipeline = pipeline or fit_pipeline(events, holdout=holdout, seed=seed)
-    sampled = build_labelled_set(pipeline, events, labels, task=task, progress=progress,
-                                 samples_per_label=TRAIN_SAMPLES_PER_LABEL, seed=seed)
-    as_of = build_labelled_set(pipeline, events, labels, task=task, progress=progress)
+    sampled = build(pipeline, events, labels, task=task, progress=progress,
+                    samples_per_label=TRAIN_SAMPLES_PER_LABEL, seed=seed)
+    as_of = build(pipeline, events, labels, task=task, progress=progress)
     train, _ = sampled.split_by_entity(holdout, seed)
     _, held = as_of.split_by_entity(holdout, seed)  # judged on the decision-time rows
     out = fit_and_evaluate(train, held, kind=kind, params=params, progress=progress)

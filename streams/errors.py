@@ -10,6 +10,7 @@ __all__ = [
     "ConfigError",
     "KafkaAuthError",
     "KafkaSetupError",
+    "SparkSetupError",
     "StateDirError",
     "StreamscoreError",
 ]
@@ -29,5 +30,11 @@ class KafkaSetupError(StreamscoreError, RuntimeError):
 
 class KafkaAuthError(StreamscoreError, PermissionError):
     """A Kafka cluster refused the configured credentials, or the TLS handshake failed."""
+
+
+class SparkSetupError(StreamscoreError, RuntimeError):
+    """Apache Spark cannot be used: pyspark or Java missing, or the session failed to start."""
+
+
 class StateDirError(StreamscoreError, OSError):
     """The state directory cannot be created or written, or its disk is (nearly) full."""

@@ -66,18 +66,23 @@ def write_simulation(result: SimResult, out_dir: Path) -> dict[str, Path]:
 
 
 def read_simulation(out_dir: Path) -> tuple[pa.Table, pa.Table]:
-    """Events and labels written by :func:`write_simulation`, schema-checked."""
+    """Events and labels written by :func:`write_simulation` (or as Spark writes them: folders
+    of part files, nullable columns), schema-checked."""
     events = pq.read_table(Path(out_dir) / "events.parquet")
     labels = pq.read_table(Path(out_dir) / "labels.parquet")
     from streams.errors import ConfigError
 
+    out = []
     for name, table, schema in (("events", events, EVENT_SCHEMA), ("labels", labels, LABEL_SCHEMA)):
-        if not table.schema.equals(schema, check_metadata=False):
+        loose = pa.schema([f.with_nullable(True) for f in schema])
+        found = pa.schema([f.with_nullable(True) for f in table.schema])
+        if not found.equals(loose):  # Spark writes every column nullable: same otherwise
             raise ConfigError(
                 f"reading simulation {name} from {out_dir}: expected schema {schema}, "
                 f"found {table.schema}"
             )
-    return events, labels
+        out.append(table.cast(schema) if not table.schema.equals(schema) else table)
+    return out[0], out[1]
 
 
 def _activity_json(rows: pa.Table) -> list[bytes]:

@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "streams.cli.topics_cmd",
     "streams.cli.demo_cmd",
     "streams.cli.etl_cmd",
+    "streams.cli.score_cmd",
     "streams.cli.simulate_cmd",
     "streams.cli.train_cmd",
     "streams.cli.evaluate_cmd",

@@ -17,10 +17,12 @@ __all__ = [
     "existing_file",
     "fraction",
     "http_url",
+    "input_location",
     "int_in",
     "non_negative_float",
     "non_negative_int",
     "out_dir",
+    "out_location",
     "port",
     "positive_float",
     "positive_int",
@@ -110,6 +112,23 @@ def existing_file(text: str) -> Path:
         found = "a directory" if path.is_dir() else "nothing there"
         raise argparse.ArgumentTypeError(f"expected a readable file, got {text!r} ({found})")
     return path
+
+
+def _spark_only(text: str) -> bool:
+    return "://" in text or any(c in text for c in "*?[")
+
+
+def input_location(text: str) -> Path | str:
+    """An input of the offline commands: a readable file, or (for ``--engine spark``, which
+    checks them) a folder, a glob or a URI such as ``s3a://...``, kept as text."""
+    if _spark_only(text) or Path(text).is_dir():
+        return text
+    return existing_file(text)
+
+
+def out_location(text: str) -> Path | str:
+    """An output directory (:func:`out_dir`), or a URI for ``--engine spark``."""
+    return text if "://" in text else out_dir(text)
 
 
 def existing_dir(text: str) -> Path:

@@ -7,7 +7,15 @@ from pathlib import Path
 
 from streams.cli._args import existing_dir
 
-__all__ = ["TASKS", "add_data_arg", "add_task_arg", "print_table", "read_data", "tasks_of"]
+__all__ = [
+    "TASKS",
+    "add_data_arg",
+    "add_task_arg",
+    "data_folder",
+    "print_table",
+    "read_data",
+    "tasks_of",
+]
 
 TASKS = ("churn", "upsell")
 
@@ -22,7 +30,8 @@ def add_data_arg(p: argparse.ArgumentParser) -> None:
         "--data",
         type=existing_dir,
         default=None,
-        help="folder written by `streamscore simulate` (default <state_dir>/sim/seed0)",
+        help="folder with events.parquet and labels.parquet (files, or folders written by "
+        "Spark), e.g. by `streamscore simulate` (default <state_dir>/sim/seed0)",
     )
 
 
@@ -30,10 +39,9 @@ def tasks_of(args) -> tuple[str, ...]:
     return TASKS if args.task == "all" else (args.task,)
 
 
-def read_data(args, settings):
-    from models.simulate import read_simulation
-
-    folder = args.data or Path(settings.state_dir) / "sim" / "seed0"
+def data_folder(args, settings) -> Path:
+    """--data, else the default simulation's folder; ConfigError when it holds no events."""
+    folder = Path(args.data) if args.data else Path(settings.state_dir) / "sim" / "seed0"
     if not (folder / "events.parquet").exists():
         from streams.errors import ConfigError
 
@@ -41,7 +49,14 @@ def read_data(args, settings):
             f"reading training data: expected events.parquet and labels.parquet in {folder}, "
             "found none (run `streamscore simulate` first or pass --data)"
         )
-    return read_simulation(folder)
+    return folder
+
+
+def read_data(args, settings):
+    """(events, labels) from :func:`data_folder`: files, or folders written by Spark."""
+    from models.simulate import read_simulation
+
+    return read_simulation(data_folder(args, settings))
 
 
 def print_table(rows: list[dict], title: str) -> None:

@@ -6,7 +6,8 @@ import argparse
 import sys
 from datetime import UTC, datetime
 
-from streams.cli._args import existing_file, int_in, out_dir, positive_int
+from streams.cli._args import existing_file, input_location, int_in, out_location, positive_int
+from streams.cli._engine import add_engine_args, engine_kwargs
 from streams.settings import Settings
 
 _FORMATS = ("auto", "syslog", "syslog3164", "syslog5424", "dpkg", "apt_history", "access_log",
@@ -22,12 +23,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Arrow; .gz text is decompressed), writes DIR/events.parquet, the feature vectors "
         "DIR/features[-activity|-logs].parquet with the fitted pipeline beside them, and the "
         "rejected lines with their reasons to DIR/rejected.jsonl. Prints read/parsed/rejected "
-        "counts. Exit status 1 when nothing at all could be parsed.",
+        "counts. Exit status 1 when nothing at all could be parsed. With --engine spark the "
+        "same steps run in Spark tasks (inputs may be folders, globs or any URI Spark reads; "
+        "outputs are folders of part files with the same rows).",
     )
-    parser.add_argument(
-        "inputs", nargs="+", metavar="INPUT", type=existing_file, help="files to read"
-    )
-    parser.add_argument("--out", required=True, metavar="DIR", type=out_dir,
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", type=input_location,
+                        help="files to read (--engine spark: also folders, globs, s3a://, "
+                        "hdfs://)")  # fmt: skip
+    parser.add_argument("--out", required=True, metavar="DIR", type=out_location,
                         help="output directory (created when missing)")  # fmt: skip
     parser.add_argument("--format", default="auto", choices=_FORMATS,
                         help="payload format of text files (default: detect per line)")  # fmt: skip
@@ -50,6 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--chunk-size", type=positive_int, default=65_536, help="payloads per batch"
     )
+    add_engine_args(parser)
     bar = parser.add_mutually_exclusive_group()
     bar.add_argument("--progress", dest="progress", action="store_true", default=None,
                      help="always show a progress bar (default: inputs over 8 MiB)")  # fmt: skip
@@ -69,24 +73,38 @@ def _reference_ms(text: str) -> int:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.etl import ParseOptions
-    from streams.etl.job import run_etl
-
-    options = ParseOptions(default_host=args.host, reference_ms=args.reference_time,
-                           naive_utc_offset_min=args.utc_offset_min)  # fmt: skip
-    result = run_etl(
-        args.inputs,
-        args.out,
+    common = dict(
         fmt=args.format,
         kind=args.kind,
         spec_path=args.spec,
-        options=options,
+        options=parse_options(args),
         rejected_format=args.rejected_format,
         features=not args.no_features,
         kernel_target=settings.kernel_target,
         chunk_size=args.chunk_size,
-        progress=args.progress,
     )
+    if args.engine == "spark":
+        from streams.spark.etl import run_etl_spark
+
+        result = run_etl_spark(args.inputs, args.out, **common, **engine_kwargs(args))
+    else:
+        from streams.etl.job import run_etl
+
+        result = run_etl(args.inputs, args.out, **common, progress=args.progress)
+    print_counts(result)
+    return 1 if result.total.read and not result.total.parsed else 0
+
+
+def parse_options(args: argparse.Namespace):
+    """ParseOptions from --host, --reference-time and --utc-offset-min."""
+    from streams.etl import ParseOptions
+
+    return ParseOptions(default_host=args.host, reference_ms=args.reference_time,
+                        naive_utc_offset_min=args.utc_offset_min)  # fmt: skip
+
+
+def print_counts(result) -> None:  # an EtlResult
+    """The per-input count table, the first rejections and the files written."""
     width = max(len(p) for p in result.per_file)
     print(f"{'input':<{width}}  {'read':>9} {'parsed':>9} {'events':>9} {'rejected':>9}")
     rows = [*result.per_file.items(), ("total", result.total)]
@@ -98,4 +116,3 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         extra = f" ({result.feature_rows[name]} rows)" if name in result.feature_rows else ""
         print(f"wrote {name}: {path}{extra}")
     sys.stdout.flush()
-    return 1 if result.total.read and not result.total.parsed else 0

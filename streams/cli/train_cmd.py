@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 
 from streams.cli._args import fraction, non_negative_int, positive_int
-from streams.cli._models_common import add_data_arg, add_task_arg, print_table, read_data, tasks_of
+from streams.cli._engine import add_engine_args, engine_kwargs
+from streams.cli._models_common import (
+    add_data_arg,
+    add_task_arg,
+    data_folder,
+    print_table,
+    read_data,
+    tasks_of,
+)
 
 __all__ = ["register", "run"]
 
@@ -27,6 +35,7 @@ def register(subparsers) -> None:
         help="make the new version champion (default: only if there is none)",
     )
     g.add_argument("--no-promote", dest="promote", action="store_false")
+    add_engine_args(p)
     p.set_defaults(func=run)
 
 
@@ -34,9 +43,22 @@ def run(args: argparse.Namespace, settings) -> int:
     from models.registry import ModelRegistry
     from models.training import fit_pipeline, train_task
 
-    events, labels = read_data(args, settings)
     registry = ModelRegistry.from_settings(settings)
-    pipeline = fit_pipeline(events, holdout=args.holdout, seed=args.seed)
+    build = {}
+    if args.engine == "spark":  # events and labels stay in Spark; labelled rows come back
+        from streams.spark.join import read_events_labels
+        from streams.spark.session import spark_session
+        from streams.spark.train import fit_serving_pipeline, spark_builder
+
+        spark_args = engine_kwargs(args)
+        spark = spark_session(spark_args["master"], spark_args["conf"], app="streamscore train")
+        events, labels = read_events_labels(spark, str(data_folder(args, settings)))
+        pipeline = fit_serving_pipeline(spark, events, holdout=args.holdout, seed=args.seed,
+                                        partitions=spark_args["partitions"])  # fmt: skip
+        build["build"] = spark_builder(spark, spark_args["partitions"])
+    else:
+        events, labels = read_data(args, settings)
+        pipeline = fit_pipeline(events, holdout=args.holdout, seed=args.seed)
     params = {}
     if args.kind == "mlp":
         params["seed"] = args.seed
@@ -56,6 +78,7 @@ def run(args: argparse.Namespace, settings) -> int:
             registry=registry,
             promote=args.promote,
             progress=True,
+            **build,
         )
         for which in ("model", "baseline"):
             m = out.metrics[which]

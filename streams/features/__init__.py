@@ -6,7 +6,7 @@ for the steps.
 """
 
 from streams.features.errors import FeatureInputError, FeatureSpecError, FingerprintError
-from streams.features.pipeline import FeatureBatch, FeaturePipeline, FittedPipeline
+from streams.features.pipeline import FeatureBatch, FeaturePipeline, FitPart, FittedPipeline
 from streams.features.spec import FeatureSpec
 from streams.features.state import WindowState
 
@@ -16,6 +16,7 @@ __all__ = [
     "FeaturePipeline",
     "FeatureSpec",
     "FeatureSpecError",
+    "FitPart",
     "FingerprintError",
     "FittedPipeline",
     "WindowState",

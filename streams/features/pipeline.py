@@ -19,6 +19,7 @@ import fnmatch
 import hashlib
 import json
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from streams.features.errors import FeatureInputError, FeatureSpecError, Fingerp
 from streams.features.spec import FeatureSpec, NormaliseStep, WindowStep
 from streams.features.state import WindowState
 
-__all__ = ["FeatureBatch", "FeaturePipeline", "FittedPipeline"]
+__all__ = ["FeatureBatch", "FeaturePipeline", "FitPart", "FittedPipeline"]
 
 FORMAT = 1
 ENGINE = {
@@ -74,6 +75,15 @@ class FeatureBatch:
              "ts_ms": pa.array(self.ts_ms, pa.int64()), "features": features}
         )
         return table.replace_schema_metadata(meta)
+
+
+@dataclass(slots=True)
+class FitPart:
+    """Normaliser statistics of part of the events (see :meth:`FeaturePipeline.fit_part`)."""
+
+    stats: list[RunningStats]
+    kept: int = 0  # events left after the filters
+    seen: int = 0  # events given
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,25 +155,47 @@ class FeaturePipeline:
         """Fit the normalisers on ``events`` (window features computed from a fresh state).
 
         Featurises ``FIT_CHUNK_ROWS`` events at a time, so memory stays bounded however big
-        the table. Statistics use finite values only. Raises :class:`FeatureInputError` when
-        no event is left after the filters.
+        the table. Statistics use finite values only and are exact (see
+        :mod:`streams.features._stats`). Raises :class:`FeatureInputError` when no event is
+        left after the filters.
         """
         table = _as_table(events)
-        state = self.new_state()
-        running = [RunningStats(len(norm.cols)) for norm in self._normalisers]
-        kept = 0
-        for start in range(0, max(len(table), 1), FIT_CHUNK_ROWS):
-            x, _ = self._features(table.slice(start, FIT_CHUNK_ROWS), state)
-            kept += x.shape[0]
-            for stats, norm in zip(running, self._normalisers, strict=True):
-                stats.add(x[:, norm.cols])
-        if self._normalisers and kept == 0:
+        chunks = (table.slice(s, FIT_CHUNK_ROWS) for s in range(0, len(table), FIT_CHUNK_ROWS))
+        return self.fit_parts([self.fit_part(chunks, self.new_state())])
+
+    def fit_part(
+        self, batches: Iterable[pa.Table | pa.RecordBatch], state: WindowState | None
+    ) -> FitPart:
+        """Normaliser statistics of some events, for :meth:`fit_parts`.
+
+        ``batches`` in arrival order, all of each entity's events in the same part (the window
+        features need them in order, with ``state`` carried through). Parts over disjoint sets
+        of entities merge into exactly what :meth:`fit` gives on all the events.
+        """
+        part = FitPart([RunningStats(norm.cols) for norm in self._normalisers])
+        for batch in batches:
+            x, _ = self._features(_as_table(batch), state)
+            part.seen += batch.num_rows
+            part.kept += x.shape[0]
+            for stats in part.stats:
+                stats.add(x)
+        return part
+
+    def fit_parts(self, parts: Sequence[FitPart]) -> FittedPipeline:
+        """Merge :meth:`fit_part` results into a :class:`FittedPipeline`."""
+        total = FitPart([RunningStats(norm.cols) for norm in self._normalisers])
+        for part in parts:
+            total.seen += part.seen
+            total.kept += part.kept
+            for mine, theirs in zip(total.stats, part.stats, strict=True):
+                mine.merge(theirs)
+        if self._normalisers and total.kept == 0:
             raise FeatureInputError(
                 f"fitting feature spec {self.spec.name!r}: expected events left after the "
-                f"filters, found none of {len(table)}"
+                f"filters, found none of {total.seen}"
             )
         fitted = []
-        for stats, norm in zip(running, self._normalisers, strict=True):
+        for stats, norm in zip(total.stats, self._normalisers, strict=True):
             shift, scale = stats.shift_scale(norm.method)
             fitted.append({"method": norm.method, "columns": list(norm.names),
                            "shift": shift, "scale": scale})

@@ -225,8 +225,11 @@ def _take(values: pa.Array, pick: slice | np.ndarray) -> pa.Array:
     return values.take(pa.array(pick, pa.int64()))
 
 
-def load_model_set(settings: Settings, models: Sequence[str] | None = None) -> ModelSet:
-    """The champions of ``models`` (default: every task with a champion) from the registry.
+def load_model_set(
+    settings: Settings, models: Sequence[str] | None = None, version: str | None = None
+) -> ModelSet:
+    """The champions of ``models`` (default: every task with a champion) from the registry;
+    with ``version``, that version of each task instead (backfill scoring), without shadows.
 
     All of them must share one feature pipeline (the same fingerprint): the worker featurises
     each batch once. Raises :class:`~streams.errors.ConfigError` when there is no champion, a
@@ -250,7 +253,7 @@ def load_model_set(settings: Settings, models: Sequence[str] | None = None) -> M
         champion = registry.champion(task)
         if champion is None:
             raise ConfigError(f"model {task!r}: expected a champion in {registry.root}, found none")
-        task_pipeline = registry.load_pipeline(task, champion.version)
+        task_pipeline = registry.load_pipeline(task, version or champion.version)
         if pipeline is None:
             pipeline = task_pipeline
         elif task_pipeline.fingerprint != pipeline.fingerprint:
@@ -264,10 +267,11 @@ def load_model_set(settings: Settings, models: Sequence[str] | None = None) -> M
                 f"model {task!r}: its feature spec filters events out, so some events would get "
                 "no score; a serving spec must keep every event"
             )
-        fallback = FallbackScorer(registry, task, fingerprint=pipeline.fingerprint)
-        scorers.append(_TaskScorer(fallback, task))
+        fallback = FallbackScorer(registry, task, version=version,
+                                  fingerprint=pipeline.fingerprint)  # fmt: skip
+        scorers.append(_TaskScorer(fallback, task, version=version))
         degraded.update({(task, served): why for served, why in fallback.degraded.items()})
-        for info in registry.versions(task):
+        for info in [] if version else registry.versions(task):
             if info.status != "challenger":
                 continue
             if info.fingerprint != pipeline.fingerprint:

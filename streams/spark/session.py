@@ -1,0 +1,102 @@
+"""The one place that builds a SparkSession for streamscore's offline jobs.
+
+pyspark is an optional extra (``pip install 'streamscore[spark]'``) and is imported here on
+use only. Python workers must run this very interpreter (else they miss pyarrow, numba and our
+packages), so ``PYSPARK_PYTHON``/``PYSPARK_DRIVER_PYTHON`` are set to ``sys.executable`` before
+the JVM starts, unless the caller set them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from streams.errors import SparkSetupError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+__all__ = ["DEFAULT_MASTER", "check_spark", "spark_session"]
+
+DEFAULT_MASTER = "local[*]"
+_ARROW_BATCH_ROWS = 16_384
+"""Rows per Arrow batch between the JVM and the Python tasks (Spark's default is 10,000)."""
+
+
+def _java_major(java: str) -> int | None:
+    try:
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    for token in (out.stderr + out.stdout).split():
+        token = token.strip('"')
+        if token[:1].isdigit():
+            head = token.split(".")[0]
+            major = token.split(".")[1] if head == "1" else head
+            try:
+                return int(major.split("-")[0].split("+")[0])
+            except ValueError:
+                continue
+    return None
+
+
+def check_spark() -> None:
+    """Raise :class:`SparkSetupError`, naming the fix, when pyspark or Java 17+ is missing."""
+    try:
+        import pyspark  # noqa: F401
+    except ImportError as exc:
+        raise SparkSetupError(
+            "--engine spark: expected the pyspark package (Spark's optional extra), found none "
+            f"({exc}); install it with `pip install 'streamscore[spark]'`"
+        ) from None
+    home = os.environ.get("JAVA_HOME")
+    java = os.path.join(home, "bin", "java") if home else shutil.which("java")
+    major = _java_major(java) if java else None
+    if major is None or major < 17:
+        found = "no java on PATH or JAVA_HOME" if java is None else f"{java} (version {major})"
+        raise SparkSetupError(
+            f"--engine spark: expected a Java 17+ runtime, found {found}; install one "
+            "(Debian: `apt-get install openjdk-17-jre-headless`) or set JAVA_HOME"
+        )
+
+
+def spark_session(
+    master: str | None = None, conf: Mapping[str, str] | None = None, app: str = "streamscore"
+) -> SparkSession:
+    """A SparkSession (the running one when there is one; then ``master`` and ``conf`` apply to
+    it only where Spark lets a running session change them).
+
+    ``master``: e.g. ``local[2]``, ``spark://host:7077``, ``yarn`` (default ``local[*]``, or what
+    ``spark-submit --master`` set). ``conf``: extra ``spark.*`` settings. Arrow batches of
+    ``16384`` rows unless ``conf`` says otherwise. Raises :class:`SparkSetupError`.
+    """
+    check_spark()
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+
+    settings: dict[str, Any] = {
+        "spark.sql.execution.arrow.maxRecordsPerBatch": str(_ARROW_BATCH_ROWS),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.ui.showConsoleProgress": "true",
+        "spark.executorEnv.PYSPARK_PYTHON": os.environ["PYSPARK_PYTHON"],
+    }
+    settings.update(conf or {})
+    builder = SparkSession.builder.appName(app)
+    # Under spark-submit the JVM is already up (PYSPARK_GATEWAY_PORT) with its --master.
+    submitted = "PYSPARK_GATEWAY_PORT" in os.environ
+    if master or not (submitted or "spark.master" in settings):
+        builder = builder.master(master or DEFAULT_MASTER)
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    try:
+        return builder.getOrCreate()
+    except Exception as exc:  # noqa: BLE001 - the JVM's failures come in many types
+        raise SparkSetupError(
+            f"starting Spark (master {master or DEFAULT_MASTER}): expected a session, got "
+            f"{type(exc).__name__}: {str(exc)[:500]}"
+        ) from exc

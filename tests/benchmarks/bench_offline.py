@@ -1,0 +1,275 @@
+"""Offline engines side by side: local vs Spark ETL + features + scoring, and local `etl` on syslog.
+
+Run (one run, both parts; sizes are the issue's):
+
+    .venv/bin/python tests/benchmarks/bench_offline.py engines [--events 5000000]
+    .venv/bin/python tests/benchmarks/bench_offline.py syslog [--lines 1000000] [--baseline REF]
+
+engines: a seeded simulated history of at least ``--events`` events (activity as normalised-event
+  Parquet shards, machine logs as text shards: 8 files each), logistic churn/upsell champions
+  trained on a small separate simulation, then, each in its own process, with the kernels (and
+  the Spark session) started before the clock: ``streamscore etl`` (events, rejections, activity
+  and logs features) and ``streamscore score`` (events scored by both champions) with the local
+  engine, Spark ``local[1]`` and Spark ``local[2]``. Prints seconds, events/s for ETL + features
+  + scoring, the local-vs-Spark-at-one-core overhead ratio and the local[2] speed-up.
+syslog: ``--lines`` RFC 3164 lines (bench_parsers' generator) through ``run_etl`` with features
+  (and without), read -> Parquet, lines/s end to end and the time of each phase. With
+  ``--baseline REF`` the same measurement runs on that commit's code (``git archive``) in the
+  same run, for a before/after ratio.
+
+Numbers on a shared 2-core machine are noisy: read the ratios, not the absolute rates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SHARDS = 8
+REF_MS = 1_764_000_000_000
+
+
+# --- engines ------------------------------------------------------------------------------
+
+
+def _prepare(work: Path, events: int) -> dict:
+    import pyarrow.parquet as pq
+
+    from models.registry import ModelRegistry
+    from models.simulate import SimConfig, simulate
+    from models.training import fit_pipeline, train_task
+    from streams.settings import load_settings
+
+    manifest = work / "manifest.json"
+    if manifest.exists():
+        return json.loads(manifest.read_text())
+    inputs = work / "inputs"
+    inputs.mkdir(parents=True, exist_ok=True)
+    users = max(events // 470, 100)  # ~470 activity events per user over 42 days
+    t = time.perf_counter()
+    sim = simulate(SimConfig(n_users=users, seed=1, n_hosts=64, drift_day=30))
+    took = time.perf_counter() - t
+    paths = []
+    step = -(-sim.events.num_rows // SHARDS)
+    for k in range(SHARDS):
+        p = inputs / f"activity-{k}.parquet"
+        pq.write_table(sim.events.slice(k * step, step), p)
+        paths.append(str(p))
+    logs = sim.raw_logs
+    lstep = -(-len(logs) // SHARDS)
+    for k in range(SHARDS):
+        p = inputs / f"logs-{k}.log"
+        p.write_bytes(b"\n".join(logs[k * lstep:(k + 1) * lstep]) + b"\n")
+        paths.append(str(p))
+    state = work / "state"
+    settings = load_settings({}, state_dir=state)
+    small = simulate(SimConfig(n_users=2000, seed=2))
+    pipeline = fit_pipeline(small.events)
+    registry = ModelRegistry.from_settings(settings)
+    for task in ("churn", "upsell"):
+        train_task(task, small.events, small.labels, kind="logistic", pipeline=pipeline,
+                   registry=registry, promote=True)  # fmt: skip
+    doc = {"inputs": paths, "state": str(state), "simulated_s": took,
+           "n_events": sim.events.num_rows + len(logs),
+           "n_activity": sim.events.num_rows, "n_log_lines": len(logs)}  # fmt: skip
+    manifest.write_text(json.dumps(doc))
+    return doc
+
+
+def _run_engine(work: Path, engine: str, master: str | None) -> dict:
+    """In a child process: etl then score; seconds of each, session start excluded."""
+    import kernels
+    from streams.etl import ParseOptions
+    from streams.settings import load_settings
+
+    doc = json.loads((work / "manifest.json").read_text())
+    settings = load_settings({}, state_dir=doc["state"])
+    opts = ParseOptions(reference_ms=REF_MS)
+    kernels.warm_up()
+    tag = engine if master is None else master.replace("[", "").replace("]", "")
+    out = work / f"out-{tag}"
+    if engine == "spark":
+        from streams.spark.etl import run_etl_spark
+        from streams.spark.score import run_score_spark
+        from streams.spark.session import spark_session
+
+        conf = {"spark.driver.memory": "6g", "spark.ui.showConsoleProgress": "false",
+                "spark.sql.shuffle.partitions": "8"}  # fmt: skip
+        t = time.perf_counter()
+        spark = spark_session(master, conf)
+        spark.sparkContext.setLogLevel("ERROR")
+        session_s = time.perf_counter() - t
+        t = time.perf_counter()
+        etl = run_etl_spark(doc["inputs"], out / "etl", options=opts, master=master, conf=conf)
+        etl_s = time.perf_counter() - t
+        t = time.perf_counter()
+        scored = run_score_spark(doc["inputs"], out / "score", settings, options=opts,
+                                 master=master, conf=conf)  # fmt: skip
+        score_s = time.perf_counter() - t
+    else:
+        from streams.etl.job import run_etl
+        from streams.pipeline.backfill import run_score
+
+        session_s = 0.0
+        t = time.perf_counter()
+        etl = run_etl(doc["inputs"], out / "etl", options=opts, progress=False)
+        etl_s = time.perf_counter() - t
+        t = time.perf_counter()
+        scored = run_score(doc["inputs"], out / "score", settings, options=opts, progress=False)
+        score_s = time.perf_counter() - t
+    return {"engine": tag, "events": etl.total.events, "feature_rows": etl.feature_rows,
+            "scored_rows": scored.rows, "session_s": session_s, "etl_s": etl_s,
+            "score_s": score_s}  # fmt: skip
+
+
+def engines(args: argparse.Namespace) -> None:
+    work = Path(args.work or tempfile.mkdtemp(prefix="bench-offline-"))
+    t = time.perf_counter()
+    doc = _prepare(work, args.events)
+    print(f"history: {doc['n_events']:,} events ({doc['n_activity']:,} activity, "
+          f"{doc['n_log_lines']:,} log lines) in {2 * SHARDS} files; prepared in "
+          f"{time.perf_counter() - t:.0f} s; work dir {work}", flush=True)  # fmt: skip
+    runs = []
+    for name in args.engines.split(","):
+        engine, master = ("local", None) if name == "local" else ("spark", name)
+        cmd = [sys.executable, __file__, "_engine", "--work", str(work), "--engine", engine]
+        if master:
+            cmd += ["--master", master]
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO,
+                              env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
+        if proc.returncode:
+            print(proc.stdout[-2000:], proc.stderr[-4000:])
+            raise SystemExit(f"{engine} {master or ''} failed")
+        run = json.loads(proc.stdout.strip().splitlines()[-1])
+        run["rate"] = run["events"] / (run["etl_s"] + run["score_s"])
+        runs.append(run)
+        session = "" if engine == "local" else f"; session start {run['session_s']:.1f} s"
+        print(f"{run['engine']:>8}: etl+features {run['etl_s']:7.1f} s, "
+              f"score {run['score_s']:7.1f} s -> {run['rate']:9,.0f} events/s "
+              f"(ETL + features + scoring){session}", flush=True)  # fmt: skip
+    by = {r["engine"]: r for r in runs}
+    if {"local", "local1", "local2"} <= set(by):
+        print(f"Spark overhead at one core (local / local[1] events/s): "
+              f"{by['local']['rate'] / by['local1']['rate']:.2f}x")
+        local, one, two = (by[k]["rate"] for k in ("local", "local1", "local2"))
+        print(f"Spark local[2] vs the local engine: {two / local:.2f}x; "
+              f"local[2] vs local[1]: {two / one:.2f}x")
+    print(json.dumps(runs))
+
+
+# --- syslog -------------------------------------------------------------------------------
+
+
+_MEASURE = r"""
+import json, sys, time
+from pathlib import Path
+import kernels
+import streams.etl.job as job
+from streams.etl import ParseOptions
+kernels.warm_up()
+T = {}
+def timed(name, fn):
+    def w(*a, **k):
+        t = time.perf_counter(); r = fn(*a, **k); T[name] = T.get(name, 0) + time.perf_counter() - t
+        return r
+    return w
+job._read_inputs = timed("read+parse+write events", job._read_inputs)
+job._specs = timed("fit", job._specs)
+job._write_one = timed("transform+write features", job._write_one)
+path, out, features = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+t = time.perf_counter()
+job.run_etl([path], out, options=ParseOptions(reference_ms=int(sys.argv[4])), progress=False,
+            features=features)
+print(json.dumps({"total_s": time.perf_counter() - t, "phases": T}))
+"""
+
+
+def _measure(code_root: Path, path: Path, out: Path, features: bool) -> dict:
+    cmd = [sys.executable, "-c", _MEASURE, str(path), str(out), "1" if features else "0",
+           str(REF_MS)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=code_root,
+                          env={**os.environ, "PYTHONPATH": str(code_root)})  # fmt: skip
+    if proc.returncode:
+        raise SystemExit(f"measuring {code_root}: {proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def syslog(args: argparse.Namespace) -> None:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bench_parsers import syslog_lines
+
+    work = Path(args.work or tempfile.mkdtemp(prefix="bench-syslog-"))
+    work.mkdir(parents=True, exist_ok=True)
+    path = work / f"syslog-{args.lines}.log"
+    if not path.exists():
+        path.write_bytes(b"\n".join(syslog_lines(args.lines, random.Random(1))) + b"\n")
+    roots = {"this tree": REPO}
+    if args.baseline:
+        base = work / f"baseline-{args.baseline}"
+        if not base.exists():
+            base.mkdir()
+            archive = subprocess.run(["git", "archive", args.baseline], cwd=REPO, check=True,
+                                     capture_output=True).stdout  # fmt: skip
+            subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
+        roots = {f"baseline {args.baseline}": base, **roots}
+    size = path.stat().st_size / 2**20
+    print(f"{args.lines:,} syslog lines ({size:.0f} MiB), read -> Parquet", flush=True)
+    rates = {}
+    for label, root in roots.items():
+        for features in (True, False):
+            m = min((_measure(root, path, work / "out", features) for _ in range(args.repeats)),
+                    key=lambda m: m["total_s"])  # best of --repeats: the machine is shared
+            rate = args.lines / m["total_s"]
+            rates[(label, features)] = rate
+            phases = ", ".join(f"{k} {v:.1f} s" for k, v in m["phases"].items())
+            print(f"{label:>18} {'with' if features else 'without':>7} features: "
+                  f"{m['total_s']:6.1f} s, {rate:9,.0f} lines/s  ({phases})", flush=True)
+    if args.baseline:
+        for features in (True, False):
+            before = rates[(f"baseline {args.baseline}", features)]
+            after = rates[("this tree", features)]
+            which = "with" if features else "without"
+            print(f"{which} features: {after / before:.2f}x the baseline")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="part", required=True)
+    e = sub.add_parser("engines")
+    e.add_argument("--events", type=int, default=5_000_000)
+    e.add_argument("--work", help="work directory (kept; reused when it has a history)")
+    e.add_argument("--engines", default="local,local[2],local[1]",
+                   help="what to run, in order: local and Spark masters (default: "
+                   "local,local[2],local[1])")
+    s = sub.add_parser("syslog")
+    s.add_argument("--lines", type=int, default=1_000_000)
+    s.add_argument("--baseline", metavar="REF", help="also measure this commit's code")
+    s.add_argument("--work")
+    s.add_argument("--repeats", type=int, default=2, help="best of R runs (default 2)")
+    r = sub.add_parser("_engine")  # internal: one engine in its own process
+    r.add_argument("--work", required=True)
+    r.add_argument("--engine", required=True)
+    r.add_argument("--master")
+    args = ap.parse_args()
+    if args.part == "engines":
+        engines(args)
+    elif args.part == "syslog":
+        syslog(args)
+    else:
+        print(json.dumps(_run_engine(Path(args.work), args.engine, args.master)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
