@@ -20,6 +20,9 @@ __all__ = ["OutageLog", "RepeatFilter", "install_repeat_filter"]
 
 _DIGITS = re.compile(r"\d+")
 
+OWN = {"streams", "models", "kernels", "schemas", "__main__"}
+"""Our own loggers: the filter leaves them alone (the outage itself is paced by OutageLog)."""
+
 PER_LOGGER = {"aiokafka", "faust", "mode"}
 """Loggers whose WARNING-or-worse messages are limited per logger, not per text."""
 
@@ -27,9 +30,9 @@ UNREACHABLE = {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._
 
 
 class RepeatFilter(logging.Filter):
-    """Pass a WARNING-or-worse message once per ``every_s`` (per logger and text with its
-    numbers masked, or per logger for :data:`PER_LOGGER`); the next one that passes says how
-    many were held back."""
+    """Pass a library's WARNING-or-worse message once per ``every_s`` (per logger and text with
+    its numbers masked, or per logger for :data:`PER_LOGGER`); the next one that passes says
+    how many were held back. Messages of our own loggers (:data:`OWN`) always pass."""
 
     def __init__(self, every_s: float = 5.0, most: int = 10_000) -> None:
         super().__init__()
@@ -39,14 +42,14 @@ class RepeatFilter(logging.Filter):
         self._lock = threading.Lock()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < logging.WARNING:
-            return True
+        top = record.name.split(".", 1)[0]
+        if record.levelno < logging.WARNING or top in OWN:
+            return True  # our own messages say something each time: never held back
         try:
             text = record.getMessage()
         except Exception:  # noqa: BLE001 - a library's bad format string: show it as it is
             text = f"{record.msg} {record.args!r}"
-            record.msg, record.args = text, None
-        top = record.name.split(".", 1)[0]
+            record.msg, record.args = text, ()
         if top in PER_LOGGER:
             # Faust's own clients: every failed connection attempt is another message, each
             # with a traceback; one line per logger and level, then a count, says it all.
@@ -65,8 +68,9 @@ class RepeatFilter(logging.Filter):
             held = seen[1] if seen is not None else 0
             self._seen[key] = [now + self.every_s, 0]
         if held:
+            # Empty args, not None: mode's formatter would make (None,) of None and fail.
             record.msg = f"{text} ({held} more like this held back)"
-            record.args = None
+            record.args = ()
         return True
 
 

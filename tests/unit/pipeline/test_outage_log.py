@@ -25,7 +25,7 @@ def test_outage_is_logged_once_then_every_interval(caplog):
 def test_repeat_filter_passes_one_of_a_kind_and_counts_the_rest():
     flt = RepeatFilter(every_s=3600)
 
-    def record(msg: str, level: int = logging.ERROR, name: str = "streams.x") -> logging.LogRecord:
+    def record(msg: str, level: int = logging.ERROR, name: str = "somelib") -> logging.LogRecord:
         return logging.LogRecord(name, level, __file__, 1, msg, None, None)
 
     passed = [flt.filter(record(f"Unable connect to node with id {i}")) for i in range(200)]
@@ -38,6 +38,35 @@ def test_repeat_filter_passes_one_of_a_kind_and_counts_the_rest():
 
 
 def test_a_bad_format_string_of_a_library_is_shown_not_raised():
-    bad = logging.LogRecord("streams.x", logging.ERROR, __file__, 1, "no placeholder", (1,), None)
+    bad = logging.LogRecord("somelib", logging.ERROR, __file__, 1, "no placeholder", (1,), None)
     assert RepeatFilter().filter(bad)
     assert bad.getMessage() == "no placeholder (1,)"
+
+
+def test_held_back_counts_survive_mode_s_formatter():
+    """mode's formatter turns args=None into (None,): a rewritten record must still format."""
+    from mode.utils.logging import ExtensionFormatter
+
+    flt = RepeatFilter(every_s=0.0)
+
+    def record() -> logging.LogRecord:
+        return logging.LogRecord("somelib", logging.ERROR, __file__, 1, "lost %s", ("x",), None)
+
+    flt.every_s = 3600
+    assert flt.filter(record())
+    assert not flt.filter(record())  # held back, counted
+    flt._seen = {k: [0.0, n] for k, (_, n) in flt._seen.items()}  # the interval is over
+    again = record()
+    assert flt.filter(again)
+    assert "1 more like this held back" in ExtensionFormatter().format(again)
+
+
+def test_our_own_messages_are_never_held_back():
+    flt = RepeatFilter(every_s=3600)
+    swap = [
+        logging.LogRecord(
+            "streams.learning.swap", logging.WARNING, __file__, 1, "hot swap", (), None
+        )
+        for _ in range(3)
+    ]
+    assert all(flt.filter(r) for r in swap)
