@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import os
-import resource
 import shutil
 import signal
 import subprocess
@@ -86,14 +85,15 @@ class Deployment:
         name: str,
         *,
         faust_cli: bool = False,
-        max_file_bytes: int | None = None,
+        workers_disk_bytes: int | None = None,
         args: tuple[str, ...] = (),
         **extra: str,
     ) -> subprocess.Popen:
         """A ``streamscore worker`` process (or ``faust -A streams.app worker``) with its own
-        state directory (the same again for the same ``name``). ``max_file_bytes`` caps the
-        size of any file the worker writes (RLIMIT_FSIZE: a write past it fails with EFBIG, as
-        on a full disk)."""
+        state directory (the same again for the same ``name``). With ``workers_disk_bytes``,
+        the worker's window-state stores (``<state>/workers``) are on a tmpfs of that size,
+        mounted in a mount namespace of the worker's own (``unshare -rm``): a real full disk,
+        for that process only."""
         log = open(self.state_dir.parent / f"{name}.log", "ab")  # noqa: SIM115 - closed by OS
         own_state = self.state_dir.parent / f"state-{name}"
         if not own_state.exists():
@@ -106,18 +106,13 @@ class Deployment:
             else ["-m", "streams.cli", "worker", "-l", "warn", *args]
         )
 
-        def limit() -> None:
-            if max_file_bytes is not None:
-                resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
-
-        return subprocess.Popen(
-            [sys.executable, *cmd],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=limit if max_file_bytes is not None else None,
-        )
+        argv = [sys.executable, *cmd]
+        if workers_disk_bytes is not None:
+            disk = own_state / "workers"
+            disk.mkdir(exist_ok=True)
+            mount = f'mount -t tmpfs -o size={workers_disk_bytes} tmpfs "$0" && exec "$@"'
+            argv = ["unshare", "-rm", "sh", "-c", mount, str(disk), *argv]
+        return subprocess.Popen(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
 
     def log_tail(self, name: str, chars: int = 3000) -> str:
         path = self.state_dir.parent / f"{name}.log"

@@ -5,6 +5,7 @@ per model (read_committed) and every malformed record exactly one dead letter.
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import time
@@ -41,21 +42,25 @@ def wait_until(condition, timeout: float, what: str, workers=()) -> None:  # noq
     raise AssertionError(f"timed out after {timeout:.0f} s waiting: {what}")
 
 
-def test_a_failing_state_store_ends_the_worker_and_loses_or_repeats_nothing(deployment):
-    """RocksDB cannot write (every file of the worker is capped at 256 KiB, as on a full disk):
-    the worker exits with a clear error instead of idling; what it committed is whole, so a
-    restarted worker (same disk, no cap) neither repeats nor skips an event."""
-    w = mixed_workload(6_000, seed=41)
+def test_a_full_state_disk_ends_the_worker_and_loses_or_repeats_nothing(deployment):
+    """The window-state stores' disk fills up mid-run (a 384 KiB tmpfs of the worker's own):
+    RocksDB answers "No space left on device", and the worker exits with a clear error instead
+    of idling. What it committed is whole, so a restarted worker (no small disk) neither
+    repeats nor skips an event."""
+    w = mixed_workload(12_000, seed=41, users=8000)
     expected, _ = offline_scores(deployment, w)
     reader = ResultReader(deployment)
-    worker = deployment.start_worker("s1", max_file_bytes=256 * 1024)
+    worker = deployment.start_worker("s1", workers_disk_bytes=384 * 1024)
     try:
         deployment.produce(w)
         worker.wait(300)
         log = deployment.log_tail("s1", 20_000)
         assert worker.returncode != 0, f"the worker exited with 0:\n{log[-3000:]}"
-        assert "writing window state to" in log and "failed" in log, log[-3000:]
-        worker = deployment.start_worker("s1")  # same slot, same stores, no cap
+        assert re.search(r"window.state", log) and "No space left on device" in log, log[-3000:]
+        assert "scoring stopped" in log, log[-3000:]
+        reader.poll(5)
+        assert sum(reader.scores.values()) < len(expected), "the disk filled only at the end"
+        worker = deployment.start_worker("s1")  # the same state directory, a roomy disk
         reader.wait_for(len(expected), len(w.malformed), timeout=300, workers=[worker])
     finally:
         stop(worker)
