@@ -33,6 +33,19 @@ def _default_cache_dir() -> Path:
     return Path(base) / "streamscore"
 
 
+_KAFKA_SECURITY_FIELDS = (
+    "kafka_security_protocol",
+    "kafka_sasl_mechanism",
+    "kafka_sasl_username",
+    "kafka_sasl_password",
+    "kafka_ssl_ca_location",
+    "kafka_ssl_certfile",
+    "kafka_ssl_keyfile",
+    "kafka_properties",
+)
+"""The Kafka security settings (empty means unset; any one given means security is configured)."""
+
+
 class Settings(BaseModel):
     """streamscore's configuration. Immutable; build it with :func:`load_settings`."""
 
@@ -239,17 +252,7 @@ class Settings(BaseModel):
                 raise ValueError(f"expected a comma-separated list of host:port, got {value!r}")
         return value.strip()
 
-    @field_validator(
-        "kafka_security_protocol",
-        "kafka_sasl_mechanism",
-        "kafka_sasl_username",
-        "kafka_sasl_password",
-        "kafka_ssl_ca_location",
-        "kafka_ssl_certfile",
-        "kafka_ssl_keyfile",
-        "kafka_properties",
-        mode="before",
-    )
+    @field_validator(*_KAFKA_SECURITY_FIELDS, mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and value.strip() == "" else value
@@ -272,23 +275,12 @@ class Settings(BaseModel):
     def describe(self) -> dict[str, Any]:
         """The settings as plain values, with secrets masked."""
         out = self.model_dump()
-        out["web_token"] = "**********" if self.web_token else None
-        out["kafka_sasl_password"] = "**********" if self.kafka_sasl_password else None
+        for name in _SECRETS:
+            out[name] = "**********" if getattr(self, name) else None
         return {k: str(v) if isinstance(v, Path) else v for k, v in out.items()}
 
 
 _SECRETS = frozenset({"web_token", "kafka_sasl_password"})
-
-_KAFKA_SECURITY_FIELDS = (
-    "kafka_security_protocol",
-    "kafka_sasl_mechanism",
-    "kafka_sasl_username",
-    "kafka_sasl_password",
-    "kafka_ssl_ca_location",
-    "kafka_ssl_certfile",
-    "kafka_ssl_keyfile",
-    "kafka_properties",
-)
 
 ENVIRONMENT: dict[str, str] = {
     "STREAMSCORE_STATE_DIR": "state_dir",
