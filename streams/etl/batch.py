@@ -63,11 +63,15 @@ _SUPPORTED = "syslog 3164/5424, dpkg, apt history, access log, apache error, JSO
 
 def to_input_format(fmt: InputFormat | str) -> InputFormat:
     """``fmt`` as an :class:`InputFormat`; ``InputFormatError`` naming the choices if unknown."""
+    return _member(InputFormat, fmt, "input format")
+
+
+def _member(enum: type, value: object, what: str):  # noqa: ANN202 - a member of ``enum``
     try:
-        return InputFormat(fmt)
+        return enum(value)
     except ValueError:
-        choices = ", ".join(f.value for f in InputFormat)
-        raise InputFormatError(f"input format: expected one of {choices}, got {fmt!r}") from None
+        choices = ", ".join(m.value for m in enum)
+        raise InputFormatError(f"{what}: expected one of {choices}, got {value!r}") from None
 
 
 def _json_not_an_object(kind: str, text: str) -> ParseError:
@@ -323,11 +327,7 @@ def parse_batch(
 
 
 def _to_topic_kind(kind: TopicKind | str) -> TopicKind:
-    try:
-        return TopicKind(kind)
-    except ValueError:
-        choices = ", ".join(k.value for k in TopicKind)
-        raise InputFormatError(f"topic kind: expected one of {choices}, got {kind!r}") from None
+    return _member(TopicKind, kind, "topic kind")
 
 
 def _detect_bytes(raw: bytes) -> InputFormat | None:

@@ -7,7 +7,6 @@ themselves are declared in :mod:`streams.metrics`.
 
 from __future__ import annotations
 
-import hmac
 import logging
 import time
 from collections.abc import Iterable, Mapping
@@ -29,8 +28,9 @@ from streams.metrics import (
 )
 from streams.pipeline.records import BatchOutput, SourceRecords
 from streams.settings import Settings
+from streams.web.auth import token_matches
 
-__all__ = ["authorized", "install", "record_batch"]
+__all__ = ["install", "record_batch"]
 
 _log = logging.getLogger(__name__)
 
@@ -93,19 +93,6 @@ def _export_versions(models: Iterable[tuple[str, str, str]]) -> None:
         _served[(task, role)] = version
 
 
-def authorized(settings: Settings, headers: Mapping[str, str], query: Mapping[str, str]) -> bool:
-    """Whether a web request carries the web token (``Authorization: Bearer TOKEN`` or
-    ``?token=TOKEN``); always true when no token is set."""
-    if settings.web_token is None:
-        return True
-    expected = settings.web_token.get_secret_value()
-    given = query.get("token") or ""
-    auth = headers.get("Authorization", "")
-    if auth.startswith("Bearer "):
-        given = auth[len("Bearer ") :]
-    return hmac.compare_digest(given.encode(), expected.encode())
-
-
 def install(app: faust.App, settings: Settings) -> None:
     """Serve ``/metrics`` on the worker's web server (when it is on). The consumer lag is
     exported by the scoring loop's consumer (:mod:`streams.pipeline.consume`)."""
@@ -113,7 +100,8 @@ def install(app: faust.App, settings: Settings) -> None:
 
         @app.page("/metrics")
         async def metrics(self, request):  # noqa: ANN001, ANN202 - Faust view handler
-            if not authorized(settings, request.headers, request.query):
+            token = settings.web_token.get_secret_value() if settings.web_token else None
+            if not token_matches(token, request.headers, request.query):
                 return self.text("a web token is required\n", status=401)
             # aiohttp refuses a charset inside content_type; the header carries it whole.
             return self.bytes(generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
