@@ -15,6 +15,7 @@ demo: venv tools
 
 test: venv tools
 	$(BIN)/ruff check streams kernels models schemas tests
+	$(BIN)/ruff format --check streams kernels models schemas tests
 	$(BIN)/pytest
 
 unit: venv
@@ -22,6 +23,7 @@ unit: venv
 
 lint: venv
 	$(BIN)/ruff check streams kernels models schemas tests
+	$(BIN)/ruff format --check streams kernels models schemas tests
 
 schemas: tools
 	bash schemas/regen.sh

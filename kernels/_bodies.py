@@ -369,8 +369,13 @@ def hash_strings(data, offsets, valid, seed, bits, out):
     mask = np.uint64((1 << bits) - 1)
     start = FNV_OFFSET ^ seed
     for i in range(0, n4, 4):
-        a0, a1, a2, a3, a4 = offsets[i], offsets[i + 1], offsets[i + 2], offsets[i + 3], \
-            offsets[i + 4]
+        a0, a1, a2, a3, a4 = (
+            offsets[i],
+            offsets[i + 1],
+            offsets[i + 2],
+            offsets[i + 3],
+            offsets[i + 4],
+        )
         l0, l1, l2, l3 = a1 - a0, a2 - a1, a3 - a2, a4 - a3
         h0 = h1 = h2 = h3 = start
         for j in range(max(max(l0, l1), max(l2, l3))):
@@ -403,8 +408,19 @@ def window_update(
     # Arrival order is the loop order: events of one entity are applied in the order given.
     for i in range(ts.shape[0]):
         _window_event(
-            i, ts, slot, etype, value, horizons, halflives, gap_ms, cap_ms, n_types, state,
-            out, col0,
+            i,
+            ts,
+            slot,
+            etype,
+            value,
+            horizons,
+            halflives,
+            gap_ms,
+            cap_ms,
+            n_types,
+            state,
+            out,
+            col0,
         )
 
 
@@ -418,7 +434,6 @@ def normalise(x, cols, shift, scale):
 def one_hot(idx, width, out, col0):
     for i in range(idx.shape[0]):
         _one_hot(i, idx, width, out, col0)
-
 
 
 @njit(**JIT_OPTIONS)

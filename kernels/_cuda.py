@@ -42,8 +42,20 @@ def token_counts(data, offsets, valid, seed, bits, skip_numeric, out, col0):
 
 @cuda.jit
 def window_update(
-    ts, slot, etype, value, horizons, halflives, gap_ms, cap_ms, n_types, state, out, col0,
-    order, starts,
+    ts,
+    slot,
+    etype,
+    value,
+    horizons,
+    halflives,
+    gap_ms,
+    cap_ms,
+    n_types,
+    state,
+    out,
+    col0,
+    order,
+    starts,
 ):
     # One thread per entity: group g owns events order[starts[g]:starts[g+1]], which the
     # wrapper lists in arrival order, so each entity sees the CPU's sequence of updates.
@@ -51,8 +63,19 @@ def window_update(
     if g < starts.shape[0] - 1:
         for k in range(starts[g], starts[g + 1]):
             _window_event(
-                order[k], ts, slot, etype, value, horizons, halflives, gap_ms, cap_ms,
-                n_types, state, out, col0,
+                order[k],
+                ts,
+                slot,
+                etype,
+                value,
+                horizons,
+                halflives,
+                gap_ms,
+                cap_ms,
+                n_types,
+                state,
+                out,
+                col0,
             )
 
 

@@ -36,8 +36,7 @@ def resolve_target(target: KernelTarget) -> ResolvedTarget:
         return "cpu"
     if target not in get_args(KernelTarget):
         raise KernelTargetError(
-            f"choosing the kernel target: expected one of {get_args(KernelTarget)}, "
-            f"got {target!r}"
+            f"choosing the kernel target: expected one of {get_args(KernelTarget)}, got {target!r}"
         )
     from numba import cuda  # imported here: slow, and only needed when CUDA may be used
 
@@ -69,18 +68,14 @@ def require(name: str, array: Any, dtype: type, ndim: int) -> np.ndarray:
     return np.require(arr, dtype=dtype, requirements=["C", "W"])
 
 
-def check_out(
-    name: str, out: Any, dtype: type, rows: int | None, min_cols: int
-) -> np.ndarray:
+def check_out(name: str, out: Any, dtype: type, rows: int | None, min_cols: int) -> np.ndarray:
     """Validate an in-place output matrix: exact dtype, C order, writable, big enough.
 
     ``rows`` None accepts any number of rows.
     """
     if not isinstance(out, np.ndarray) or out.dtype != dtype or out.ndim != 2:
         found = f"{out.dtype.name} {out.ndim}-D" if isinstance(out, np.ndarray) else type(out)
-        raise KernelInputError(
-            f"{name}: expected a 2-D {np.dtype(dtype).name} array, got {found}"
-        )
+        raise KernelInputError(f"{name}: expected a 2-D {np.dtype(dtype).name} array, got {found}")
     if not (out.flags.c_contiguous and out.flags.writeable):
         raise KernelInputError(
             f"{name}: expected a writable C-contiguous array, got a view or read-only array "

@@ -21,7 +21,7 @@ __all__ = ["kafka_partitions", "murmur2"]
 
 
 @njit(**JIT_OPTIONS)
-def _murmur2_kernel(data, offsets, out):  # noqa: ANN001 - typed by Numba
+def _murmur2_kernel(data, offsets, out):
     # 64-bit arithmetic masked to 32 bits: Numba widens uint32 products, Java's int wraps.
     mask = np.uint64(0xFFFFFFFF)
     m = np.uint64(0x5BD1E995)

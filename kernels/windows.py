@@ -83,8 +83,11 @@ class WindowLayout:
         return t * h * 2 + t * d + t + _bodies.ENTITY_FEATURES
 
     def feature_names(
-        self, type_names: tuple[str, ...], horizon_labels: tuple[str, ...],
-        halflife_labels: tuple[str, ...], prefix: str = "win",
+        self,
+        type_names: tuple[str, ...],
+        horizon_labels: tuple[str, ...],
+        halflife_labels: tuple[str, ...],
+        prefix: str = "win",
     ) -> tuple[str, ...]:
         """Names of the feature columns, e.g. ``win.purchase.sum_7d``, ``win.login.recency_h``."""
         names = [
@@ -162,8 +165,19 @@ def window_update(
     halflives = np.asarray(layout.halflives_ms, dtype=np.float64)
     scalars = (float(layout.session_gap_ms), float(layout.recency_cap_ms), int(layout.n_types))
     if resolve_target(target) == "cuda":
-        _update_cuda(ts, slot, type_id, value, horizons, halflives, scalars, state, out, col0,
-                     layout.n_features)
+        _update_cuda(
+            ts,
+            slot,
+            type_id,
+            value,
+            horizons,
+            halflives,
+            scalars,
+            state,
+            out,
+            col0,
+            layout.n_features,
+        )
     else:
         _cpu.window_update(
             ts, slot, type_id, value, horizons, halflives, *scalars, state, out, int(col0)
@@ -171,8 +185,7 @@ def window_update(
     return out
 
 
-def _update_cuda(ts, slot, type_id, value, horizons, halflives, scalars, state, out, col0,
-                 width):
+def _update_cuda(ts, slot, type_id, value, horizons, halflives, scalars, state, out, col0, width):
     """CUDA: copy only the batch's entity rows, one thread per entity, then write them back."""
     from kernels import _cuda
 
@@ -182,8 +195,20 @@ def _update_cuda(ts, slot, type_id, value, horizons, halflives, scalars, state, 
     order = np.argsort(local, kind="stable").astype(np.int64)  # arrival order within entity
     starts = np.zeros(uniq.shape[0] + 1, dtype=np.int64)
     np.cumsum(counts, out=starts[1:])
-    args = [ts, local, type_id, value, horizons, halflives, *scalars, rows, out, int(col0),
-            order, starts]
+    args = [
+        ts,
+        local,
+        type_id,
+        value,
+        horizons,
+        halflives,
+        *scalars,
+        rows,
+        out,
+        int(col0),
+        order,
+        starts,
+    ]
     # Only the entities' rows and the window columns of `out` cross to the GPU and back.
     run_cuda_on_columns(_cuda.window_update, uniq.shape[0], args, 10, 11, width, [9])
     state[uniq] = rows

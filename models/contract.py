@@ -94,9 +94,7 @@ def check_features(expected: Sequence[str], found: Sequence[str], what: str = "s
         parts.append(f"extra {extra[:5]}{' ...' if len(extra) > 5 else ''}")
     if not parts:
         first = next(i for i, (a, b) in enumerate(zip(expected, found, strict=True)) if a != b)
-        parts.append(
-            f"reordered: column {first} is {found[first]!r}, expected {expected[first]!r}"
-        )
+        parts.append(f"reordered: column {first} is {found[first]!r}, expected {expected[first]!r}")
     raise FeatureMismatchError(
         f"{what}: expected the {len(expected)} feature columns the model was trained on, "
         f"got {len(found)} columns: " + "; ".join(parts)

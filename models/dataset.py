@@ -41,6 +41,7 @@ def held_out(entities, share: float, seed: int = 0) -> np.ndarray:
     held = np.array([zlib.crc32(salt + e.encode()) < cut for e in uniq.tolist()], dtype=bool)
     return held[inv] if len(uniq) else np.zeros(0, dtype=bool)
 
+
 _TS_BITS = 41  # ms offsets up to ~69 years; entity codes take the bits above
 
 
@@ -48,7 +49,7 @@ _TS_BITS = 41  # ms offsets up to ~69 years; entity codes take the bits above
 class LabelledSet:
     """Rows of features ``X`` float32 [n, d] (columns ``names``) with labels ``y`` in {0, 1}."""
 
-    X: np.ndarray  # noqa: N815
+    X: np.ndarray
     y: np.ndarray
     true_p: np.ndarray  # simulator's probability (NaN when unknown)
     entity: np.ndarray  # object array of entity ids
@@ -61,8 +62,16 @@ class LabelledSet:
         return len(self.y)
 
     def take(self, index: np.ndarray) -> LabelledSet:
-        return LabelledSet(self.X[index], self.y[index], self.true_p[index], self.entity[index],
-                           self.decision_ts_ms[index], self.names, self.fingerprint, 0)
+        return LabelledSet(
+            self.X[index],
+            self.y[index],
+            self.true_p[index],
+            self.entity[index],
+            self.decision_ts_ms[index],
+            self.names,
+            self.fingerprint,
+            0,
+        )
 
     def split_by_entity(self, holdout: float, seed: int = 0) -> tuple[LabelledSet, LabelledSet]:
         """(train, held-out) with every entity entirely on one side (see :func:`held_out`)."""
@@ -71,8 +80,11 @@ class LabelledSet:
 
     def time_range(self) -> dict[str, Any]:
         ts = self.decision_ts_ms
-        return {"start_ms": int(ts.min()) if len(ts) else None,
-                "end_ms": int(ts.max()) if len(ts) else None, "rows": len(self)}
+        return {
+            "start_ms": int(ts.min()) if len(ts) else None,
+            "end_ms": int(ts.max()) if len(ts) else None,
+            "rows": len(self),
+        }
 
 
 def build_labelled_set(
@@ -104,8 +116,9 @@ def build_labelled_set(
         raise ModelError(f"building a labelled set: too many entities ({len(uniq)})")
     decision = labels["decision_ts_ms"].to_numpy()
     # Only events of labelled entities before the last decision can matter (state is per entity).
-    keep = pc.and_(pc.is_in(events["entity"], value_set=uniq),
-                   pc.less(events["ts_ms"], int(decision.max())))
+    keep = pc.and_(
+        pc.is_in(events["entity"], value_set=uniq), pc.less(events["ts_ms"], int(decision.max()))
+    )
     events = events.filter(keep)
     k, window = int(samples_per_label), int(sample_window_ms)
     # t0 below every window start, so a key range never reaches into another entity's keys.
@@ -147,8 +160,11 @@ def build_labelled_set(
                 XS[j, take] = fb.X[rows[order[pick]]]
             seen += count
     idx = np.flatnonzero(have)
-    true_p = (labels["true_p"].to_numpy() if "true_p" in labels.column_names
-              else np.full(labels.num_rows, np.nan))
+    true_p = (
+        labels["true_p"].to_numpy()
+        if "true_p" in labels.column_names
+        else np.full(labels.num_rows, np.nan)
+    )
     if k:
         XS[:, seen == 0] = X[seen == 0]  # no row in the window: the last row stands in
         X_out = np.concatenate([X[idx], XS[:, idx].reshape(k * len(idx), len(names))])

@@ -17,8 +17,9 @@ def _check(y, p) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     p = np.asarray(p, dtype=np.float64).reshape(-1)
     if y.shape != p.shape or y.size == 0:
-        raise ValueError(f"metrics: expected equal non-empty label and score arrays, got "
-                         f"{y.shape} and {p.shape}")
+        raise ValueError(
+            f"metrics: expected equal non-empty label and score arrays, got {y.shape} and {p.shape}"
+        )
     return y, p
 
 

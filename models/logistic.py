@@ -70,8 +70,13 @@ class LogisticModel(ScoringModel):
 
     def _save_artifacts(self, path: Path) -> None:
         tmp = path / ".weights.tmp.npz"
-        np.savez(tmp, mean=self.mean, scale=self.scale, coef=self.coef,
-                 intercept=np.float64(self.intercept))
+        np.savez(
+            tmp,
+            mean=self.mean,
+            scale=self.scale,
+            coef=self.coef,
+            intercept=np.float64(self.intercept),
+        )
         tmp.replace(path / "weights.npz")
 
     def _load_artifacts(self, path: Path) -> None:
@@ -81,8 +86,7 @@ class LogisticModel(ScoringModel):
         d = len(self.feature_names)
         if not (self.mean.shape == self.scale.shape == self.coef.shape == (d,)):
             raise ModelLoadError(
-                f"loading logistic weights from {path}: expected {d} weights, "
-                f"got {self.coef.shape}"
+                f"loading logistic weights from {path}: expected {d} weights, got {self.coef.shape}"
             )
 
     def _params_dict(self) -> dict[str, Any]:

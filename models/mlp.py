@@ -68,7 +68,7 @@ def signed_log_cls():
     return _SIGNED_LOG
 
 
-def _EpochBar(epochs: int):  # noqa: N802 - builds a keras Callback lazily (keras is heavy)
+def _EpochBar(epochs: int):
     tensorflow()
     import keras
     from tqdm import tqdm
@@ -138,9 +138,9 @@ class MLPModel(ScoringModel):
             X, y = X[idx[cut:]], y[idx[cut:]]
         X_val = self._check_matrix(X_val)
         self.keras_model = self._build(X)
-        callbacks = [keras.callbacks.EarlyStopping(
-            patience=self.params.patience, restore_best_weights=True
-        )]
+        callbacks = [
+            keras.callbacks.EarlyStopping(patience=self.params.patience, restore_best_weights=True)
+        ]
         if self.progress:
             callbacks.append(_EpochBar(self.params.epochs))
         hist = self.keras_model.fit(

@@ -199,9 +199,7 @@ class ModelRegistry:
                 "metrics": metrics or {},
                 "parent": parent,
                 "describe": model.describe(),
-                "artifacts": sorted(
-                    str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file()
-                ),
+                "artifacts": sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file()),
             }
             write_json_atomic(tmp / "manifest.json", manifest)
             with self._locked(task) as state:
@@ -312,8 +310,7 @@ class ModelRegistry:
         try:
             try:
                 with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-                    members = _checked_members(tar, f"{task}/{version}", version, len(data),
-                                               limits)
+                    members = _checked_members(tar, f"{task}/{version}", version, len(data), limits)
                     tar.extractall(tmp, members=members, filter="data")
             except (tarfile.TarError, EOFError, OSError) as exc:
                 raise RegistryError(
@@ -352,9 +349,17 @@ class ModelRegistry:
             ) from exc
         status = self._read_state(task)["status"].get(version, "challenger")
         return VersionInfo(
-            task=task, version=version, kind=m["kind"], fingerprint=m["fingerprint"],
-            created_ms=m["created_ms"], train_range=m["train_range"], metrics=m["metrics"],
-            parent=m["parent"], status=status, path=vdir, artifacts=tuple(m["artifacts"]),
+            task=task,
+            version=version,
+            kind=m["kind"],
+            fingerprint=m["fingerprint"],
+            created_ms=m["created_ms"],
+            train_range=m["train_range"],
+            metrics=m["metrics"],
+            parent=m["parent"],
+            status=status,
+            path=vdir,
+            artifacts=tuple(m["artifacts"]),
         )
 
     def champion(self, task: str) -> VersionInfo | None:
@@ -366,8 +371,14 @@ class ModelRegistry:
         history = self._read_state(task)["champions"]
         return self.get(task, history[-2]) if len(history) >= 2 else None
 
-    def load(self, task: str, version: str, *, fingerprint: str | None = None,
-             part: Literal["model", "baseline"] = "model") -> ScoringModel:
+    def load(
+        self,
+        task: str,
+        version: str,
+        *,
+        fingerprint: str | None = None,
+        part: Literal["model", "baseline"] = "model",
+    ) -> ScoringModel:
         """Load a version's model (or its baseline), checking the feature fingerprint."""
         info = self.get(task, version)
         path = info.path / part

@@ -37,8 +37,9 @@ def fit_pipeline(events: pa.Table, *, holdout: float = 0.0, seed: int = 0):
 
     events = events.filter(pa.compute.equal(events["source"], "activity"))
     if holdout > 0:
-        events = events.filter(pa.array(~held_out(events["entity"].to_numpy(
-            zero_copy_only=False), holdout, seed)))
+        events = events.filter(
+            pa.array(~held_out(events["entity"].to_numpy(zero_copy_only=False), holdout, seed))
+        )
     return FeaturePipeline(FeatureSpec.default("serving")).fit(events)
 
 
@@ -64,8 +65,14 @@ def fit_and_evaluate(
     if hasattr(model, "progress"):
         model.progress = progress
     fit_part, val_part = train.split_by_entity(0.1, seed=VALIDATION_SEED)
-    report = model.fit(fit_part.X, fit_part.y, names=train.names, fingerprint=train.fingerprint,
-                       X_val=val_part.X, y_val=val_part.y)
+    report = model.fit(
+        fit_part.X,
+        fit_part.y,
+        names=train.names,
+        fingerprint=train.fingerprint,
+        X_val=val_part.X,
+        y_val=val_part.y,
+    )
     baseline = LogisticModel()
     baseline.fit(train.X, train.y, names=train.names, fingerprint=train.fingerprint)
     metrics = {
@@ -119,8 +126,15 @@ def train_task(
     ``events``/``labels`` as Spark DataFrames).
     """
     pipeline = pipeline or fit_pipeline(events, holdout=holdout, seed=seed)
-    sampled = build(pipeline, events, labels, task=task, progress=progress,
-                    samples_per_label=TRAIN_SAMPLES_PER_LABEL, seed=seed)
+    sampled = build(
+        pipeline,
+        events,
+        labels,
+        task=task,
+        progress=progress,
+        samples_per_label=TRAIN_SAMPLES_PER_LABEL,
+        seed=seed,
+    )
     as_of = build(pipeline, events, labels, task=task, progress=progress)
     train, _ = sampled.split_by_entity(holdout, seed)
     _, held = as_of.split_by_entity(holdout, seed)  # judged on the decision-time rows
@@ -134,8 +148,10 @@ def train_task(
             baseline=out.baseline,
             pipeline=pipeline,
             train_range=train.time_range(),
-            metrics={**out.metrics, "fit": {"epochs": out.report.epochs,
-                                            "best_val_loss": out.report.best_val_loss}},
+            metrics={
+                **out.metrics,
+                "fit": {"epochs": out.report.epochs, "best_val_loss": out.report.best_val_loss},
+            },
             parent=None if champ is None else champ.version,
             status="champion" if do_promote else "challenger",
             drift_reference=drift_reference(out.model, train),

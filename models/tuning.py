@@ -41,9 +41,7 @@ def _candidates(space, strategy, n_trials, seed) -> list[dict[str, Any]]:
     if unknown:
         from streams.errors import ConfigError
 
-        raise ConfigError(
-            f"search space: expected MLPParams fields, got unknown {sorted(unknown)}"
-        )
+        raise ConfigError(f"search space: expected MLPParams fields, got unknown {sorted(unknown)}")
     keys = list(space)
     grid = [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*space.values())]
     if strategy == "grid":
@@ -75,18 +73,33 @@ def search(
         params = MLPParams(**{**(base or {}), **cand, "seed": seed})
         t = time.perf_counter()
         model = MLPModel(params)
-        rep = model.fit(train.X, train.y, names=train.names, fingerprint=train.fingerprint,
-                        X_val=val.X, y_val=val.y)
+        rep = model.fit(
+            train.X,
+            train.y,
+            names=train.names,
+            fingerprint=train.fingerprint,
+            X_val=val.X,
+            y_val=val.y,
+        )
         p = model.score(val.X, val.names)
-        trials.append(Trial(dict(cand), auc(val.y, p), log_loss(val.y, p), rep.epochs,
-                            time.perf_counter() - t))
+        trials.append(
+            Trial(
+                dict(cand), auc(val.y, p), log_loss(val.y, p), rep.epochs, time.perf_counter() - t
+            )
+        )
     return sorted(trials, key=lambda tr: -tr.val_auc)
 
 
 def trials_table(trials: Sequence[Trial]) -> list[dict[str, Any]]:
     """Rows for printing or saving: rank, each parameter, AUC, log loss, epochs, seconds."""
     return [
-        {"rank": i + 1, **{k: str(v) for k, v in tr.params.items()}, "val_auc": tr.val_auc,
-         "val_log_loss": tr.val_log_loss, "epochs": tr.epochs, "seconds": tr.seconds}
+        {
+            "rank": i + 1,
+            **{k: str(v) for k, v in tr.params.items()},
+            "val_auc": tr.val_auc,
+            "val_log_loss": tr.val_log_loss,
+            "epochs": tr.epochs,
+            "seconds": tr.seconds,
+        }
         for i, tr in enumerate(trials)
     ]

@@ -83,7 +83,7 @@ def _cli(
     log: Path | None = None,
     wait: bool = True,
     env: dict[str, str] | None = None,
-):  # noqa: ANN202
+):
     cmd = [sys.executable, "-m", "streams.cli", "--state-dir", str(settings.state_dir), *args]
     if settings.kafka_bootstrap_servers:
         cmd[3:3] = ["--bootstrap-servers", settings.kafka_bootstrap_servers]
@@ -134,7 +134,7 @@ def _produce(pub: Publisher, opts: DemoOptions, summary: DemoSummary, stop: thre
                 if stop.is_set():
                     return
             seed += 1
-    except Exception as exc:  # noqa: BLE001 - shown in the view, not a silent thread death
+    except Exception as exc:
         summary.error = f"producer: {exc!r}"
 
 
@@ -170,7 +170,7 @@ def _view(summary: DemoSummary, settings: Settings, workers: list) -> Group:
     return Group(*parts)
 
 
-def _consume(consumer, summary: DemoSummary, scores_topic: str) -> None:  # noqa: ANN001
+def _consume(consumer, summary: DemoSummary, scores_topic: str) -> None:
     msgs = [m for m in consumer.consume(5000, timeout=0.2) if m.error() is None]
     scores = [m.value() for m in msgs if m.topic() == scores_topic]
     if scores:
@@ -214,7 +214,7 @@ def _free_port(preferred: int = 0) -> int:
         return s.getsockname()[1]
 
 
-def _start_gui(settings: Settings, worker_ports: list[int], logs: Path, console: Console):  # noqa: ANN202
+def _start_gui(settings: Settings, worker_ports: list[int], logs: Path, console: Console):
     """``streamscore gui`` on the configured port (or a free one), scraping the workers."""
     port = _free_port(settings.gui_port)
     args = ["gui", "--host", settings.gui_host, "--port", str(port)]

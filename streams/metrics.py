@@ -117,12 +117,12 @@ def observe_many(histogram: Histogram, values: np.ndarray) -> None:
     values = np.asarray(values, dtype=np.float64).ravel()
     if not len(values):
         return
-    bounds = np.asarray(histogram._upper_bounds, dtype=np.float64)  # noqa: SLF001 - includes +Inf
+    bounds = np.asarray(histogram._upper_bounds, dtype=np.float64)
     counts = np.bincount(np.searchsorted(bounds, values, side="left"), minlength=len(bounds))
-    for bucket, n in zip(histogram._buckets, counts.tolist(), strict=True):  # noqa: SLF001
+    for bucket, n in zip(histogram._buckets, counts.tolist(), strict=True):
         if n:
             bucket.inc(n)
-    histogram._sum.inc(float(values.sum()))  # noqa: SLF001
+    histogram._sum.inc(float(values.sum()))
 
 
 def set_degraded(degraded: dict[tuple[str, str], str]) -> None:

@@ -65,7 +65,7 @@ class Publisher:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _on_delivery(self, err, msg) -> None:  # noqa: ANN001 - confluent-kafka callback
+    def _on_delivery(self, err, msg) -> None:
         if err is not None and len(self._errors) < 20:
             self._errors.append(f"{msg.topic()}: {err}")
 

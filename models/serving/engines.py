@@ -19,8 +19,14 @@ import numpy as np
 from models.contract import ScoringModel
 from models.errors import ModelLoadError
 
-__all__ = ["Engine", "EngineName", "LiteRTEngine", "NumpyEngine", "TFFunctionEngine",
-           "choose_engine"]
+__all__ = [
+    "Engine",
+    "EngineName",
+    "LiteRTEngine",
+    "NumpyEngine",
+    "TFFunctionEngine",
+    "choose_engine",
+]
 
 EngineName = Literal["auto", "tf_function", "litert", "numpy"]
 AGREEMENT = 1e-5  # max |difference| allowed between engines on the same batch
@@ -103,8 +109,12 @@ def _best_time(engine: Engine, X: np.ndarray, repeats: int = 5) -> float:
     return best
 
 
-def choose_engine(model: ScoringModel, artifact_dir: Path | None, prefer: EngineName = "auto",
-                  probe_rows: int = 1024) -> tuple[Engine, dict]:
+def choose_engine(
+    model: ScoringModel,
+    artifact_dir: Path | None,
+    prefer: EngineName = "auto",
+    probe_rows: int = 1024,
+) -> tuple[Engine, dict]:
     """Build the engine(s) for ``model`` and pick one.
 
     With ``prefer="auto"`` and a model that has both a tf.function and a LiteRT export, both run
@@ -129,7 +139,7 @@ def choose_engine(model: ScoringModel, artifact_dir: Path | None, prefer: Engine
     try:
         lite = LiteRTEngine(tfl, d)
         lite_scores = lite(X)
-    except Exception as exc:  # noqa: BLE001 - a broken optional artifact costs only speed
+    except Exception as exc:
         return tf_engine, {
             "engine": "tf_function",
             "degraded": f"LiteRT export {tfl.name} unusable, serving the Keras model: "
@@ -138,6 +148,11 @@ def choose_engine(model: ScoringModel, artifact_dir: Path | None, prefer: Engine
     diff = float(np.max(np.abs(tf_engine(X) - lite_scores)))
     t_tf, t_lite = _best_time(tf_engine, X), _best_time(lite, X)
     use_lite = diff <= AGREEMENT and t_lite < t_tf
-    report = {"engine": "litert" if use_lite else "tf_function", "max_abs_diff": diff,
-              "probe_rows": probe_rows, "seconds_tf_function": t_tf, "seconds_litert": t_lite}
+    report = {
+        "engine": "litert" if use_lite else "tf_function",
+        "max_abs_diff": diff,
+        "probe_rows": probe_rows,
+        "seconds_tf_function": t_tf,
+        "seconds_litert": t_lite,
+    }
     return (lite if use_lite else tf_engine), report

@@ -45,8 +45,15 @@ class ScoreResult:
 class ModelScorer:
     """One model, its engine, and a warm-up at construction."""
 
-    def __init__(self, model: ScoringModel, artifact_dir: Path | None = None, *,
-                 engine: EngineName = "auto", label: str = "", warmup_sizes=(1, 64, 1024)):
+    def __init__(
+        self,
+        model: ScoringModel,
+        artifact_dir: Path | None = None,
+        *,
+        engine: EngineName = "auto",
+        label: str = "",
+        warmup_sizes=(1, 64, 1024),
+    ):
         self.model = model
         self.label = label
         self.names = tuple(model.feature_names)
@@ -81,8 +88,15 @@ class ModelScorer:
 class FallbackScorer:
     """Scores a task with the first working candidate of the registry's fallback chain."""
 
-    def __init__(self, registry, task: str, *, version: str | None = None,
-                 fingerprint: str | None = None, engine: EngineName = "auto") -> None:
+    def __init__(
+        self,
+        registry,
+        task: str,
+        *,
+        version: str | None = None,
+        fingerprint: str | None = None,
+        engine: EngineName = "auto",
+    ) -> None:
         """Load the chain for ``task``: ``version`` (default: the champion), then the previous
         champion (or the champion, when ``version`` is a challenger in shadow), then the
         primary version's baseline. Each model is checked against ``fingerprint`` if given,
@@ -106,13 +120,12 @@ class FallbackScorer:
             label = f"{task}/{version}/{part}"
             try:
                 model = registry.load(task, version, fingerprint=fingerprint, part=part)
-                scorer = ModelScorer(model, registry.get(task, version).path / part,
-                                     engine=engine, label=label)
+                scorer = ModelScorer(
+                    model, registry.get(task, version).path / part, engine=engine, label=label
+                )
                 if scorer.degraded:
                     _log.warning("%s serves degraded: %s", label, scorer.degraded)
-                self._chain.append(
-                    (level, version, part, scorer.engine_report["engine"], scorer)
-                )
+                self._chain.append((level, version, part, scorer.engine_report["engine"], scorer))
             except ModelError as exc:
                 self.errors.append(f"{label}: {exc}")
             except Exception as exc:  # a broken artifact must not stop the worker
@@ -128,8 +141,9 @@ class FallbackScorer:
         champ = self._registry.champion(self.task)
         if self._pinned is not None or champ is None or champ.version == self.champion_version:
             return False
-        fresh = FallbackScorer(self._registry, self.task, fingerprint=self._fingerprint,
-                               engine=self._engine)
+        fresh = FallbackScorer(
+            self._registry, self.task, fingerprint=self._fingerprint, engine=self._engine
+        )
         self.__dict__.update(fresh.__dict__)
         return True
 
@@ -138,8 +152,16 @@ class FallbackScorer:
         return {
             "task": self.task,
             "champion": self.champion_version,
-            "chain": [{"level": lvl, "version": v, "part": p, "kind": s.model.kind,
-                       "engine": s.engine_report} for lvl, v, p, _, s in self._chain],
+            "chain": [
+                {
+                    "level": lvl,
+                    "version": v,
+                    "part": p,
+                    "kind": s.model.kind,
+                    "engine": s.engine_report,
+                }
+                for lvl, v, p, _, s in self._chain
+            ],
             "load_errors": list(self.errors),
         }
 
@@ -170,6 +192,14 @@ class FallbackScorer:
             except Exception as exc:
                 errors.append(f"{self.task}/{version}/{part}: {exc!r}")
                 continue
-            return ScoreResult(scores, self.task, version, scorer.model.kind, engine, level,
-                               tuple(self.errors + errors), scorer.degraded)
+            return ScoreResult(
+                scores,
+                self.task,
+                version,
+                scorer.model.kind,
+                engine,
+                level,
+                tuple(self.errors + errors),
+                scorer.degraded,
+            )
         raise ModelError(f"scoring {self.task}: every model failed: " + " | ".join(errors))

@@ -30,8 +30,12 @@ class ActivityColumns:
 
     @staticmethod
     def concat(parts: list[ActivityColumns]) -> ActivityColumns:
-        return ActivityColumns(*(np.concatenate([getattr(p, f) for p in parts]) for f in
-                                 ("ts", "user", "code", "properties")))
+        return ActivityColumns(
+            *(
+                np.concatenate([getattr(p, f) for p in parts])
+                for f in ("ts", "user", "code", "properties")
+            )
+        )
 
 
 def _part(ts, user, type_name: str, props) -> ActivityColumns:
@@ -71,8 +75,12 @@ def _sessions(cfg: SimConfig, pop: Population, rng: np.random.Generator) -> list
     pick = rng.choice(4, ev_sess.size, p=probs / probs.sum())
     parts = [
         _part(start, s_user, "login", _PLAN_PROPS[pop.plan_at(s_user, start)]),
-        _part(end_ts, s_user, "session_end",
-              [f'{{"duration_s":{d}}}' for d in ((end_ts - start) // 1000).tolist()]),
+        _part(
+            end_ts,
+            s_user,
+            "session_end",
+            [f'{{"duration_s":{d}}}' for d in ((end_ts - start) // 1000).tolist()],
+        ),
     ]
     ev_user = s_user[ev_sess]
     for i, name in enumerate(kinds):
@@ -132,6 +140,6 @@ def _stamp_plan(cols: ActivityColumns, pop: Population) -> None:
     rest = np.flatnonzero(~bare & ~has_plan)
     suffix = np.array([f',"plan":"{p}"}}' for p in PLANS], dtype=object)
     cols.properties[rest] = [
-        s[:-1] + suf for s, suf in zip(cols.properties[rest].tolist(), suffix[plan[rest]].tolist(),
-                                       strict=True)
+        s[:-1] + suf
+        for s, suf in zip(cols.properties[rest].tolist(), suffix[plan[rest]].tolist(), strict=True)
     ]

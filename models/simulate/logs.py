@@ -24,8 +24,13 @@ _SYSLOG = (
     ("systemd", 6, "Started Session {n}{ip} of user deploy."),
     ("nginx", 5, "upstream response time {n}.{ip}s exceeds threshold"),
 )
-_PACKAGES = (("openssl", "3.0.{n}-1"), ("nginx", "1.24.{n}-2"), ("python3", "3.11.{n}-1"),
-             ("libc6", "2.36-{n}"), ("cowsay", "3.03+dfsg1-{n}"))
+_PACKAGES = (
+    ("openssl", "3.0.{n}-1"),
+    ("nginx", "1.24.{n}-2"),
+    ("python3", "3.11.{n}-1"),
+    ("libc6", "2.36-{n}"),
+    ("cowsay", "3.03+dfsg1-{n}"),
+)
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 

@@ -51,6 +51,7 @@ def write_simulation(result: SimResult, out_dir: Path) -> dict[str, Path]:
         "raw_logs": out_dir / "raw_logs.txt",
         "config": out_dir / "config.json",
     }
+
     def commit(path: Path, write) -> None:
         tmp = path.with_name(path.name + ".tmp")
         write(tmp)
@@ -93,8 +94,10 @@ def _activity_json(rows: pa.Table) -> list[bytes]:
     props = rows["properties"].to_pylist()
     # Properties are already compact JSON objects; splice them in rather than re-encode.
     return [
-        (f'{{"event_id":"{i}","user_id":"{u}","ts":{t},"type":"{k}"'
-         + (f',"properties":{p}}}' if p is not None else "}")).encode()
+        (
+            f'{{"event_id":"{i}","user_id":"{u}","ts":{t},"type":"{k}"'
+            + (f',"properties":{p}}}' if p is not None else "}")
+        ).encode()
         for i, u, t, k, p in zip(ids, users, ts, types, props, strict=True)
     ]
 
@@ -120,9 +123,13 @@ def iter_payload_batches(result: SimResult, batch_size: int = 1000) -> Iterator[
     act_rows = np.flatnonzero(is_act)
     ev_ts = events["ts_ms"].to_numpy()
     lab_ts = result.labels["label_ts_ms"].to_numpy()
-    kind = np.concatenate([np.zeros(act_rows.size, np.int8),
-                           np.ones(len(result.raw_log_rows), np.int8),
-                           np.full(lab_ts.size, 2, np.int8)])
+    kind = np.concatenate(
+        [
+            np.zeros(act_rows.size, np.int8),
+            np.ones(len(result.raw_log_rows), np.int8),
+            np.full(lab_ts.size, 2, np.int8),
+        ]
+    )
     row = np.concatenate([act_rows, np.arange(len(result.raw_log_rows)), np.arange(lab_ts.size)])
     ts = np.concatenate([ev_ts[act_rows], ev_ts[result.raw_log_rows], lab_ts])
     order = np.argsort(ts, kind="stable")
@@ -146,13 +153,21 @@ def iter_payload_batches(result: SimResult, batch_size: int = 1000) -> Iterator[
             yield PayloadBatch(_KINDS[k], payloads, [key.encode() for key in keys], t)
 
 
-TOPIC_KEYS: dict[str, str] = {"activity": "activity", "raw_logs": "raw-logs",
-                              "outcomes": "outcomes"}
+TOPIC_KEYS: dict[str, str] = {
+    "activity": "activity",
+    "raw_logs": "raw-logs",
+    "outcomes": "outcomes",
+}
 """Payload kind -> logical topic key of ``streams.topics.TOPICS``."""
 
 
-def send_payloads(result: SimResult, producer, topic_for: dict[str, str],
-                  batch_size: int = 1000, progress: bool = False) -> dict[str, int]:
+def send_payloads(
+    result: SimResult,
+    producer,
+    topic_for: dict[str, str],
+    batch_size: int = 1000,
+    progress: bool = False,
+) -> dict[str, int]:
     """Produce every payload of :func:`iter_payload_batches` with ``producer`` (a
     confluent-kafka Producer, e.g. ``streams.kafka.clients.make_producer``) to
     ``topic_for[kind]``, keyed by entity, then flush. Returns records sent per kind.
@@ -178,8 +193,9 @@ def send_payloads(result: SimResult, producer, topic_for: dict[str, str],
         for value, key, ts in zip(batch.payloads, batch.keys, batch.ts_ms.tolist(), strict=True):
             while True:
                 try:
-                    producer.produce(topic, value=value, key=key, timestamp=ts,
-                                     on_delivery=on_delivery)
+                    producer.produce(
+                        topic, value=value, key=key, timestamp=ts, on_delivery=on_delivery
+                    )
                     break
                 except BufferError:  # local queue full: let deliveries drain
                     producer.poll(0.1)

@@ -33,7 +33,7 @@ class ErrorFormatParser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose errors read ``streamscore: error: <sub-command>: ...``
     (usage first, exit code 2), for the top-level parser and, inherited, every sub-parser."""
 
-    def error(self, message: str):  # noqa: ANN201 - NoReturn in the base class
+    def error(self, message: str):
         self.print_usage()
         where = self.prog.partition(" ")[2]
         self.exit(2, f"streamscore: error: {where + ': ' if where else ''}{message}\n")

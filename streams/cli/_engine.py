@@ -16,10 +16,19 @@ def add_engine_args(parser: argparse.ArgumentParser) -> None:
                        "(pip install 'streamscore[spark]', Java 17+)")  # fmt: skip
     group.add_argument("--master", metavar="URL",
                        help="Spark master (default local[*], or spark-submit's)")  # fmt: skip
-    group.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
-                       help="a Spark setting, repeatable (e.g. spark.executor.memory=4g)")
-    group.add_argument("--partitions", type=int, metavar="N",
-                       help="Spark partitions by entity (default: 2 x default parallelism)")
+    group.add_argument(
+        "--conf",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a Spark setting, repeatable (e.g. spark.executor.memory=4g)",
+    )
+    group.add_argument(
+        "--partitions",
+        type=int,
+        metavar="N",
+        help="Spark partitions by entity (default: 2 x default parallelism)",
+    )
 
 
 def engine_kwargs(args: argparse.Namespace) -> dict:

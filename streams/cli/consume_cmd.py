@@ -62,12 +62,12 @@ def rows_of(topic: str, value: bytes) -> list[dict]:
     return [letter_fields(decode_dead_letter(value), preview=200)]
 
 
-def _column(batch, name: str, n: int):  # noqa: ANN001, ANN202
+def _column(batch, name: str, n: int):
     value = getattr(batch, name)
     return [value] * n if isinstance(value, str) else value
 
 
-def _plain(v):  # noqa: ANN001, ANN202
+def _plain(v):
     return v.item() if hasattr(v, "item") else v
 
 

@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     replay.set_defaults(func=_replay)
 
 
-def _letters(args: argparse.Namespace, settings: Settings):  # noqa: ANN202
+def _letters(args: argparse.Namespace, settings: Settings):
     bootstrap = resolve_bootstrap(settings)
     for msg in read_topic(
         bootstrap,

@@ -85,7 +85,7 @@ def run(args: argparse.Namespace, settings) -> int:
     return 0
 
 
-def _publish(settings, reg, task, event, version, old, publish=True) -> int:  # noqa: ANN001
+def _publish(settings, reg, task, event, version, old, publish=True) -> int:
     """The registry changed; publish it on model-events (what makes the workers swap)."""
     if not publish:
         reg.record_decision(

@@ -23,14 +23,26 @@ def register(sub: argparse._SubParsersAction) -> None:
         "rejected lines. With --engine spark, in Spark tasks (outputs are folders of part "
         "files); every executor must read the registry (STREAMSCORE_STATE_DIR).",
     )
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", type=input_location,
-                        help="files to read (--engine spark: also folders, globs, URIs)")
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        type=input_location,
+        help="files to read (--engine spark: also folders, globs, URIs)",
+    )
     parser.add_argument("--out", required=True, metavar="DIR", type=out_location,
                         help="output directory (created when missing)")  # fmt: skip
-    parser.add_argument("--task", action="append", choices=("churn", "upsell"),
-                        help="models to score with, repeatable (default: every champion)")
-    parser.add_argument("--version", metavar="V",
-                        help="score with this registry version of each task, not the champion")
+    parser.add_argument(
+        "--task",
+        action="append",
+        choices=("churn", "upsell"),
+        help="models to score with, repeatable (default: every champion)",
+    )
+    parser.add_argument(
+        "--version",
+        metavar="V",
+        help="score with this registry version of each task, not the champion",
+    )
     parser.add_argument("--format", default="auto", choices=_FORMATS)
     parser.add_argument("--kind", default="auto", choices=_KINDS)
     parser.add_argument("--rejected-format", default="jsonl", choices=("jsonl", "parquet"))

@@ -31,8 +31,15 @@ def _leap(y: int) -> bool:
 
 
 def civil_ms(
-    y: int, mo: int, d: int, h: int, mi: int, s: int, got: str | None = None,
-    *, year_in_text: bool = True,
+    y: int,
+    mo: int,
+    d: int,
+    h: int,
+    mi: int,
+    s: int,
+    got: str | None = None,
+    *,
+    year_in_text: bool = True,
 ) -> int:
     """UTC epoch ms of a proleptic Gregorian date-time; ``ParseError`` if a field is out of range.
 

@@ -66,7 +66,7 @@ def to_input_format(fmt: InputFormat | str) -> InputFormat:
     return _member(InputFormat, fmt, "input format")
 
 
-def _member(enum: type, value: object, what: str):  # noqa: ANN202 - a member of ``enum``
+def _member(enum: type, value: object, what: str):
     try:
         return enum(value)
     except ValueError:

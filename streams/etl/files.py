@@ -89,7 +89,7 @@ def detect_file_kind(path: str | os.PathLike[str]) -> FileKind:
 def _open_text(path: Path) -> IO[bytes]:
     with open(path, "rb") as f:
         gz = f.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rb") if gz else open(path, "rb")  # noqa: SIM115 - caller closes
+    return gzip.open(path, "rb") if gz else open(path, "rb")
 
 
 def _lines(path: Path) -> Iterator[tuple[bytes, int]]:
@@ -148,8 +148,9 @@ def _read_text(path: Path, fmt: InputFormat, opts: ParseOptions, chunk: int) -> 
             payloads.append(line)
         if len(payloads) >= chunk:
             where = origins if stanzas else FileOrigin(name, n - len(payloads) + 1)
-            yield FileChunk(parse_batch(payloads, fmt, where, options=opts), len(payloads), pos,
-                            payloads)
+            yield FileChunk(
+                parse_batch(payloads, fmt, where, options=opts), len(payloads), pos, payloads
+            )
             payloads, origins = [], []
     if first and not stanzas:  # a file of blank lines only
         payloads.extend(b"" for _ in leading)
@@ -159,8 +160,9 @@ def _read_text(path: Path, fmt: InputFormat, opts: ParseOptions, chunk: int) -> 
         origins.append(FileOrigin(name, stanza_line))
     if payloads:
         where = origins if stanzas else FileOrigin(name, n - len(payloads) + 1)
-        yield FileChunk(parse_batch(payloads, fmt, where, options=opts), len(payloads), pos,
-                        payloads)
+        yield FileChunk(
+            parse_batch(payloads, fmt, where, options=opts), len(payloads), pos, payloads
+        )
 
 
 def _row_raw(table: pa.Table | pa.RecordBatch, r: int) -> bytes:

@@ -130,7 +130,12 @@ def write_block(
     elif isinstance(step, TokensStep):
         text = as_text(column(table, step.column, where))
         kernels.hash_token_counts(
-            text, step.bits, step.seed, skip_numeric=step.skip_numeric, out=x, col0=col0,
+            text,
+            step.bits,
+            step.seed,
+            skip_numeric=step.skip_numeric,
+            out=x,
+            col0=col0,
             target=target,
         )
         if step.log1p:
@@ -145,8 +150,15 @@ def write_block(
         _write_windows(step, table, x, col0, state, target, where)
 
 
-def _write_windows(step: WindowStep, table: pa.Table, x: np.ndarray, col0: int,
-                   state: WindowState | None, target: KernelTarget, where: str) -> None:
+def _write_windows(
+    step: WindowStep,
+    table: pa.Table,
+    x: np.ndarray,
+    col0: int,
+    state: WindowState | None,
+    target: KernelTarget,
+    where: str,
+) -> None:
     if state is None:
         raise ValueError("a windows step needs a WindowState")  # a bug of the caller
     ts = _epoch_ms(table, "ts_ms", where)

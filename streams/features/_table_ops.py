@@ -66,8 +66,12 @@ def float_values(arr: pa.Array, fill: float) -> np.ndarray:
     return values
 
 
-def apply_table_step(table: pa.Table, step: FilterStep | CastStep | PropertyStep,
-                     where: str, target: KernelTarget = "cpu") -> pa.Table:
+def apply_table_step(
+    table: pa.Table,
+    step: FilterStep | CastStep | PropertyStep,
+    where: str,
+    target: KernelTarget = "cpu",
+) -> pa.Table:
     """The table after one table step (``where`` names the step in error messages)."""
     if isinstance(step, FilterStep):
         values = as_text(column(table, step.column, where))

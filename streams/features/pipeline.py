@@ -54,7 +54,7 @@ one (say, the hash) makes old models refuse the new features instead of silently
 class FeatureBatch:
     """Feature vectors of one batch: row ``i`` of ``X`` belongs to ``event_id[i]``."""
 
-    X: np.ndarray  # noqa: N815 - the conventional name of a design matrix
+    X: np.ndarray
     names: tuple[str, ...]
     event_id: pa.Array
     entity: pa.Array
@@ -71,8 +71,12 @@ class FeatureBatch:
         features = pa.FixedSizeListArray.from_arrays(flat, len(self.names))
         meta = {"feature_names": json.dumps(self.names), "fingerprint": self.fingerprint}
         table = pa.table(
-            {"event_id": self.event_id, "entity": self.entity,
-             "ts_ms": pa.array(self.ts_ms, pa.int64()), "features": features}
+            {
+                "event_id": self.event_id,
+                "entity": self.entity,
+                "ts_ms": pa.array(self.ts_ms, pa.int64()),
+                "features": features,
+            }
         )
         return table.replace_schema_metadata(meta)
 
@@ -131,7 +135,8 @@ class FeaturePipeline:
             if not isinstance(step, NormaliseStep):
                 continue
             picked = [
-                n for n in self.names
+                n
+                for n in self.names
                 if n not in claimed and any(fnmatch.fnmatchcase(n, p) for p in step.columns)
             ]
             if not picked:
@@ -197,12 +202,12 @@ class FeaturePipeline:
         fitted = []
         for stats, norm in zip(total.stats, self._normalisers, strict=True):
             shift, scale = stats.shift_scale(norm.method)
-            fitted.append({"method": norm.method, "columns": list(norm.names),
-                           "shift": shift, "scale": scale})
+            fitted.append(
+                {"method": norm.method, "columns": list(norm.names), "shift": shift, "scale": scale}
+            )
         return FittedPipeline(self, fitted)
 
-    def _features(self, table: pa.Table, state: WindowState | None) -> tuple[np.ndarray,
-                                                                              pa.Table]:
+    def _features(self, table: pa.Table, state: WindowState | None) -> tuple[np.ndarray, pa.Table]:
         """Run table and feature steps (not normalisers): raw ``X`` and the filtered table."""
         for index, step in enumerate(self.spec.steps):
             if step.op in ("filter", "cast", "property"):
@@ -216,8 +221,7 @@ class FeaturePipeline:
             )
         x = np.zeros((len(table), self.width), dtype=np.float32)
         for index, step, col0 in self._blocks:
-            _blocks.write_block(step, table, x, col0, state, self.target,
-                                f"{index} ({step.op})")
+            _blocks.write_block(step, table, x, col0, state, self.target, f"{index} ({step.op})")
         return x, table
 
 
@@ -275,8 +279,9 @@ class FittedPipeline:
         """
         table = _as_table(events)
         x, table = self._pipeline._features(table, state)
-        for norm, shift, scale in zip(self._pipeline._normalisers, self._shift, self._scale,
-                                      strict=True):
+        for norm, shift, scale in zip(
+            self._pipeline._normalisers, self._shift, self._scale, strict=True
+        ):
             kernels.normalise(x, norm.cols, shift, scale, target=self.target)
         return FeatureBatch(
             X=x,

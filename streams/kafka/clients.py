@@ -93,7 +93,7 @@ def make_admin(bootstrap: str, settings: Settings | None = None, **config: objec
 
 def list_metadata(
     client: AdminClient | Consumer | Producer, settings: Settings | None, timeout_s: float
-):  # noqa: ANN201
+):
     """``client.list_topics()``, raising :class:`KafkaAuthError` (instead of a transport
     timeout) as soon as the broker refuses our credentials.
 

@@ -377,7 +377,7 @@ def _answers(bootstrap: str, timeout_s: float = 2.0, settings: Settings | None =
         list_metadata(admin, settings, timeout_s)
     except KafkaAuthError:
         raise
-    except Exception:  # noqa: BLE001 - any other failure means "not answering yet"
+    except Exception:
         return False
     return True
 

@@ -47,7 +47,7 @@ class RepeatFilter(logging.Filter):
             return True  # our own messages say something each time: never held back
         try:
             text = record.getMessage()
-        except Exception:  # noqa: BLE001 - a library's bad format string: show it as it is
+        except Exception:
             text = f"{record.msg} {record.args!r}"
             record.msg, record.args = text, ()
         if top in PER_LOGGER:

@@ -210,7 +210,7 @@ def ensure_scram_user(plain_bootstrap: str, m: SecureMaterial) -> None:
     try:
         for future in admin.alter_user_scram_credentials([upsert]).values():
             future.result(timeout=30)
-    except Exception as exc:  # noqa: BLE001 - any failure: the secure listener is unusable
+    except Exception as exc:
         raise KafkaSetupError(
             f"creating the SCRAM user {m.username} on the local broker failed: {exc}"
         ) from exc

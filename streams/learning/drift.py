@@ -113,7 +113,7 @@ class DriftMonitor:
         self.readings: dict[str, DriftReading] = {}
         self._requests: set[str] = set()
 
-    def observe(self, X: np.ndarray, names: tuple[str, ...], scores: dict[str, np.ndarray]) -> None:  # noqa: N803
+    def observe(self, X: np.ndarray, names: tuple[str, ...], scores: dict[str, np.ndarray]) -> None:
         """Add one snapshot batch: features ``X`` [n, d] and each task's champion scores."""
         for task, score in scores.items():
             win = self._window(task, names)

@@ -218,7 +218,7 @@ def read_events(
         consumer.close()
 
 
-def _at_end(consumer, topic: str, high: int) -> bool:  # noqa: ANN001
+def _at_end(consumer, topic: str, high: int) -> bool:
     """Whether the consumer's position is at ``high`` (records below it may be compacted away
     or be transaction markers, so the last offset read need not be ``high - 1``)."""
     from confluent_kafka import TopicPartition

@@ -39,7 +39,7 @@ class Snapshots:
 
     entity: np.ndarray
     ts_ms: np.ndarray
-    X: np.ndarray  # noqa: N815
+    X: np.ndarray
     names: tuple[str, ...]
     fingerprint: str
 

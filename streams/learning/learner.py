@@ -79,7 +79,7 @@ class Learner:
 
         loop = asyncio.get_running_loop()
 
-        def sets():  # noqa: ANN202
+        def sets():
             snaps, outcomes = self.collector.data(task)
             return build_sets(snaps, outcomes, holdout=self.settings.retrain_holdout)
 
@@ -102,7 +102,7 @@ class Learner:
                     retrain_task, self.settings, task, train, holdout, trigger=trigger
                 )
             )
-        except Exception:  # noqa: BLE001 - a failed retrain keeps the champion
+        except Exception:
             _log.exception("retrain %s failed", task)
             RETRAINS.labels(task, "failed").inc()
             return None
@@ -114,7 +114,7 @@ class Learner:
 
 
 def add_learning(
-    app,  # noqa: ANN001 - faust.App
+    app,
     settings: Settings,
     models: Sequence[str] | None,
     holder: ModelHolder,

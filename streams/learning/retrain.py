@@ -100,7 +100,7 @@ class StreamCollector:
     trained on the champion's features.
     """
 
-    def __init__(self, settings: Settings, bootstrap: str, monitor=None) -> None:  # noqa: ANN001
+    def __init__(self, settings: Settings, bootstrap: str, monitor=None) -> None:
         self._settings = settings
         self._bootstrap = bootstrap
         self._monitor = monitor
@@ -160,7 +160,7 @@ class StreamCollector:
                         else:
                             self._add_outcome(m.value())
                         self.records += 1
-                    except Exception as exc:  # noqa: BLE001 - one bad record must not stop it
+                    except Exception as exc:
                         _log.warning("retrain collector skipped a %s record: %r", m.topic(), exc)
         finally:
             consumer.close()
@@ -285,7 +285,7 @@ def init_retrain_process() -> None:
     tensorflow(threads=1)
 
 
-def retrain_pool():  # noqa: ANN201 - concurrent.futures.ProcessPoolExecutor
+def retrain_pool():
     """One spawned child for retraining (a fork of a worker would inherit its Kafka clients and
     event loop), set up by :func:`init_retrain_process`."""
     import multiprocessing

@@ -89,7 +89,7 @@ class ModelHolder:
                 return False
             try:
                 loaded = await self._load(None)
-            except Exception:  # noqa: BLE001 - a bad new model must not stop the old one
+            except Exception:
                 _log.exception("loading the new champions failed; keeping %s", self.versions)
                 return False
             old = dict(self.versions)
@@ -172,7 +172,7 @@ class ModelEventFollower:
                     try:
                         apply_event(registry, event)
                         self.applied += 1
-                    except Exception:  # noqa: BLE001 - one bad event must not stop the rest
+                    except Exception:
                         _log.exception("applying model event %s failed", event.summary())
                         continue
                     if caught_up:
@@ -180,11 +180,11 @@ class ModelEventFollower:
             except KafkaException as exc:  # the broker went away: retry
                 _log.warning("following model-events failed: %s; retrying in 2 s", exc)
                 self._stop.wait(2.0)
-            except Exception:  # noqa: BLE001 - anything else: say where, retry
+            except Exception:
                 _log.exception("following model-events failed; retrying in 2 s")
                 self._stop.wait(2.0)
 
-    def _call(self, fn) -> None:  # noqa: ANN001
+    def _call(self, fn) -> None:
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(fn)
 

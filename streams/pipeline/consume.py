@@ -112,7 +112,7 @@ class BatchConsumer:
                 # Not fetching yet (just assigned): it starts at the committed offset anyway.
                 _log.debug("seek %s [%d] to %d: %s", tp.topic, tp.partition, tp.offset, exc)
 
-    def group_metadata(self):  # noqa: ANN201 - confluent_kafka's opaque group metadata
+    def group_metadata(self):
         return self._consumer.consumer_group_metadata()
 
     def commit(self, offsets: dict[tuple[str, int], int]) -> None:

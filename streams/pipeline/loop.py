@@ -166,7 +166,7 @@ class ScoringLoop:
         if self._offsets and time.monotonic() - self._began >= self.settings.commit_interval_s:
             self._commit()
 
-    def _score(self, models: ModelSet, records) -> None:  # noqa: ANN001 - SourceRecords
+    def _score(self, models: ModelSet, records) -> None:
         key = self.config.inputs[records.topic]
         proc = BatchProcessor(
             models,
@@ -228,7 +228,7 @@ class ScoringLoop:
         self.state.discard()
         try:
             self.outbox.abort(why)
-        except Exception as exc:  # noqa: BLE001 - already failing; the coordinator times it out
+        except Exception as exc:
             _log.error("aborting the transaction failed: %s", exc)
 
     def _rewind(self) -> None:
@@ -285,7 +285,7 @@ class ScoringLoop:
     def _close(self) -> None:
         try:
             self.consumer.close()
-        except Exception as exc:  # noqa: BLE001 - closing after a failure
+        except Exception as exc:
             _log.warning("closing the consumer: %s", exc)
         try:
             self.outbox.close()

@@ -134,7 +134,7 @@ class BatchProcessor:
         if parsed.events.num_rows:
             try:
                 self._featurise_and_score(records, parsed, state, out)
-            except Exception as exc:  # noqa: BLE001 - a bad batch is data, never a crash
+            except Exception as exc:
                 self._reject_parsed(records, parsed, exc, out)
         return out
 
@@ -303,7 +303,7 @@ class _Origins(Sequence[TopicOrigin]):
     def __len__(self) -> int:
         return len(self._records)
 
-    def __getitem__(self, i):  # noqa: ANN001, ANN204 - Sequence's int/slice overloads
+    def __getitem__(self, i):
         if isinstance(i, slice):
             return [self[k] for k in range(*i.indices(len(self)))]
         r = self._records

@@ -58,7 +58,7 @@ class Features:
     state_rows: dict[str, bytes]
 
     @property
-    def X(self) -> np.ndarray:  # noqa: N802 - a design matrix
+    def X(self) -> np.ndarray:
         return self.batch.X
 
 
@@ -100,7 +100,7 @@ class ModelSet:
         for shadow in self.shadows:
             try:
                 scored.append(replace(shadow.score_batch(X, names), shadow=True))
-            except Exception as exc:  # noqa: BLE001 - a challenger must never cost a result
+            except Exception as exc:
                 _log.warning("shadow %s failed on a batch: %r", shadow.name, exc)
         return scored
 
@@ -190,13 +190,13 @@ class ModelSet:
 class _TaskScorer:
     """A task's champion behind the registry's fallback chain, in the stream layer's shape."""
 
-    def __init__(self, scorer, task: str, threshold: float = 0.5, version: str | None = None):  # noqa: ANN001
+    def __init__(self, scorer, task: str, threshold: float = 0.5, version: str | None = None):
         self.name = task
         self._scorer = scorer
         self._threshold = threshold
         self._version = version  # a pinned (challenger) version; None: the champion
 
-    def score_batch(self, X: np.ndarray, names: Sequence[str]) -> ScoredBatch:  # noqa: N803
+    def score_batch(self, X: np.ndarray, names: Sequence[str]) -> ScoredBatch:
         result = self._scorer.score(X, names)
         n = len(result.scores)
         served = f"{self.name}@{result.version}"

@@ -118,7 +118,7 @@ class _RocksStore:
     def close(self) -> None:
         try:
             self._db.close()
-        except Exception as exc:  # noqa: BLE001 - closing a failed store: report, go on
+        except Exception as exc:
             _log.warning("closing the window-state store %s failed: %s", self.path, exc)
 
 

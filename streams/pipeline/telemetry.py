@@ -99,7 +99,7 @@ def install(app: faust.App, settings: Settings) -> None:
     if settings.web_port > 0:
 
         @app.page("/metrics")
-        async def metrics(self, request):  # noqa: ANN001, ANN202 - Faust view handler
+        async def metrics(self, request):
             token = settings.web_token.get_secret_value() if settings.web_token else None
             if not token_matches(token, request.headers, request.query):
                 return self.text("a web token is required\n", status=401)

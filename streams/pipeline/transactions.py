@@ -119,7 +119,7 @@ class Outbox:
                     raise
                 _log.warning("initialising transactions: %s; retrying", err)
 
-    def _delivered(self, err: KafkaError | None, msg) -> None:  # noqa: ANN001
+    def _delivered(self, err: KafkaError | None, msg) -> None:
         if err is not None and self._failed is None:
             self._failed = err
             _log.error(
@@ -175,7 +175,7 @@ class Outbox:
         else:
             self._flush_then_commit(offsets, commit_offsets, timeout_s)
 
-    def _commit_transaction(self, offsets, group_metadata, timeout_s: float) -> None:  # noqa: ANN001
+    def _commit_transaction(self, offsets, group_metadata, timeout_s: float) -> None:
         if not self._in_transaction:
             return
         try:
@@ -228,7 +228,7 @@ class Outbox:
         def run() -> None:
             try:
                 call()
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            except BaseException as exc:
                 outcome.append(exc)
             finally:
                 done.set()
@@ -247,7 +247,7 @@ class Outbox:
         if outcome:
             raise outcome[0]
 
-    def _flush_then_commit(self, offsets, commit_offsets, timeout_s: float) -> None:  # noqa: ANN001
+    def _flush_then_commit(self, offsets, commit_offsets, timeout_s: float) -> None:
         deadline = time.monotonic() + 3 * timeout_s
         while self._producer.flush(timeout_s) > 0:
             if time.monotonic() > deadline:

@@ -145,7 +145,7 @@ class ScoringService(mode.Service):
         outputs: dict[str, str],
         holder: ModelHolder,
         follower: ModelEventFollower,
-        **kwargs,  # noqa: ANN003 - mode.Service's loop/beacon
+        **kwargs,
     ) -> None:
         super().__init__(**kwargs)
         self.app = app
@@ -195,7 +195,7 @@ class ScoringService(mode.Service):
         except ScoringStopped as exc:
             _log.critical("%s; the worker exits", exc)
             self._crash(loop, exc)
-        except BaseException as exc:  # noqa: BLE001 - any death of the scoring path ends the worker
+        except BaseException as exc:
             _log.critical("the scoring loop died: %r; the worker exits", exc, exc_info=True)
             self._crash(loop, ScoringStopped(f"scoring stopped: {exc!r}"))
 
@@ -226,7 +226,7 @@ class ScoringService(mode.Service):
         for future in admin.create_topics([spec], request_timeout=30).values():
             try:
                 future.result()
-            except Exception as exc:  # noqa: BLE001 - created by another worker meanwhile
+            except Exception as exc:
                 if "TOPIC_ALREADY_EXISTS" not in str(exc):
                     raise
 

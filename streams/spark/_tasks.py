@@ -139,7 +139,8 @@ def _parse_one(row: dict, fmt: str, kind: str, options: ParseOptions, chunk_size
         if rejected:
             rejected = [
                 dataclasses.replace(r, origin=FileOrigin(name, r.origin.line))
-                if isinstance(r.origin, FileOrigin) and r.origin.path == opened else r
+                if isinstance(r.origin, FileOrigin) and r.origin.path == opened
+                else r
                 for r in rejected
             ]
             yield _rejected_batch(rejected, file, as_json)
@@ -208,7 +209,7 @@ def _filesystem(uri: str):
     if "://" not in uri:
         return fs.LocalFileSystem(), os.path.abspath(uri)
     if uri.startswith("s3a://"):
-        uri = "s3://" + uri[len("s3a://"):]
+        uri = "s3://" + uri[len("s3a://") :]
     return fs.FileSystem.from_uri(uri)
 
 

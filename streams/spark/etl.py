@@ -129,8 +129,14 @@ def _files(spark: SparkSession, inputs: Sequence[str]) -> tuple[DataFrame, list[
 
 
 def parsed_inputs(
-    spark: SparkSession, inputs: Sequence[str], *, fmt: str = "auto", kind: str = "auto",
-    options: ParseOptions | None = None, chunk_size: int = 65_536, as_json: bool = True,
+    spark: SparkSession,
+    inputs: Sequence[str],
+    *,
+    fmt: str = "auto",
+    kind: str = "auto",
+    options: ParseOptions | None = None,
+    chunk_size: int = 65_536,
+    as_json: bool = True,
 ) -> tuple[DataFrame, list[str]]:
     """Every input parsed in Spark tasks: a DataFrame of :data:`_tasks.PARSED_SCHEMA` rows
     (persisted: callers read it several times) and the files' origin names by index."""
@@ -246,8 +252,15 @@ def run_etl_spark(
 
 
 def parse_and_write(
-    spark: SparkSession, inputs: Sequence[str], out: str, *, fmt: str, kind: str,
-    options: ParseOptions | None, chunk_size: int, rejected_format: RejectedFormat,
+    spark: SparkSession,
+    inputs: Sequence[str],
+    out: str,
+    *,
+    fmt: str,
+    kind: str,
+    options: ParseOptions | None,
+    chunk_size: int,
+    rejected_format: RejectedFormat,
 ) -> tuple[DataFrame, DataFrame, EtlResult]:
     """Steps 1 and 2: parse the inputs, write events and rejections, count per file.
 

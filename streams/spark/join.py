@@ -126,12 +126,17 @@ def _merge(found: list, k: int, fitted) -> LabelledSet:
     entity = np.concatenate([f.entity[:m] for f, m in zip(found, per, strict=True)])
     decision = np.concatenate([f.decision_ts_ms[:m] for f, m in zip(found, per, strict=True)])
     order = np.lexsort((entity.astype(str), decision))
+
     def stack(attr: str) -> np.ndarray:
         out = []
         for j in range(blocks):
-            out.append(np.concatenate([getattr(f, attr)[j * m:(j + 1) * m]
-                                       for f, m in zip(found, per, strict=True)])[order])
+            out.append(
+                np.concatenate(
+                    [getattr(f, attr)[j * m : (j + 1) * m] for f, m in zip(found, per, strict=True)]
+                )[order]
+            )
         return np.concatenate(out)
+
     return LabelledSet(
         X=stack("X"), y=stack("y"), true_p=stack("true_p"), entity=stack("entity"),
         decision_ts_ms=stack("decision_ts_ms"), names=tuple(fitted.names),

@@ -95,7 +95,7 @@ def spark_session(
         builder = builder.config(key, value)
     try:
         return builder.getOrCreate()
-    except Exception as exc:  # noqa: BLE001 - the JVM's failures come in many types
+    except Exception as exc:
         raise SparkSetupError(
             f"starting Spark (master {master or DEFAULT_MASTER}): expected a session, got "
             f"{type(exc).__name__}: {str(exc)[:500]}"

@@ -52,8 +52,9 @@ def spark_builder(spark: SparkSession, partitions: int | None = None):
     """A ``build`` for :func:`models.training.train_task` that joins on Spark."""
     from streams.spark.join import labelled_set_spark
 
-    def build(fitted, events, labels, *, task=None, progress=False, samples_per_label=0,
-              seed=0):  # build_labelled_set's signature; progress is local only
+    def build(
+        fitted, events, labels, *, task=None, progress=False, samples_per_label=0, seed=0
+    ):  # build_labelled_set's signature; progress is local only
         return labelled_set_spark(spark, fitted, events, labels, task=task,
                                   samples_per_label=samples_per_label, seed=seed,
                                   partitions=partitions)  # fmt: skip

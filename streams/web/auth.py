@@ -49,12 +49,12 @@ def token_matches(
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
-def token_middleware(expected: str | None) -> Any:  # noqa: ANN401 - an aiohttp middleware
+def token_middleware(expected: str | None) -> Any:
     """An aiohttp middleware that answers :data:`HEALTH_PATH` itself (``ok``, no token) and
     401 to any other request that does not carry ``expected`` (all pass when it is None)."""
 
     @web.middleware
-    async def require_token(request: web.Request, handler):  # noqa: ANN001, ANN202
+    async def require_token(request: web.Request, handler):
         if request.path == HEALTH_PATH:
             return web.Response(text="ok\n")
         if expected is None or token_matches(expected, request.headers, request.query):

@@ -99,7 +99,7 @@ class Feed:
                     msgs = consumer.consume(5000, timeout=0.25)
                     self._ingest([m for m in msgs if m.error() is None])
                     self.state.set_feed_error(None)
-                except Exception as exc:  # noqa: BLE001 - the page must outlive a broker hiccup
+                except Exception as exc:
                     _log.warning("the GUI feed failed, retrying in 1 s: %r", exc)
                     self.state.set_feed_error(f"{type(exc).__name__}: {exc}"[:300])
                     self._stop.wait(1.0)
@@ -134,14 +134,14 @@ class Feed:
         if scores:
             try:
                 self.state.add_scores(decode_score_results(scores))
-            except Exception as exc:  # noqa: BLE001 - a foreign record must not stop the page
+            except Exception as exc:
                 _log.warning("undecodable score records skipped: %r", exc)
         letters = []
         for m in msgs:
             if m.topic() == self._topics["dead-letters"]:
                 try:
                     letters.append(decode_dead_letter(m.value()))
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     _log.warning("undecodable dead letter skipped: %r", exc)
             elif m.topic() == self._topics["model-events"]:
                 self.state.add_model_event(m.key(), m.value())
@@ -151,7 +151,7 @@ class Feed:
         for probe in (self._probe_lag, self._probe_registry, self._probe_workers):
             try:
                 probe(admin, consumer)
-            except Exception as exc:  # noqa: BLE001 - one failing probe leaves the others
+            except Exception as exc:
                 _log.debug("GUI probe %s failed: %r", probe.__name__, exc)
 
     def _probe_lag(self, admin: AdminClient, consumer: Consumer) -> None:
@@ -221,7 +221,7 @@ class Feed:
             try:
                 with urllib.request.urlopen(request, timeout=2) as response:
                     text = response.read().decode()
-            except Exception as exc:  # noqa: BLE001 - a worker that is down is shown as down
+            except Exception as exc:
                 workers.append({"url": url, "up": False, "error": str(exc)[:200]})
                 continue
             workers.append({"url": url, "up": True, "error": None})

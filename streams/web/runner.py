@@ -33,7 +33,7 @@ def run_gui(
     host: str,
     port: int,
     metrics_urls: Sequence[str] = (),
-    on_ready=None,  # noqa: ANN001 - called with the address once the server listens
+    on_ready=None,
 ) -> None:
     """Serve the GUI on ``host:port`` until SIGINT/SIGTERM."""
     state = LiveState()

@@ -28,7 +28,7 @@ import orjson
 # Run as a script from anywhere: the reference codecs live in the tests package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from schemas import (  # noqa: E402
+from schemas import (
     DeadLetter,
     DeadLetterStage,
     decode_dead_letter,
@@ -38,8 +38,8 @@ from schemas import (  # noqa: E402
     encode_score_batch,
     encode_score_results,
 )
-from schemas.columns import ScoreColumns  # noqa: E402
-from tests.unit.schemas.reference import (  # noqa: E402
+from schemas.columns import ScoreColumns
+from tests.unit.schemas.reference import (
     decode_score_result_naive,
     encode_score_results_naive,
     random_columns,

@@ -30,11 +30,11 @@ import pyarrow.compute as pc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import kernels  # noqa: E402
-from kernels import WindowLayout, string_buffers  # noqa: E402
-from kernels.drift import bin_counts, quantile_edges  # noqa: E402
-from streams.features import FeaturePipeline, FeatureSpec  # noqa: E402
-from tests.unit.features.events import activity_table, log_table  # noqa: E402
+import kernels
+from kernels import WindowLayout, string_buffers
+from kernels.drift import bin_counts, quantile_edges
+from streams.features import FeaturePipeline, FeatureSpec
+from tests.unit.features.events import activity_table, log_table
 
 FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 FNV_PRIME = np.uint64(0x100000001B3)
@@ -203,8 +203,9 @@ def np_window_update(ts, slot, etype, value, layout, state, out=None) -> np.ndar
         seen = rows[k_idx, cnt0 + t] > 0
         rows[k_idx, last0 + t] = np.where(seen, np.maximum(rows[k_idx, last0 + t], tsf), tsf)
         rows[k_idx, cnt0 + t] += 1.0
-        rec = np.where(rows[:, cnt0 + types] > 0,
-                       np.minimum(now[:, None] - rows[:, last0 + types], cap), cap)
+        rec = np.where(
+            rows[:, cnt0 + types] > 0, np.minimum(now[:, None] - rows[:, last0 + types], cap), cap
+        )
         out[e[:, None], f_rec + types] = rec / HOUR
         rows[:, 0] = cnt + 1.0
         rows[:, 2] = now
@@ -286,8 +287,14 @@ def py_window_update(ts, slot, etype, value, layout) -> list[list[float]]:
         row[0] = n + 1.0
         row[2] = now
         e0 = f_rec + t_n
-        f[e0 : e0 + 6] = [n + 1.0, (now - row[1]) / HOUR, min(since, cap) / HOUR,
-                          (now - row[3]) / 60_000.0, row[4], row[5]]
+        f[e0 : e0 + 6] = [
+            n + 1.0,
+            (now - row[1]) / HOUR,
+            min(since, cap) / HOUR,
+            (now - row[3]) / 60_000.0,
+            row[4],
+            row[5],
+        ]
         out.append(f)
     return out
 
@@ -333,9 +340,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--python-n", type=int, default=50_000)
-    parser.add_argument("--cuda", action="store_true",
-                        help="also time every kernel and the pipeline on the CUDA target "
-                             "(needs a GPU), against the CPU on the same machine")
+    parser.add_argument(
+        "--cuda",
+        action="store_true",
+        help="also time every kernel and the pipeline on the CUDA target "
+        "(needs a GPU), against the CPU on the same machine",
+    )
     args = parser.parse_args()
     n, n_py = args.n, min(args.python_n, args.n)
     pa.set_cpu_count(1)
@@ -361,8 +371,13 @@ def cuda_rows(n: int) -> None:
     ids = pa.array(np.char.add("user-", rng.integers(0, 10**7, size=n).astype(str)))
     messages = log_table(n, seed=1).column("message").combine_chunks()
     props = activity_table(n, seed=3).column("properties").combine_chunks()
-    layout = WindowLayout(13, (HOUR, 24 * HOUR, 7 * 24 * HOUR, 30 * 24 * HOUR),
-                          (24 * HOUR, 7 * 24 * HOUR), 1_800_000.0, 90 * 24 * HOUR)
+    layout = WindowLayout(
+        13,
+        (HOUR, 24 * HOUR, 7 * 24 * HOUR, 30 * 24 * HOUR),
+        (24 * HOUR, 7 * 24 * HOUR),
+        1_800_000.0,
+        90 * 24 * HOUR,
+    )
     users = max(n // 100, 1)
     ts = 1_700_000_000_000 + np.cumsum(rng.exponential(3_000.0, size=n)).astype(np.int64)
     slot = rng.integers(0, users, size=n).astype(np.int64)
@@ -377,15 +392,17 @@ def cuda_rows(n: int) -> None:
         "hash_strings": lambda t: kernels.hash_strings(ids, 20, target=t),
         "hash_token_counts": lambda t: kernels.hash_token_counts(messages, 8, 3, target=t),
         "json_field_spans": lambda t: kernels.json_field_spans(props, "plan", target=t)[3],
-        "window_update": lambda t: kernels.window_update(ts, slot, etype, value, layout,
-                                                         layout.new_state(users), target=t),
+        "window_update": lambda t: kernels.window_update(
+            ts, slot, etype, value, layout, layout.new_state(users), target=t
+        ),
         "normalise": lambda t: kernels.normalise(x.copy(), cols, shift, scale, target=t),
-        "one_hot": lambda t: kernels.one_hot(idx, 13, np.zeros((n, 32), np.float32), 3,
-                                             target=t),
+        "one_hot": lambda t: kernels.one_hot(idx, 13, np.zeros((n, 32), np.float32), 3, target=t),
         "drift bin_counts": lambda t: bin_counts(x, edges, n_edges, target=t),
     }
-    print(f"\n{'kernel':<20} {'events':>9} {'cpu ms':>9} {'cuda ms':>9} {'speedup':>9} "
-          f"{'max |diff|':>11}")
+    print(
+        f"\n{'kernel':<20} {'events':>9} {'cpu ms':>9} {'cuda ms':>9} {'speedup':>9} "
+        f"{'max |diff|':>11}"
+    )
     for name, job in jobs.items():
         got = {}
         took = {}
@@ -397,10 +414,15 @@ def cuda_rows(n: int) -> None:
                 job(t)
                 times.append(time.perf_counter() - start)
             took[t] = min(times)
-        diff = float(np.nanmax(np.abs(got["cpu"].astype(np.float64)
-                                      - got["cuda"].astype(np.float64)), initial=0.0))
-        print(f"{name:<20} {n:>9,} {took['cpu'] * 1e3:>9.1f} {took['cuda'] * 1e3:>9.1f} "
-              f"{took['cpu'] / took['cuda']:>8.2f}x {diff:>11.3g}")
+        diff = float(
+            np.nanmax(
+                np.abs(got["cpu"].astype(np.float64) - got["cuda"].astype(np.float64)), initial=0.0
+            )
+        )
+        print(
+            f"{name:<20} {n:>9,} {took['cpu'] * 1e3:>9.1f} {took['cuda'] * 1e3:>9.1f} "
+            f"{took['cpu'] / took['cuda']:>8.2f}x {diff:>11.3g}"
+        )
     table = activity_table(n, seed=7, n_users=users)
     for t in ("cpu", "cuda"):
         fitted = FeaturePipeline(FeatureSpec.default(), target=t).fit(table.slice(0, 100_000))
@@ -417,17 +439,24 @@ def kernel_rows(n: int, n_py: int) -> None:
     scale_py = n / n_py
     rng = np.random.default_rng(42)
 
-    print(f"\n{'kernel':<22} {'events':>9} {'numba ms':>10} {'numpy ms':>10} {'python ms':>12} "
-          f"{'vs numpy':>9} {'vs python':>10} {'Mev/s':>9}")
+    print(
+        f"\n{'kernel':<22} {'events':>9} {'numba ms':>10} {'numpy ms':>10} {'python ms':>12} "
+        f"{'vs numpy':>9} {'vs python':>10} {'Mev/s':>9}"
+    )
 
     ids = pa.array(np.char.add("user-", rng.integers(0, 10**7, size=n).astype(str)))
     got = kernels.hash_strings(ids, 20)
     assert np.array_equal(got, np_hash_strings(ids, 20))
     assert got[:200].tolist() == py_hash_strings(ids.slice(0, 200).to_pylist(), 20)
     small = ids.slice(0, n_py).to_pylist()
-    row("hash_strings (ids)", n, best(lambda: kernels.hash_strings(ids, 20)),
+    row(
+        "hash_strings (ids)",
+        n,
+        best(lambda: kernels.hash_strings(ids, 20)),
         best(lambda: np_hash_strings(ids, 20)),
-        best(lambda: py_hash_strings(small, 20), 1) * scale_py, True)
+        best(lambda: py_hash_strings(small, 20), 1) * scale_py,
+        True,
+    )
 
     # Token counts write a 256-wide float32 row per message: 1 GB for 1M messages in one call,
     # where writes to memory dominate. The stream layer calls it per micro-batch, whose output
@@ -454,13 +483,20 @@ def kernel_rows(n: int, n_py: int) -> None:
         out.fill(0.0)
         return kernels.hash_token_counts(m, 8, 3, out=out)
 
-    row("hash_token_counts", n, best(batched(kernel_batch)),
+    row(
+        "hash_token_counts",
+        n,
+        best(batched(kernel_batch)),
         best(batched(lambda m: np_token_counts(m, 8, 3))),
-        best(lambda: py_token_counts(small, 8, 3), 1) * scale_py, True)
+        best(lambda: py_token_counts(small, 8, 3), 1) * scale_py,
+        True,
+    )
     t_one = best(lambda: kernels.hash_token_counts(messages, 8, 3), 1)
     t_np_one = best(lambda: np_token_counts(messages, 8, 3), 1)
-    print(f"{'':<22} (in 1k batches; as one call with a {n * 1024 / 2**20:,.0f} MiB output: "
-          f"numba {t_one * 1e3:.0f} ms, numpy {t_np_one * 1e3:.0f} ms)")
+    print(
+        f"{'':<22} (in 1k batches; as one call with a {n * 1024 / 2**20:,.0f} MiB output: "
+        f"numba {t_one * 1e3:.0f} ms, numpy {t_np_one * 1e3:.0f} ms)"
+    )
 
     # JSON field: no sensible NumPy formulation of a JSON scan exists, so the middle baseline
     # is what the kernel replaced: Arrow's vectorised regular expression (RE2, C++).
@@ -471,13 +507,23 @@ def kernel_rows(n: int, n_py: int) -> None:
     assert got.equals(via_regex)
     small = props.slice(0, n_py).to_pylist()
     assert got.slice(0, 1000).to_pylist() == py_json_field(small[:1000], "plan")
-    row("json_field_text", n, best(lambda: kernels.json_field_text(props, "plan")),
+    row(
+        "json_field_text",
+        n,
+        best(lambda: kernels.json_field_text(props, "plan")),
         best(lambda: pc.struct_field(pc.extract_regex(props, pattern), "v")),
-        best(lambda: py_json_field(small, "plan"), 1) * scale_py, True)
+        best(lambda: py_json_field(small, "plan"), 1) * scale_py,
+        True,
+    )
     print(f"{'':<22} (middle column: pyarrow extract_regex, not NumPy; Python: json.loads)")
 
-    layout = WindowLayout(13, (HOUR, 24 * HOUR, 7 * 24 * HOUR, 30 * 24 * HOUR),
-                          (24 * HOUR, 7 * 24 * HOUR), 1_800_000.0, 90 * 24 * HOUR)
+    layout = WindowLayout(
+        13,
+        (HOUR, 24 * HOUR, 7 * 24 * HOUR, 30 * 24 * HOUR),
+        (24 * HOUR, 7 * 24 * HOUR),
+        1_800_000.0,
+        90 * 24 * HOUR,
+    )
     n_users = max(n // 100, 1)
     ts = 1_700_000_000_000 + np.cumsum(rng.exponential(3_000.0, size=n)).astype(np.int64)
     slot = rng.integers(0, n_users, size=n).astype(np.int64)
@@ -489,53 +535,84 @@ def kernel_rows(n: int, n_py: int) -> None:
     out = np.zeros((n, layout.n_features), dtype=np.float32)
 
     def numba_windows():
-        return kernels.window_update(ts, slot, etype, value, layout, layout.new_state(n_users),
-                                     out)
+        return kernels.window_update(ts, slot, etype, value, layout, layout.new_state(n_users), out)
 
     got = numba_windows()
     k = min(n, 20_000)
     np.testing.assert_allclose(
-        np_window_update(ts[:k], slot[:k], etype[:k], value[:k], layout,
-                         layout.new_state(n_users)), got[:k], rtol=1e-5, atol=1e-5)
+        np_window_update(ts[:k], slot[:k], etype[:k], value[:k], layout, layout.new_state(n_users)),
+        got[:k],
+        rtol=1e-5,
+        atol=1e-5,
+    )
     np.testing.assert_allclose(
-        np.array(py_window_update(ts[:2000], slot[:2000], etype[:2000], value[:2000], layout),
-                 dtype=np.float32), got[:2000], rtol=1e-5, atol=1e-5)
-    t_np = best(lambda: np_window_update(ts, slot, etype, value, layout,
-                                         layout.new_state(n_users), out), 1)
-    t_py = best(lambda: py_window_update(ts[:n_py], slot[:n_py], etype[:n_py], value[:n_py],
-                                         layout), 1) * scale_py
+        np.array(
+            py_window_update(ts[:2000], slot[:2000], etype[:2000], value[:2000], layout),
+            dtype=np.float32,
+        ),
+        got[:2000],
+        rtol=1e-5,
+        atol=1e-5,
+    )
+    t_np = best(
+        lambda: np_window_update(ts, slot, etype, value, layout, layout.new_state(n_users), out), 1
+    )
+    t_py = (
+        best(
+            lambda: py_window_update(ts[:n_py], slot[:n_py], etype[:n_py], value[:n_py], layout), 1
+        )
+        * scale_py
+    )
     row("window_update", n, best(numba_windows), t_np, t_py, True)
-    print(f"{'':<22} ({n_users:,} entities, {layout.n_types} types, 4 horizons, "
-          f"2 half-lives: {layout.n_features} features/event)")
+    print(
+        f"{'':<22} ({n_users:,} entities, {layout.n_types} types, 4 horizons, "
+        f"2 half-lives: {layout.n_features} features/event)"
+    )
 
     x = rng.normal(size=(n, 32)).astype(np.float32)
     x[rng.random(x.shape) < 0.01] = np.nan
     cols = np.arange(0, 32, 2, dtype=np.int64)
     shift, scale = rng.normal(size=16), rng.random(16) + 0.5
-    assert np.array_equal(kernels.normalise(x.copy(), cols, shift, scale),
-                          np_normalise(x.copy(), cols, shift, scale), equal_nan=True)
+    assert np.array_equal(
+        kernels.normalise(x.copy(), cols, shift, scale),
+        np_normalise(x.copy(), cols, shift, scale),
+        equal_nan=True,
+    )
     rows_py = x[:n_py].tolist()
-    row("normalise (16 cols)", n, best(lambda: kernels.normalise(x, cols, shift, scale)),
+    row(
+        "normalise (16 cols)",
+        n,
+        best(lambda: kernels.normalise(x, cols, shift, scale)),
         best(lambda: np_normalise(x, cols, shift, scale)),
         best(lambda: py_normalise(rows_py, cols.tolist(), shift.tolist(), scale.tolist()), 1)
-        * scale_py, True)
+        * scale_py,
+        True,
+    )
 
     idx = rng.integers(-1, 13, size=n).astype(np.int64)
     out = np.zeros((n, 32), dtype=np.float32)
-    assert np.array_equal(kernels.one_hot(idx, 13, out.copy(), 3),
-                          np_one_hot(idx, 13, out.copy(), 3))
+    assert np.array_equal(
+        kernels.one_hot(idx, 13, out.copy(), 3), np_one_hot(idx, 13, out.copy(), 3)
+    )
     rows_py = np.zeros((n_py, 32), np.float32).tolist()
     idx_py = idx[:n_py].tolist()
-    row("one_hot (13 wide)", n, best(lambda: kernels.one_hot(idx, 13, out, 3)),
+    row(
+        "one_hot (13 wide)",
+        n,
+        best(lambda: kernels.one_hot(idx, 13, out, 3)),
         best(lambda: np_one_hot(idx, 13, out, 3)),
-        best(lambda: py_one_hot(idx_py, 13, rows_py, 3), 1) * scale_py, True)
+        best(lambda: py_one_hot(idx_py, 13, rows_py, 3), 1) * scale_py,
+        True,
+    )
     print("* pure Python timed on", f"{n_py:,}", "events and scaled to", f"{n:,}")
 
 
 def featurise(n: int) -> None:
     """Transform+vectorise throughput of the default specs on prebuilt Arrow tables."""
-    print(f"\n{'featurise (transform+vectorise)':<40} {'events':>9} {'cpu s':>8} {'ev/cpu-s':>11} "
-          f"{'ev/wall-s':>11}")
+    print(
+        f"\n{'featurise (transform+vectorise)':<40} {'events':>9} {'cpu s':>8} {'ev/cpu-s':>11} "
+        f"{'ev/wall-s':>11}"
+    )
     for kind, make in (("activity", activity_table), ("logs", log_table)):
         table = make(n, seed=7) if kind == "logs" else make(n, seed=7, n_users=max(n // 100, 1))
         fitted = FeaturePipeline(FeatureSpec.default(kind)).fit(table.slice(0, 100_000))
@@ -547,8 +624,10 @@ def featurise(n: int) -> None:
                 fitted.transform(use.slice(offset, batch), state)
             took, wall = time.process_time() - start, time.perf_counter() - wall
             label = f"{kind} ({len(fitted.names)} feats), batches of {batch:,}"
-            print(f"{label:<40} {len(use):>9,} {took:>8.2f} {len(use) / took:>11,.0f} "
-                  f"{len(use) / wall:>11,.0f}")
+            print(
+                f"{label:<40} {len(use):>9,} {took:>8.2f} {len(use) / took:>11,.0f} "
+                f"{len(use) / wall:>11,.0f}"
+            )
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ def _prepare(work: Path, events: int) -> dict:
     lstep = -(-len(logs) // SHARDS)
     for k in range(SHARDS):
         p = inputs / f"logs-{k}.log"
-        p.write_bytes(b"\n".join(logs[k * lstep:(k + 1) * lstep]) + b"\n")
+        p.write_bytes(b"\n".join(logs[k * lstep : (k + 1) * lstep]) + b"\n")
         paths.append(str(p))
     state = work / "state"
     settings = load_settings({}, state_dir=state)
@@ -160,11 +160,15 @@ def engines(args: argparse.Namespace) -> None:
               f"(ETL + features + scoring){session}", flush=True)  # fmt: skip
     by = {r["engine"]: r for r in runs}
     if {"local", "local1", "local2"} <= set(by):
-        print(f"Spark overhead at one core (local / local[1] events/s): "
-              f"{by['local']['rate'] / by['local1']['rate']:.2f}x")
+        print(
+            f"Spark overhead at one core (local / local[1] events/s): "
+            f"{by['local']['rate'] / by['local1']['rate']:.2f}x"
+        )
         local, one, two = (by[k]["rate"] for k in ("local", "local1", "local2"))
-        print(f"Spark local[2] vs the local engine: {two / local:.2f}x; "
-              f"local[2] vs local[1]: {two / one:.2f}x")
+        print(
+            f"Spark local[2] vs the local engine: {two / local:.2f}x; "
+            f"local[2] vs local[1]: {two / one:.2f}x"
+        )
     print(json.dumps(runs))
 
 
@@ -196,8 +200,15 @@ print(json.dumps({"total_s": time.perf_counter() - t, "phases": T}))
 
 
 def _measure(code_root: Path, path: Path, out: Path, features: bool) -> dict:
-    cmd = [sys.executable, "-c", _MEASURE, str(path), str(out), "1" if features else "0",
-           str(REF_MS)]
+    cmd = [
+        sys.executable,
+        "-c",
+        _MEASURE,
+        str(path),
+        str(out),
+        "1" if features else "0",
+        str(REF_MS),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=code_root,
                           env={**os.environ, "PYTHONPATH": str(code_root)})  # fmt: skip
     if proc.returncode:
@@ -228,13 +239,18 @@ def syslog(args: argparse.Namespace) -> None:
     rates = {}
     for label, root in roots.items():
         for features in (True, False):
-            m = min((_measure(root, path, work / "out", features) for _ in range(args.repeats)),
-                    key=lambda m: m["total_s"])  # best of --repeats: the machine is shared
+            m = min(
+                (_measure(root, path, work / "out", features) for _ in range(args.repeats)),
+                key=lambda m: m["total_s"],
+            )  # best of --repeats: the machine is shared
             rate = args.lines / m["total_s"]
             rates[(label, features)] = rate
             phases = ", ".join(f"{k} {v:.1f} s" for k, v in m["phases"].items())
-            print(f"{label:>18} {'with' if features else 'without':>7} features: "
-                  f"{m['total_s']:6.1f} s, {rate:9,.0f} lines/s  ({phases})", flush=True)
+            print(
+                f"{label:>18} {'with' if features else 'without':>7} features: "
+                f"{m['total_s']:6.1f} s, {rate:9,.0f} lines/s  ({phases})",
+                flush=True,
+            )
     if args.baseline:
         for features in (True, False):
             before = rates[(f"baseline {args.baseline}", features)]
@@ -249,9 +265,11 @@ def main() -> int:
     e = sub.add_parser("engines")
     e.add_argument("--events", type=int, default=5_000_000)
     e.add_argument("--work", help="work directory (kept; reused when it has a history)")
-    e.add_argument("--engines", default="local,local[2],local[1]",
-                   help="what to run, in order: local and Spark masters (default: "
-                   "local,local[2],local[1])")
+    e.add_argument(
+        "--engines",
+        default="local,local[2],local[1]",
+        help="what to run, in order: local and Spark masters (default: local,local[2],local[1])",
+    )
     s = sub.add_parser("syslog")
     s.add_argument("--lines", type=int, default=1_000_000)
     s.add_argument("--baseline", metavar="REF", help="also measure this commit's code")

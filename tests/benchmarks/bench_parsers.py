@@ -35,8 +35,8 @@ import pyarrow as pa
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")  # the targets are per core
 
-from schemas.events import ACTIVITY_TYPES, EVENT_SCHEMA  # noqa: E402
-from streams.etl import ParseOptions, TopicOrigin, parse_batch  # noqa: E402
+from schemas.events import ACTIVITY_TYPES, EVENT_SCHEMA
+from streams.etl import ParseOptions, TopicOrigin, parse_batch
 
 REF_MS = 1_764_000_000_000  # 2025-11-24, the 3164 year reference
 _PROGRAMS = ["sshd", "CRON", "systemd", "kernel", "sudo", "postfix/smtpd", "nginx", "dockerd",

@@ -100,7 +100,7 @@ class Bench:
         run([*cli, "simulate", "--users", "2000", "--days", "35"], self.env)
         run([*cli, "train", "--task", "all", "--kind", "mlp", "--epochs", "4"], self.env)
 
-    def deployment(self, name: str):  # noqa: ANN201
+    def deployment(self, name: str):
         settings = load_settings(
             env={},
             state_dir=self.tmp / f"state-{name}",
@@ -112,7 +112,7 @@ class Bench:
         create_topics(settings, self.bootstrap)
         return settings
 
-    def start_worker(self, settings, processes: int = 1, **extra: str) -> subprocess.Popen:  # noqa: ANN001
+    def start_worker(self, settings, processes: int = 1, **extra: str) -> subprocess.Popen:
         env = {
             **self.env,
             "STREAMSCORE_STATE_DIR": str(settings.state_dir),
@@ -137,7 +137,7 @@ class Bench:
         profile: Path | None = None,
         since_ms: float = 0,
         results: str = "scores",
-    ) -> dict:  # noqa: ANN001
+    ) -> dict:
         """Read scores until every event has both models' scores; times and latencies.
 
         With ``since_ms``, only scores of events timed at or after it count (the topic also
@@ -205,9 +205,7 @@ class Bench:
         self.produce_json(settings, activity(n, 1))
         consumer = make_consumer(self.bootstrap, settings=settings)
         consumer.subscribe([src])
-        producer = make_producer(
-            self.bootstrap, settings=settings, **{"enable.idempotence": False}
-        )
+        producer = make_producer(self.bootstrap, settings=settings, **{"enable.idempotence": False})
         seen, t0 = 0, None
         while seen < n:
             msgs = consumer.consume(5000, timeout=1.0)
@@ -253,7 +251,7 @@ class Bench:
             raise SystemExit(f"naive agent failed:\n{done.stderr[-3000:]}")
         return float(rate[-1].split("NAIVE_RATE=")[1].split()[0])
 
-    def produce_json(self, settings, events: list[dict], rate: float | None = None) -> None:  # noqa: ANN001
+    def produce_json(self, settings, events: list[dict], rate: float | None = None) -> None:
         """Send events keyed by user; with ``rate``, paced in small steps, each event's time
         set to the moment it is sent (so a score's latency is now - its event time)."""
         step = 2000 if rate is None else max(1, int(rate / 100))

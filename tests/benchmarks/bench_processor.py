@@ -107,7 +107,7 @@ class _Side:
         self.sizes: dict = {}
         self.cpu = 0.0
 
-    def processor(self):  # noqa: ANN201
+    def processor(self):
         """A processor as the worker builds it for the activity topic (format auto-detected)."""
         return self.proc_mod.BatchProcessor(self.models, **self.options)
 
@@ -196,7 +196,7 @@ class _Side:
 
     # measurements ------------------------------------------------------------------------------
 
-    def run(self, proc, batches: list, state: dict) -> tuple[float, int, dict]:  # noqa: ANN001
+    def run(self, proc, batches: list, state: dict) -> tuple[float, int, dict]:
         """Process ``batches`` in order; seconds, events and bytes out per output kind."""
         sizes = collections.Counter()
         events = 0
@@ -252,8 +252,8 @@ class _Side:
         mod = self.proc_mod
         wrapped = {}
 
-        def timed(label, fn):  # noqa: ANN001, ANN202
-            def wrapper(*a, **k):  # noqa: ANN002, ANN003, ANN202
+        def timed(label, fn):
+            def wrapper(*a, **k):
                 t0 = time.perf_counter()
                 try:
                     return fn(*a, **k)

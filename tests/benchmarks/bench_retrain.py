@@ -92,7 +92,7 @@ def main() -> int:
     for _ in range(20):  # warm-up: JIT, TensorFlow tracing, window state
         score_one()
 
-    def run_until(done) -> list[float]:  # noqa: ANN001
+    def run_until(done) -> list[float]:
         lat = []
         while not done():
             lat.append(score_one())

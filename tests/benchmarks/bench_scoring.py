@@ -65,8 +65,7 @@ def main() -> int:
     from models.simulate import SimConfig, simulate
     from models.training import fit_pipeline
 
-    sim = simulate(SimConfig(n_users=args.users, days=35, decision_min_day=21, n_hosts=0,
-                             seed=1))
+    sim = simulate(SimConfig(n_users=args.users, days=35, decision_min_day=21, n_hosts=0, seed=1))
     pipeline = fit_pipeline(sim.events)
     data = build_labelled_set(pipeline, sim.events, sim.labels, task="churn")
     model = MLPModel(MLPParams(epochs=3))
@@ -99,12 +98,16 @@ def main() -> int:
         diff = float(np.max(np.abs(fn(pool) - ref)))
         assert diff <= AGREEMENT, f"{name} differs from predict by {diff}"
 
-    print(f"MLP {model.params.hidden} on {d} features; one core; "
-          f"per-event model.predict = {per_event:,.0f} rows/s")
+    print(
+        f"MLP {model.params.hidden} on {d} features; one core; "
+        f"per-event model.predict = {per_event:,.0f} rows/s"
+    )
     print(f"FallbackScorer chose {serving.describe()['chain'][0]['engine']}")
-    header = (f"{'batch':>6} {'predict/batch':>14} {'tf.function':>14} {'litert':>14} "
-              f"{'FallbackScorer':>15} {'tf.fn/event':>12} {'litert/event':>13} "
-              f"{'scorer/event':>13}")
+    header = (
+        f"{'batch':>6} {'predict/batch':>14} {'tf.function':>14} {'litert':>14} "
+        f"{'FallbackScorer':>15} {'tf.fn/event':>12} {'litert/event':>13} "
+        f"{'scorer/event':>13}"
+    )
     print(header)
     print("-" * len(header))
     for batch in (1, 64, 1024, 4096):
@@ -113,9 +116,11 @@ def main() -> int:
         r_tf = rate(tf_fn, X)
         r_lite = rate(lite, X)
         r_srv = rate(lambda a: serving.score(a, data.names), X)
-        print(f"{batch:>6} {r_pred:>14,.0f} {r_tf:>14,.0f} {r_lite:>14,.0f} {r_srv:>15,.0f} "
-              f"{r_tf / per_event:>11,.0f}x {r_lite / per_event:>12,.0f}x "
-              f"{r_srv / per_event:>12,.0f}x")
+        print(
+            f"{batch:>6} {r_pred:>14,.0f} {r_tf:>14,.0f} {r_lite:>14,.0f} {r_srv:>15,.0f} "
+            f"{r_tf / per_event:>11,.0f}x {r_lite / per_event:>12,.0f}x "
+            f"{r_srv / per_event:>12,.0f}x"
+        )
     print("rows/s; the last three columns are ratios to per-event model.predict.")
     return 0
 

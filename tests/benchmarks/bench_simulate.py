@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from models.simulate import SimConfig, iter_payload_batches, simulate  # noqa: E402
+from models.simulate import SimConfig, iter_payload_batches, simulate
 
 
 def main() -> int:
@@ -28,9 +28,11 @@ def main() -> int:
     sim = simulate(SimConfig(n_users=args.users, days=args.days, seed=1))
     took = time.perf_counter() - t
     n = sim.events.num_rows
-    print(f"simulate: {n:,} events + {sim.labels.num_rows:,} labels for {args.users:,} users x "
-          f"{args.days} days in {took:.2f}s = {n / took * 60 / 1e6:.1f}M events/min "
-          f"({n / took * 60 / 1e6:.0f}x the 1M/min target)")
+    print(
+        f"simulate: {n:,} events + {sim.labels.num_rows:,} labels for {args.users:,} users x "
+        f"{args.days} days in {took:.2f}s = {n / took * 60 / 1e6:.1f}M events/min "
+        f"({n / took * 60 / 1e6:.0f}x the 1M/min target)"
+    )
     t = time.perf_counter()
     sent = sum(len(b.payloads) for b in iter_payload_batches(sim, 10_000))
     took = time.perf_counter() - t

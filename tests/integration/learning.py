@@ -47,7 +47,7 @@ class VersionReader:
                 self.versions[(eid, model)] = version
                 self.scores[(eid, model)] = float(score)
 
-    def wait_for(self, keys: set, timeout: float, workers=()) -> None:  # noqa: ANN001
+    def wait_for(self, keys: set, timeout: float, workers=()) -> None:
         """Poll until every key has a result (or time out), then 3 s more for duplicates."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and not keys <= self.count.keys():
@@ -71,7 +71,7 @@ def model_events(d: Deployment) -> list[ModelEvent]:
 
 def wait_for_log(
     d: Deployment, names: list[str], text: str, count: int, timeout: float, workers=()
-) -> None:  # noqa: ANN001
+) -> None:
     """Until each worker's log holds ``text`` at least ``count`` times."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -92,7 +92,7 @@ def _log(d: Deployment, name: str) -> str:
     return path.read_text(errors="replace") if path.exists() else ""
 
 
-def wait_for_group(d: Deployment, n: int, timeout: float, workers=()) -> None:  # noqa: ANN001
+def wait_for_group(d: Deployment, n: int, timeout: float, workers=()) -> None:
     """Until the worker group has ``n`` members, each holding input partitions."""
     deadline = time.monotonic() + timeout
     members: dict = {}
@@ -101,7 +101,7 @@ def wait_for_group(d: Deployment, n: int, timeout: float, workers=()) -> None:  
             assert w.poll() is None, f"a worker exited with {w.returncode}"
         try:
             members = d.group_members()
-        except Exception:  # noqa: BLE001 - the group does not exist yet
+        except Exception:
             members = {}
         if len(members) == n and all(
             any(t.endswith(("activity", "raw-logs")) for t, _ in tps) for tps in members.values()

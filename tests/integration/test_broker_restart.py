@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 _UP = re.compile(r"is up at 127\.0\.0\.1:(\d+) \(pid (\d+)")
 
 
-def kafka(state: Path, *args: str):  # noqa: ANN201
+def kafka(state: Path, *args: str):
     done = streamscore("--state-dir", str(state), "kafka", *args, env=clean_env(), timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     return done
@@ -35,9 +35,7 @@ def up_port(state: Path) -> tuple[int, str]:
     return int(match.group(1)), done.stdout
 
 
-def test_a_restarted_broker_comes_back_on_its_port_and_a_running_worker_resumes(
-    trained, tmp_path
-):
+def test_a_restarted_broker_comes_back_on_its_port_and_a_running_worker_resumes(trained, tmp_path):
     broker = tmp_path / "broker"
     port, _ = up_port(broker)
     worker = reader = None

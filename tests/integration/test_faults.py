@@ -31,7 +31,7 @@ def deployment(kafka_bootstrap, trained, tmp_path):
     return Deployment.create(kafka_bootstrap, trained, tmp_path)
 
 
-def wait_until(condition, timeout: float, what: str, workers=()) -> None:  # noqa: ANN001
+def wait_until(condition, timeout: float, what: str, workers=()) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():

@@ -66,7 +66,7 @@ def start_gui(d: Deployment, port: int, worker_port: int) -> subprocess.Popen:
     )
 
 
-def wait_until(what: str, check, timeout: float, procs=(), explain=None):  # noqa: ANN001, ANN201
+def wait_until(what: str, check, timeout: float, procs=(), explain=None):
     """Poll ``check`` until truthy; on timeout fail with ``explain()`` (the logs) if given."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -29,7 +29,7 @@ from tests.integration.workload import mixed_workload
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 
-def keys_of(w) -> set[tuple[str, str]]:  # noqa: ANN001
+def keys_of(w) -> set[tuple[str, str]]:
     return {(eid, m) for eid in w.event_ids for m in MODELS}
 
 
@@ -50,8 +50,9 @@ def test_a_model_event_naming_a_path_outside_the_registry_is_refused(
     try:
         d.produce(waves[0])
         reader.wait_for(keys_of(waves[0]), 300, workers=[a])
-        event = ModelEvent("churn", "promoted", v1, evil, parent=v1,
-                           artifact=reg.export_version("churn", v1))
+        event = ModelEvent(
+            "churn", "promoted", v1, evil, parent=v1, artifact=reg.export_version("churn", v1)
+        )
         with Publisher(d.settings, d.bootstrap) as pub:
             pub.send("model-events", [event.to_json()], [b"churn"])
         wait_for_log(d, ["a"], "refused model event", 1, 120, workers=[a])
@@ -87,13 +88,15 @@ def _status(url: str, token: str | None = None) -> int:
         return exc.code
 
 
-def test_a_worker_with_a_web_token_locks_every_route_but_health(
-    kafka_bootstrap, trained, tmp_path
-):
+def test_a_worker_with_a_web_token_locks_every_route_but_health(kafka_bootstrap, trained, tmp_path):
     d = Deployment.create(kafka_bootstrap, trained, tmp_path)
     port, token = _free_port(), "worker-token-81c2"
-    a = d.start_worker("a", STREAMSCORE_TABLE_STORE="memory", STREAMSCORE_WEB_PORT=str(port),
-                       STREAMSCORE_WEB_TOKEN=token)
+    a = d.start_worker(
+        "a",
+        STREAMSCORE_TABLE_STORE="memory",
+        STREAMSCORE_WEB_PORT=str(port),
+        STREAMSCORE_WEB_TOKEN=token,
+    )
     base = f"http://127.0.0.1:{port}"
     table = f"/table/{d.prefix}worker.activity-logs.all-entity-windows/"
     try:
@@ -121,8 +124,7 @@ def test_a_worker_with_a_web_token_locks_every_route_but_health(
 def test_each_input_topic_takes_only_its_own_kind(kafka_bootstrap, trained, tmp_path):
     d = Deployment.create(kafka_bootstrap, trained, tmp_path)
     dpkg = b"2026-05-28 11:00:00 status installed cowsay:all 3.03"
-    event = {"event_id": "wrong-topic-1", "user_id": "u7", "ts": 1_780_000_000_000,
-             "type": "login"}
+    event = {"event_id": "wrong-topic-1", "user_id": "u7", "ts": 1_780_000_000_000, "type": "login"}
     a = d.start_worker("a", STREAMSCORE_TABLE_STORE="memory")
     reader = ResultReader(d)
     wave = mixed_workload(400, seed=90, malformed_frac=0.0)
@@ -143,7 +145,9 @@ def test_each_input_topic_takes_only_its_own_kind(kafka_bootstrap, trained, tmp_
     assert sorted(topic for topic, _, _ in reader.dead) == [activity, raw_logs]
     assert all(n == 1 for n in reader.dead.values()), reader.dead
     reasons = sorted(reader.dead_reasons)
-    assert reasons[0].startswith("payload on the activity topic: expected activity JSON events "
-                                 "or Arrow IPC batches of them, got a dpkg.log line"), reasons
+    assert reasons[0].startswith(
+        "payload on the activity topic: expected activity JSON events "
+        "or Arrow IPC batches of them, got a dpkg.log line"
+    ), reasons
     assert reasons[1].startswith("payload on the raw-logs topic: expected log lines"), reasons
     assert "got activity JSON" in reasons[1]

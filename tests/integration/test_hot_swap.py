@@ -32,7 +32,7 @@ from tests.integration.workload import mixed_workload
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 
-def keys_of(w) -> set[tuple[str, str]]:  # noqa: ANN001
+def keys_of(w) -> set[tuple[str, str]]:
     ids = list(w.event_ids)
     return {(eid, m) for eid in ids for m in MODELS}
 

@@ -42,8 +42,8 @@ FRESH = SimConfig(n_users=4000, days=21, decision_min_day=7, drift_day=1, seed=9
 
 def produce_simulation(
     d: Deployment,
-    sim,  # noqa: ANN001
-    kinds=("activity", "outcomes"),  # noqa: ANN001
+    sim,
+    kinds=("activity", "outcomes"),
     rename: bytes = b"",
     span_ms: tuple[int, int] | None = None,
 ) -> list[str]:
@@ -80,7 +80,7 @@ def produce_simulation(
     return sim.events["event_id"].to_numpy(zero_copy_only=False)[is_act].tolist()
 
 
-def auc_on_fresh_drifted_data(registry: ModelRegistry, task: str, version: str, fresh) -> dict:  # noqa: ANN001
+def auc_on_fresh_drifted_data(registry: ModelRegistry, task: str, version: str, fresh) -> dict:
     pipeline = registry.load_pipeline(task, version)
     s = build_labelled_set(pipeline, fresh.events, fresh.labels, task=task)
     model = registry.load(task, version)

@@ -63,7 +63,7 @@ def total(samples: dict, name: str, **labels: str) -> float:
     return sum(v for (n, lab), v in samples.items() if n == name and want <= lab)
 
 
-def wait_for_web(port: int, worker, token: str = TOKEN, timeout: float = 180) -> None:  # noqa: ANN001
+def wait_for_web(port: int, worker, token: str = TOKEN, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert worker.poll() is None, f"the worker exited with {worker.returncode}"

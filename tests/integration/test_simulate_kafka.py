@@ -12,8 +12,11 @@ pytestmark = pytest.mark.kafka
 
 
 def test_simulation_payloads_round_trip_through_kafka(kafka_bootstrap, make_topic):
-    sim = simulate(SimConfig(n_users=30, days=21, decision_min_day=14, n_hosts=2,
-                             log_lines_per_host_day=10, seed=4))
+    sim = simulate(
+        SimConfig(
+            n_users=30, days=21, decision_min_day=14, n_hosts=2, log_lines_per_host_day=10, seed=4
+        )
+    )
     topics = {kind: make_topic(partitions=2) for kind in ("activity", "raw_logs", "outcomes")}
     sent = send_payloads(sim, make_producer(kafka_bootstrap), topics, batch_size=500)
     assert sent["outcomes"] == sim.labels.num_rows and sent["raw_logs"] == len(sim.raw_logs)

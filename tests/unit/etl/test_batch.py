@@ -240,8 +240,7 @@ ACTIVITY_JSON = b'{"event_id": "e1", "user_id": "u1", "ts": 1780000000000, "type
 DPKG_LINE = b"2026-05-28 11:00:00 status installed cowsay:all 3.03"
 SYSLOG_LINE = b"<34>Oct 11 22:14:15 mymachine su: 'su root' failed for lonvick on /dev/pts/8"
 LOGSTASH_DOC = (
-    b'{"message": "hello", "@version": "1", "@timestamp": "2026-05-28T12:00:01.108Z", '
-    b'"host": "h1"}'
+    b'{"message": "hello", "@version": "1", "@timestamp": "2026-05-28T12:00:01.108Z", "host": "h1"}'
 )
 
 
@@ -271,13 +270,16 @@ def test_each_topic_kind_takes_only_its_own_formats():
     assert [r.origin.offset for r in on_activity.rejected] == [2, 3, 4, 5]
     for r in on_activity.rejected:
         assert r.stage == "parse"
-        assert r.reason.startswith("payload on the activity topic: expected activity JSON "
-                                   "events or Arrow IPC batches of them, got ")
+        assert r.reason.startswith(
+            "payload on the activity topic: expected activity JSON "
+            "events or Arrow IPC batches of them, got "
+        )
     assert "got a dpkg.log line '2026-05-28" in on_activity.rejected[0].reason
     assert "got a Logstash JSON document" in on_activity.rejected[2].reason
 
-    on_logs = parse_batch(payloads, "auto", origin, options=OPTS, kind="logs",
-                          hosts=["h"] * len(payloads))
+    on_logs = parse_batch(
+        payloads, "auto", origin, options=OPTS, kind="logs", hosts=["h"] * len(payloads)
+    )
     assert sorted(set(on_logs.source_index.tolist())) == [2, 3, 4]
     assert [r.origin.offset for r in on_logs.rejected] == [0, 1, 5]
     assert on_logs.rejected[0].reason.startswith(

@@ -88,9 +88,7 @@ def test_syslog_rejections_say_what_was_expected():
     assert "expected 0..191" in reasons[2] and "999" in reasons[2]
     assert "month" in reasons[3] and "'Foo'" in reasons[3]
     assert reasons[4] == "syslog 3164 time: expected a day 01..29 in Feb, got 'Feb 30 22:14:15'"
-    assert reasons[5] == (
-        "syslog 5424 time: expected a month 01..12, got '2003-13-11T22:14:15Z'"
-    )
+    assert reasons[5] == ("syslog 5424 time: expected a month 01..12, got '2003-13-11T22:14:15Z'")
     assert "expected '[<PRI>]Mmm dd hh:mm:ss HOST" in reasons[6]
     assert all(r.stage == "parse" and r.error == "ParseError" for r in pb.rejected)
 

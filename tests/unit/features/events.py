@@ -33,15 +33,18 @@ def activity_table(n: int, seed: int = 0, n_users: int = 200, late: float = 0.05
     props_arr = pa.array(props)
     no_props = pa.array(rng.random(n) < 0.2)
     props_arr = pc.if_else(no_props, pa.scalar(None, pa.string()), props_arr)
-    return _table(n, {
-        "event_id": pa.array(np.char.add("e", np.arange(n).astype(str))),
-        "ts_ms": pa.array(ts, pa.int64()),
-        "entity": pa.array(users),
-        "source": pa.array(np.full(n, "activity")),
-        "event_type": pa.array(kinds),
-        "user_id": pa.array(users),
-        "properties": props_arr,
-    })
+    return _table(
+        n,
+        {
+            "event_id": pa.array(np.char.add("e", np.arange(n).astype(str))),
+            "ts_ms": pa.array(ts, pa.int64()),
+            "entity": pa.array(users),
+            "source": pa.array(np.full(n, "activity")),
+            "event_type": pa.array(kinds),
+            "user_id": pa.array(users),
+            "properties": props_arr,
+        },
+    )
 
 
 def log_table(n: int, seed: int = 0, n_hosts: int = 20) -> pa.Table:
@@ -49,22 +52,42 @@ def log_table(n: int, seed: int = 0, n_hosts: int = 20) -> pa.Table:
     rng = np.random.default_rng(seed)
     ts = T0 + np.cumsum(rng.exponential(2_000.0, size=n)).astype(np.int64)
     hosts = np.char.add("host", rng.integers(0, n_hosts, size=n).astype(str))
-    words = np.array(["Failed", "password", "for", "root", "from", "port", "sshd", "error",
-                      "disk", "full", "status", "installed", "cowsay:all", "3.03", "é日本"])
+    words = np.array(
+        [
+            "Failed",
+            "password",
+            "for",
+            "root",
+            "from",
+            "port",
+            "sshd",
+            "error",
+            "disk",
+            "full",
+            "status",
+            "installed",
+            "cowsay:all",
+            "3.03",
+            "é日本",
+        ]
+    )
     msg = rng.choice(words, size=(n, 5))
     message = np.char.add(np.char.add(msg[:, 0], " "), msg[:, 1])
     for k in range(2, 5):
         message = np.char.add(np.char.add(message, " "), msg[:, k])
     message = np.char.add(message, rng.integers(0, 65536, size=n).astype(str))
-    return _table(n, {
-        "event_id": pa.array(np.char.add("l", np.arange(n).astype(str))),
-        "ts_ms": pa.array(ts, pa.int64()),
-        "entity": pa.array(hosts),
-        "source": pa.array(rng.choice(np.array(["syslog3164", "dpkg", "access_log"]), n)),
-        "event_type": pa.array(np.full(n, "log")),
-        "host": pa.array(hosts),
-        "program": pa.array(rng.choice(np.array(["sshd", "dpkg", "cron", "nginx"]), n)),
-        "severity": pa.array(rng.integers(0, 8, size=n).astype(np.int8)),
-        "action": pa.array(rng.choice(np.array(["install", "upgrade", "remove", ""]), n)),
-        "message": pa.array(message),
-    })
+    return _table(
+        n,
+        {
+            "event_id": pa.array(np.char.add("l", np.arange(n).astype(str))),
+            "ts_ms": pa.array(ts, pa.int64()),
+            "entity": pa.array(hosts),
+            "source": pa.array(rng.choice(np.array(["syslog3164", "dpkg", "access_log"]), n)),
+            "event_type": pa.array(np.full(n, "log")),
+            "host": pa.array(hosts),
+            "program": pa.array(rng.choice(np.array(["sshd", "dpkg", "cron", "nginx"]), n)),
+            "severity": pa.array(rng.integers(0, 8, size=n).astype(np.int8)),
+            "action": pa.array(rng.choice(np.array(["install", "upgrade", "remove", ""]), n)),
+            "message": pa.array(message),
+        },
+    )

@@ -14,7 +14,11 @@ def test_pipeline_on_simulated_cuda_is_bit_identical_to_cpu() -> None:
     env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
     done = subprocess.run(
         [sys.executable, "-m", "tests.unit.features.cuda_sim_pipeline"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ALL OK" in done.stdout

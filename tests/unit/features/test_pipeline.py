@@ -43,8 +43,7 @@ def _spec(*steps: dict) -> FeatureSpec:
 def _split(table: pa.Table, rng: np.random.Generator) -> list[pa.RecordBatch]:
     cuts = np.sort(rng.choice(np.arange(1, len(table)), size=25, replace=False))
     bounds = [0, *cuts.tolist(), len(table)]
-    return [table.slice(a, b - a).to_batches()[0] for a, b in zip(bounds, bounds[1:],
-                                                                   strict=False)]
+    return [table.slice(a, b - a).to_batches()[0] for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
 @pytest.mark.parametrize("kind", ["activity", "logs"])
@@ -85,10 +84,12 @@ def test_window_state_rows_unseen_entities_are_zero_and_shape_is_checked(fitted)
 
 
 def test_filter_property_and_one_hot_steps(fitted) -> None:
-    table = pa.concat_tables([
-        activity_table(4, seed=5),
-        log_table(3).cast(activity_table(1).schema),
-    ])
+    table = pa.concat_tables(
+        [
+            activity_table(4, seed=5),
+            log_table(3).cast(activity_table(1).schema),
+        ]
+    )
     fb = fitted.transform(table, fitted.new_state())
     assert len(fb) == 4  # log events filtered out
     assert fb.event_id.to_pylist() == table.column("event_id").to_pylist()[:4]
@@ -105,10 +106,16 @@ def test_property_values_reach_the_features() -> None:
         {"op": "property", "key": "amount", "name": "amount", "to": "float64"},
         {"op": "property", "key": "plan", "name": "plan"},
         {"op": "numeric", "column": "amount", "fill": -1},
-        {"op": "onehot", "column": "plan", "categories": ["pro", "a\\\"b"]},
+        {"op": "onehot", "column": "plan", "categories": ["pro", 'a\\"b']},
     )
-    props = ['{"plan":"pro","amount":9.99}', '{"amount": "12"}', None, '{"amount":"x"}',
-             '{"plan": "a\\"b", "amount": -2e3}', '{"amount": 1e999}']
+    props = [
+        '{"plan":"pro","amount":9.99}',
+        '{"amount": "12"}',
+        None,
+        '{"amount":"x"}',
+        '{"plan": "a\\"b", "amount": -2e3}',
+        '{"amount": 1e999}',
+    ]
     table = activity_table(len(props)).set_column(14, "properties", pa.array(props))
     fb = FeaturePipeline(spec).fit(table).transform(table, None)
     assert _column(fb, "amount").tolist() == [pytest.approx(9.99), 12, -1, -1, -2000, -1]
@@ -120,8 +127,7 @@ def test_property_values_reach_the_features() -> None:
 def test_infinite_and_nan_amounts_do_not_poison_window_sums() -> None:
     spec = _spec(
         {"op": "property", "key": "amount", "name": "amount", "to": "float64"},
-        {"op": "windows", "types": ["purchase"], "value_column": "amount",
-         "horizons_s": [86400]},
+        {"op": "windows", "types": ["purchase"], "value_column": "amount", "horizons_s": [86400]},
     )
     props = ['{"amount": 1e999}', '{"amount": 5}', '{"amount": -1e999}', '{"amount": 2}']
     table = activity_table(4, n_users=1)
@@ -157,8 +163,11 @@ def test_window_features_count_per_entity_through_the_pipeline(fitted) -> None:
 def test_normalisers_are_fitted_on_the_fit_data(fitted, activity) -> None:
     fb = fitted.transform(activity, fitted.new_state())
     standard = [s for s in fitted.stats if s["method"] == "standard"][0]
-    cols = [fb.names.index(n) for n, sc in zip(standard["columns"], standard["scale"],
-                                                strict=True) if sc != 1.0]
+    cols = [
+        fb.names.index(n)
+        for n, sc in zip(standard["columns"], standard["scale"], strict=True)
+        if sc != 1.0
+    ]
     assert len(cols) > 50
     np.testing.assert_allclose(fb.X[:, cols].mean(axis=0), 0, atol=1e-4)
     np.testing.assert_allclose(fb.X[:, cols].std(axis=0), 1, rtol=1e-3)
@@ -194,8 +203,13 @@ def test_fingerprint_is_stable_across_processes(fitted) -> None:
         "t = activity_table(3000, seed=1, n_users=60)\n"
         "print(FeaturePipeline(FeatureSpec.default()).fit(t).fingerprint)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True, env={"PYTHONHASHSEED": "7"})
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONHASHSEED": "7"},
+    )
     assert done.stdout.strip() == fitted.fingerprint
     assert fitted.fingerprint.startswith("sha256:")
 
@@ -238,8 +252,9 @@ def test_clear_errors_for_bad_input(fitted, activity) -> None:
     with pytest.raises(FeatureInputError, match="expected events left"):
         FeaturePipeline(FeatureSpec.default()).fit(log_table(5).cast(activity.schema))
     with pytest.raises(FeatureSpecError, match="match a feature"):
-        FeaturePipeline(_spec({"op": "time"}, {"op": "normalise", "method": "standard",
-                                               "columns": ["nope*"]}))
+        FeaturePipeline(
+            _spec({"op": "time"}, {"op": "normalise", "method": "standard", "columns": ["nope*"]})
+        )
 
 
 def test_warm_up_compiles_every_kernel_the_pipeline_uses() -> None:
@@ -257,8 +272,7 @@ def test_warm_up_compiles_every_kernel_the_pipeline_uses() -> None:
         "    f.transform(t.to_batches()[0], f.new_state())\n"
         "print(before, [len(k.signatures) for k in kernels])\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     before, after = done.stdout.strip().split("] [")
     assert before + "]" == "[" + after, done.stdout
 
@@ -270,18 +284,24 @@ def test_number_text_reads_the_same_whether_or_not_the_batch_has_bad_rows() -> N
     clean = as_float(pa.array(good)).to_pylist()
     mixed = as_float(pa.array([*good, "x", " 1", "0x1A"])).to_pylist()
     assert str(mixed[: len(good)]) == str(clean)  # str: nan == nan
-    assert mixed[len(good):] == [None, None, None]
+    assert mixed[len(good) :] == [None, None, None]
 
 
 def test_fitting_in_chunks_gives_the_whole_table_statistics(activity, monkeypatch) -> None:
     from streams.features import pipeline as pipeline_module
 
-    raw_fit = FeaturePipeline(_spec(
-        {"op": "windows", "types": ["login", "purchase"], "horizons_s": [3600, 86400],
-         "halflives_s": [86400]},
-        {"op": "normalise", "method": "minmax", "columns": ["win.*.recency_h"]},
-        {"op": "normalise", "method": "standard", "columns": ["win.*"]},
-    ))
+    raw_fit = FeaturePipeline(
+        _spec(
+            {
+                "op": "windows",
+                "types": ["login", "purchase"],
+                "horizons_s": [3600, 86400],
+                "halflives_s": [86400],
+            },
+            {"op": "normalise", "method": "minmax", "columns": ["win.*.recency_h"]},
+            {"op": "normalise", "method": "standard", "columns": ["win.*"]},
+        )
+    )
     monkeypatch.setattr(pipeline_module, "FIT_CHUNK_ROWS", 97)
     chunked = raw_fit.fit(activity)
     x, _ = raw_fit._features(activity, raw_fit.new_state())  # raw, unnormalised

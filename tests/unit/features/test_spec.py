@@ -30,10 +30,17 @@ def _spec(*steps: dict) -> str:
         (_spec({"op": "hashed", "column": "a", "bits": 4, "colour": 1}), "colour"),
         (_spec({"op": "hashed", "column": "a", "bits": 17}), "less than or equal to 16"),
         (_spec({"op": "filter", "column": "a", "keep": ["x"], "drop": ["y"]}), "exactly one"),
-        (_spec({"op": "normalise", "method": "standard", "columns": ["*"]},
-               {"op": "time"}), "normalise steps must come last"),
-        (_spec({"op": "windows", "types": ["a"], "horizons_s": [60]},
-               {"op": "windows", "types": ["b"], "horizons_s": [60]}), "at most one"),
+        (
+            _spec({"op": "normalise", "method": "standard", "columns": ["*"]}, {"op": "time"}),
+            "normalise steps must come last",
+        ),
+        (
+            _spec(
+                {"op": "windows", "types": ["a"], "horizons_s": [60]},
+                {"op": "windows", "types": ["b"], "horizons_s": [60]},
+            ),
+            "at most one",
+        ),
         (_spec({"op": "filter", "column": "a", "keep": ["x"]}), "no feature step"),
         (_spec({"op": "windows", "types": ["a"], "horizons_s": [-1]}), "greater than 0"),
         (_spec({"op": "numeric", "column": "bad name"}), "pattern"),
@@ -48,6 +55,7 @@ def test_bad_specs_raise_feature_spec_error_saying_what(text: str, needle: str) 
 
 
 def test_unknown_default_kind_is_an_error() -> None:
-    with pytest.raises(FeatureSpecError, match="default feature spec: expected .*'activity'.*"
-                                               "got 'video'"):
+    with pytest.raises(
+        FeatureSpecError, match="default feature spec: expected .*'activity'.*got 'video'"
+    ):
         FeatureSpec.default("video")  # type: ignore[arg-type]

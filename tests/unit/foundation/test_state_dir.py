@@ -32,7 +32,11 @@ WRITERS = [
 def cli(state: Path, *args: str, wrap: list[str] | None = None) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "streams.cli", "--state-dir", str(state), *args]
     return subprocess.run(
-        (wrap or []) + cmd, capture_output=True, text=True, cwd=REPO, timeout=120,
+        (wrap or []) + cmd,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
         env=clean_env(KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:9"),
     )
 
@@ -43,8 +47,14 @@ def in_tmpfs(mountpoint: Path, options: str) -> list[str]:
     unshare = shutil.which("unshare")
     assert unshare, "util-linux's unshare is needed to mount a read-only or full tmpfs"
     mountpoint.mkdir(parents=True, exist_ok=True)
-    prefix = [unshare, "-rm", "sh", "-c",
-              f'mount -t tmpfs -o {options} tmpfs "{mountpoint}" && exec "$@"', "sh"]
+    prefix = [
+        unshare,
+        "-rm",
+        "sh",
+        "-c",
+        f'mount -t tmpfs -o {options} tmpfs "{mountpoint}" && exec "$@"',
+        "sh",
+    ]
     probe = subprocess.run([*prefix, "true"], capture_output=True, text=True, check=False)
     assert probe.returncode == 0, f"cannot mount a tmpfs in a user namespace: {probe.stderr}"
     return prefix
@@ -87,8 +97,9 @@ def test_a_read_only_state_dir(tmp_path):
     else:
         wrap = in_tmpfs(state, "ro,size=1m")
     for args in (("worker",), ("kafka", "up")):
-        assert_clear_error(cli(state, *args, wrap=wrap), state,
-                           "expected a writable directory, got")
+        assert_clear_error(
+            cli(state, *args, wrap=wrap), state, "expected a writable directory, got"
+        )
     done = cli(state, "worker", wrap=wrap)
     assert "read-only file system" in done.stderr or "permission denied" in done.stderr
 

@@ -86,8 +86,7 @@ def check_windows(rng: np.random.Generator) -> None:
         outs = {}
         for target, state in states.items():
             parts = [
-                window_update(ts[a:b], ent[a:b], ty[a:b], val[a:b], LAYOUT, state,
-                              target=target)
+                window_update(ts[a:b], ent[a:b], ty[a:b], val[a:b], LAYOUT, state, target=target)
                 for a, b in ((0, n // 3), (n // 3, n))
             ]
             outs[target] = np.vstack(parts)

@@ -47,8 +47,7 @@ def token_counts(values: list[str | None], bits: int, seed: int, skip_numeric: b
     return out
 
 
-def window_features(ts, entity, etype, value, n_types, horizons, halflives, gap, cap,
-                    history=None):
+def window_features(ts, entity, etype, value, n_types, horizons, halflives, gap, cap, history=None):
     """Features computed from each entity's full event history (no incremental state).
 
     ``history`` (entity -> dict) carries the past between calls, like the kernel's state.
@@ -58,8 +57,9 @@ def window_features(ts, entity, etype, value, n_types, horizons, halflives, gap,
     for t_i, e, ty, v in zip(ts, entity, etype, value, strict=True):
         t_i = float(t_i)
         v = 0.0 if math.isnan(v) else float(v)
-        h = history.setdefault(e, {"events": [], "now": None, "sessions": 0,
-                                   "s_start": None, "s_events": 0})
+        h = history.setdefault(
+            e, {"events": [], "now": None, "sessions": 0, "s_start": None, "s_events": 0}
+        )
         prev_now = h["now"]
         if prev_now is None or t_i - prev_now > gap:
             h["sessions"] += 1
@@ -88,8 +88,14 @@ def window_features(ts, entity, etype, value, n_types, horizons, halflives, gap,
             seen = [x[0] for x in evs if x[1] == u]
             feats.append((min(now - max(seen), cap) if seen else cap) / 3.6e6)
         first = min(x[0] for x in evs)
-        feats += [len(evs), (now - first) / 3.6e6, min(since_prev, cap) / 3.6e6,
-                  (now - h["s_start"]) / 6e4, h["s_events"], h["sessions"]]
+        feats += [
+            len(evs),
+            (now - first) / 3.6e6,
+            min(since_prev, cap) / 3.6e6,
+            (now - h["s_start"]) / 6e4,
+            h["s_events"],
+            h["sessions"],
+        ]
         rows.append(feats)
     return np.array(rows, dtype=np.float64).reshape(len(rows), -1), history
 

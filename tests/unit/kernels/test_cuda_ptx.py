@@ -22,7 +22,11 @@ def test_cuda_twins_compile_to_ptx_for_sm90() -> None:
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
     done = subprocess.run(
         [sys.executable, "-m", "tests.unit.kernels.cuda_ptx_check"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     assert "ALL OK" in done.stdout

@@ -18,7 +18,11 @@ def test_cuda_twins_match_cpu_kernels_in_the_simulator() -> None:
     env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
     done = subprocess.run(
         [sys.executable, "-m", "tests.unit.kernels.cuda_sim_parity"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ALL OK" in done.stdout

@@ -69,7 +69,10 @@ def test_colliding_keys_land_in_the_same_bucket_and_all_buckets_are_used() -> No
 def test_buckets_are_the_same_in_another_process() -> None:
     code = "from kernels import hash_strings; print(hash_strings(['a','b','ünï'], 20).tolist())"
     other = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
         env={"PYTHONHASHSEED": "123"},
     )
     assert other.stdout.strip() == str(hash_strings(["a", "b", "ünï"], 20).tolist())

@@ -18,7 +18,7 @@ def random_value(rng: np.random.Generator, depth: int = 0):
     if pick == 0:
         return str(rng.choice(TRICKY_TEXT))
     if pick == 1:
-        return int(rng.integers(-10**12, 10**12))
+        return int(rng.integers(-(10**12), 10**12))
     if pick == 2:
         return float(rng.normal() * 10.0 ** rng.integers(-5, 15))
     if pick == 3:
@@ -88,16 +88,39 @@ def test_matches_json_loads_on_random_documents(key: str) -> None:
 
 def test_kinds_and_spans_on_hand_written_rows() -> None:
     rows = [
-        '{"plan":"pro","amount":9.99}', "{}", None, '{"x":{"plan":"nested"},"plan" : "a\\"b" }',
-        "[1,2]", '{"plan": true}', '{"note":"plan","plan":null}', "garbage",
-        '{"plan":{"a":1}}', '{"pl\\u0061n":"escaped key"}', '{"plan":"unterminated',
-        '{"plan": 12', "", '  {"plan":-0.5e3}',
+        '{"plan":"pro","amount":9.99}',
+        "{}",
+        None,
+        '{"x":{"plan":"nested"},"plan" : "a\\"b" }',
+        "[1,2]",
+        '{"plan": true}',
+        '{"note":"plan","plan":null}',
+        "garbage",
+        '{"plan":{"a":1}}',
+        '{"pl\\u0061n":"escaped key"}',
+        '{"plan":"unterminated',
+        '{"plan": 12',
+        "",
+        '  {"plan":-0.5e3}',
     ]
     _, _, _, kinds = json_field_spans(rows, "plan")
     k = JsonKind
-    assert kinds.tolist() == [k.STRING, k.ABSENT, k.ABSENT, k.STRING, k.ABSENT, k.BOOL, k.NULL,
-                              k.ABSENT, k.NESTED, k.ABSENT, k.ABSENT, k.NUMBER, k.ABSENT,
-                              k.NUMBER]
+    assert kinds.tolist() == [
+        k.STRING,
+        k.ABSENT,
+        k.ABSENT,
+        k.STRING,
+        k.ABSENT,
+        k.BOOL,
+        k.NULL,
+        k.ABSENT,
+        k.NESTED,
+        k.ABSENT,
+        k.ABSENT,
+        k.NUMBER,
+        k.ABSENT,
+        k.NUMBER,
+    ]
     text = json_field_text(rows, "plan").to_pylist()
     assert text[0] == "pro" and text[3] == 'a\\"b' and text[5] == "true"
     assert text[11] == "12" and text[13] == "-0.5e3"

@@ -14,8 +14,16 @@ LAYOUT = WindowLayout(3, (HOUR, 24 * HOUR), (6 * HOUR,), 1_800_000.0, 48 * HOUR)
 
 def run_reference(ts, ent, ty, val, history=None):
     return ref.window_features(
-        ts, ent, ty, val, LAYOUT.n_types, LAYOUT.horizons_ms, LAYOUT.halflives_ms,
-        LAYOUT.session_gap_ms, LAYOUT.recency_cap_ms, history,
+        ts,
+        ent,
+        ty,
+        val,
+        LAYOUT.n_types,
+        LAYOUT.horizons_ms,
+        LAYOUT.halflives_ms,
+        LAYOUT.session_gap_ms,
+        LAYOUT.recency_cap_ms,
+        history,
     )
 
 
@@ -58,8 +66,9 @@ def test_split_batches_are_bit_identical_to_one_batch_and_match_reference() -> N
 def test_single_event_features_are_the_obvious_values() -> None:
     state = LAYOUT.new_state(1)
     t0 = int(1_700_000_000_000 // (24 * HOUR) * (24 * HOUR))  # at a bucket start
-    out = window_update(np.array([t0]), np.array([0]), np.array([1]), np.array([9.5]),
-                        LAYOUT, state)[0]
+    out = window_update(
+        np.array([t0]), np.array([0]), np.array([1]), np.array([9.5]), LAYOUT, state
+    )[0]
     names = LAYOUT.feature_names(("a", "b", "c"), ("1h", "1d"), ("6h",))
     got = dict(zip(names, out.tolist(), strict=True))
     assert got["win.b.count_1h"] == 1 and got["win.b.sum_1d"] == 9.5

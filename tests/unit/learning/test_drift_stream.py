@@ -42,7 +42,7 @@ def champion(tmp_path_factory):
     return state, fitted, model
 
 
-def run_stream(state, fitted, model, drift_day):  # noqa: ANN001
+def run_stream(state, fitted, model, drift_day):
     """Feed a simulated stream to a monitor; returns [(day, max feature PSI, score PSI, alarm)]
     per batch once the reference is set and the window full, and the settings."""
     settings = load_settings(

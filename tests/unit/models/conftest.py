@@ -9,8 +9,13 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-SMALL = {"n_users": 400, "days": 28, "decision_min_day": 14, "n_hosts": 2,
-         "log_lines_per_host_day": 5}
+SMALL = {
+    "n_users": 400,
+    "days": 28,
+    "decision_min_day": 14,
+    "n_hosts": 2,
+    "log_lines_per_host_day": 5,
+}
 FAST_PARAMS = {"mlp": {"epochs": 3, "hidden": [16], "patience": 2}, "logistic": {}}
 
 
@@ -47,6 +52,5 @@ def trained(request, churn_set):
     from models.kinds import new_model
 
     model = new_model(request.param, FAST_PARAMS.get(request.param, {}))
-    model.fit(churn_set.X, churn_set.y, names=churn_set.names,
-              fingerprint=churn_set.fingerprint)
+    model.fit(churn_set.X, churn_set.y, names=churn_set.names, fingerprint=churn_set.fingerprint)
     return request.param, model

@@ -100,15 +100,15 @@ def test_corrupt_artifact_triggers_fallback_not_a_crash(trained, churn_set, tmp_
 
     kind, model = trained
     baseline = LogisticModel()
-    baseline.fit(churn_set.X, churn_set.y, names=churn_set.names,
-                 fingerprint=churn_set.fingerprint)
+    baseline.fit(churn_set.X, churn_set.y, names=churn_set.names, fingerprint=churn_set.fingerprint)
     reg = ModelRegistry(tmp_path)
     info = reg.register("churn", model, baseline=baseline, status="champion")
     for f in (info.path / "model").iterdir():
         if f.name != "model.json":
             f.write_bytes(b"\x00corrupt")
     res = FallbackScorer(reg, "churn", fingerprint=churn_set.fingerprint).score(
-        churn_set.X, churn_set.names)
+        churn_set.X, churn_set.names
+    )
     assert (res.kind, res.fallback_level) == ("logistic", 2)
     assert "v0001/model" in res.errors[0]
     np.testing.assert_allclose(res.scores, baseline.score(churn_set.X, churn_set.names))

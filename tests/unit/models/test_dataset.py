@@ -14,8 +14,9 @@ def _brute_force(fitted, events, labels):
     fb = fitted.transform(events, fitted.new_state())
     ent = np.asarray(fb.entity.to_pylist(), dtype=object)
     out = []
-    for e, d in zip(labels["entity"].to_pylist(), labels["decision_ts_ms"].to_pylist(),
-                    strict=True):
+    for e, d in zip(
+        labels["entity"].to_pylist(), labels["decision_ts_ms"].to_pylist(), strict=True
+    ):
         rows = np.flatnonzero((ent == e) & (fb.ts_ms < d))
         out.append(fb.X[rows[-1]] if len(rows) else None)
     return out
@@ -39,17 +40,21 @@ def test_events_at_or_after_the_decision_do_not_change_features(small_sim, fitte
     base = build_labelled_set(fitted_pipeline, small_sim.events, labels)
     # A burst of purchases at exactly each decision time: must not leak into the features.
     n = labels.num_rows
-    extra = pa.table({
-        "event_id": [f"leak-{i}" for i in range(n)],
-        "ts_ms": labels["decision_ts_ms"],
-        "entity": labels["entity"],
-        "source": ["activity"] * n,
-        "event_type": ["purchase"] * n,
-        "user_id": labels["entity"],
-        "properties": ['{"amount":999.0}'] * n,
-    })
-    cols = {f.name: extra[f.name].cast(f.type) if f.name in extra.column_names
-            else pa.nulls(n, f.type) for f in small_sim.events.schema}
+    extra = pa.table(
+        {
+            "event_id": [f"leak-{i}" for i in range(n)],
+            "ts_ms": labels["decision_ts_ms"],
+            "entity": labels["entity"],
+            "source": ["activity"] * n,
+            "event_type": ["purchase"] * n,
+            "user_id": labels["entity"],
+            "properties": ['{"amount":999.0}'] * n,
+        }
+    )
+    cols = {
+        f.name: extra[f.name].cast(f.type) if f.name in extra.column_names else pa.nulls(n, f.type)
+        for f in small_sim.events.schema
+    }
     ev = pa.concat_tables([small_sim.events, pa.table(cols, schema=small_sim.events.schema)])
     ev = ev.take(np.argsort(ev["ts_ms"].to_numpy(), kind="stable"))
     leaked = build_labelled_set(fitted_pipeline, ev, labels)

@@ -33,8 +33,13 @@ def test_mlp_reaches_oracle_share_and_beats_gradient_boosting(populations, task)
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     train_sim, held_sim, pipeline = populations
-    tr = build_labelled_set(pipeline, train_sim.events, train_sim.labels, task=task,
-                            samples_per_label=TRAIN_SAMPLES_PER_LABEL)
+    tr = build_labelled_set(
+        pipeline,
+        train_sim.events,
+        train_sim.labels,
+        task=task,
+        samples_per_label=TRAIN_SAMPLES_PER_LABEL,
+    )
     te = build_labelled_set(pipeline, held_sim.events, held_sim.labels, task=task)
     assert len(te) > 3000
 
@@ -45,11 +50,13 @@ def test_mlp_reaches_oracle_share_and_beats_gradient_boosting(populations, task)
     mlp_auc = out.metrics["model"]["auc"]
     hgb_auc = auc(te.y, hgb.predict_proba(te.X)[:, 1])
     base_auc = out.metrics["baseline"]["auc"]
-    print(f"\n{task}: n_train_rows={len(tr)} n_held_out={len(te)} oracle AUC={oracle:.4f} "
-          f"MLP AUC={mlp_auc:.4f} ({mlp_auc / oracle:.3f} x oracle) "
-          f"HGB AUC={hgb_auc:.4f} ({hgb_auc / oracle:.3f} x oracle) "
-          f"logistic AUC={base_auc:.4f} ({base_auc / oracle:.3f} x oracle) "
-          f"MLP ECE={out.metrics['model']['ece']:.4f}")
+    print(
+        f"\n{task}: n_train_rows={len(tr)} n_held_out={len(te)} oracle AUC={oracle:.4f} "
+        f"MLP AUC={mlp_auc:.4f} ({mlp_auc / oracle:.3f} x oracle) "
+        f"HGB AUC={hgb_auc:.4f} ({hgb_auc / oracle:.3f} x oracle) "
+        f"logistic AUC={base_auc:.4f} ({base_auc / oracle:.3f} x oracle) "
+        f"MLP ECE={out.metrics['model']['ece']:.4f}"
+    )
     assert mlp_auc >= 0.97 * oracle
     assert mlp_auc >= hgb_auc
 
@@ -58,8 +65,10 @@ def test_mlp_reaches_oracle_share_and_beats_gradient_boosting(populations, task)
     users = held_sim.events.filter(pc.equal(held_sim.events["source"], "activity"))
     fb = pipeline.transform(users, pipeline.new_state())
     scores = out.model.score(fb.X, fb.names)
-    print(f"{task}: per-event scores: mean {scores.mean():.3f}, "
-          f"share > 0.99 {(scores > 0.99).mean():.4f}")
+    print(
+        f"{task}: per-event scores: mean {scores.mean():.3f}, "
+        f"share > 0.99 {(scores > 0.99).mean():.4f}"
+    )
     assert np.isfinite(scores).all()
     assert (scores > 0.99).mean() < 0.05
     assert scores.mean() < 0.6

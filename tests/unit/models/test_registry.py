@@ -27,9 +27,15 @@ def test_register_writes_manifest_and_first_becomes_champion_only_when_asked(
     tmp_path, logistic, fitted_pipeline
 ):
     reg = ModelRegistry(tmp_path)
-    v1 = reg.register("churn", logistic, baseline=logistic, pipeline=fitted_pipeline,
-                      train_range={"start_ms": 1, "end_ms": 2}, metrics={"model": {"auc": 0.8}},
-                      status="champion")
+    v1 = reg.register(
+        "churn",
+        logistic,
+        baseline=logistic,
+        pipeline=fitted_pipeline,
+        train_range={"start_ms": 1, "end_ms": 2},
+        metrics={"model": {"auc": 0.8}},
+        status="champion",
+    )
     assert v1.version == "v0001" and v1.status == "champion"
     assert v1.fingerprint == fitted_pipeline.fingerprint
     assert {"model/model.json", "baseline/weights.npz", "pipeline.json"} <= set(v1.artifacts)
@@ -99,10 +105,17 @@ def test_a_version_travels_as_a_tarball_and_applying_an_event_is_idempotent(
     here = ModelRegistry(tmp_path / "here")
     there = ModelRegistry(tmp_path / "there")  # another machine: no shared disk
     for reg in (here, there):
-        reg.register("churn", logistic, baseline=logistic, pipeline=fitted_pipeline,
-                     status="champion")
-    v2 = here.register("churn", logistic, baseline=logistic, pipeline=fitted_pipeline,
-                       parent="v0001", drift_reference={"edges": np.zeros((2, 3))})
+        reg.register(
+            "churn", logistic, baseline=logistic, pipeline=fitted_pipeline, status="champion"
+        )
+    v2 = here.register(
+        "churn",
+        logistic,
+        baseline=logistic,
+        pipeline=fitted_pipeline,
+        parent="v0001",
+        drift_reference={"edges": np.zeros((2, 3))},
+    )
     here.promote("churn", v2.version)
     event = ModelEvent.from_json(champion_event(here, "churn", "promoted", v2.version).to_json())
     assert event.champion == "v0002" and event.artifact
@@ -160,8 +173,9 @@ def test_applying_an_event_that_names_a_path_outside_the_registry_changes_nothin
     evil = "../../../outside/evil"
     planted = reg.root / "churn" / evil
     shutil.copytree(v1.path, planted)
-    event = ModelEvent("churn", "promoted", "v0001", evil,
-                       artifact=reg.export_version("churn", "v0001"))
+    event = ModelEvent(
+        "churn", "promoted", "v0001", evil, artifact=reg.export_version("churn", "v0001")
+    )
     with pytest.raises(RegistryError, match="outside/evil"):
         apply_event(reg, event)
     assert reg.champion("churn").version == "v0001"
@@ -208,8 +222,14 @@ def test_archive_limits_on_members_and_total_bytes(tmp_path):
 
 def test_a_real_version_is_within_the_default_import_limits(tmp_path, logistic, fitted_pipeline):
     here = ModelRegistry(tmp_path / "here")
-    v1 = here.register("churn", logistic, baseline=logistic, pipeline=fitted_pipeline,
-                       status="champion", drift_reference={"edges": np.zeros((200, 12))})
+    v1 = here.register(
+        "churn",
+        logistic,
+        baseline=logistic,
+        pipeline=fitted_pipeline,
+        status="champion",
+        drift_reference={"edges": np.zeros((200, 12))},
+    )
     there = ModelRegistry(tmp_path / "there")
     got = there.import_version("churn", "v0001", here.export_version("churn", "v0001"))
     assert got.artifacts == v1.artifacts

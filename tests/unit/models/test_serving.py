@@ -52,8 +52,7 @@ def test_scorer_chooses_an_engine_by_measurement(mlp, churn_set, tmp_path):
     assert rep["engine"] in ("litert", "tf_function")
     assert rep["max_abs_diff"] <= AGREEMENT or rep["engine"] == "tf_function"
     expected = mlp.score(churn_set.X, churn_set.names)
-    np.testing.assert_allclose(scorer.score(churn_set.X, churn_set.names), expected,
-                               atol=AGREEMENT)
+    np.testing.assert_allclose(scorer.score(churn_set.X, churn_set.names), expected, atol=AGREEMENT)
     assert scorer.score(churn_set.X[:0]).shape == (0,)
 
 
@@ -77,7 +76,11 @@ def test_every_mlp_corrupt_falls_back_to_baseline(registry, churn_set):
         (registry.get("churn", v).path / "model" / "model.keras").write_bytes(b"junk")
     res = FallbackScorer(registry, "churn").score(churn_set.X, churn_set.names)
     assert (res.version, res.kind, res.engine, res.fallback_level) == (
-        "v0002", "logistic", "numpy", 2)
+        "v0002",
+        "logistic",
+        "numpy",
+        2,
+    )
     assert 0.5 < float(np.mean((res.scores > 0.5) == churn_set.y)) <= 1.0
 
 
@@ -125,8 +128,10 @@ def test_refresh_hot_swaps_to_a_new_champion(registry, churn_set, mlp):
     assert fs.refresh() is True
     assert fs.score(churn_set.X[:5], churn_set.names).version == "v0003"
     d = fs.describe()
-    assert d["champion"] == "v0003" and d["chain"][0]["engine"]["engine"] in ("litert",
-                                                                               "tf_function")
+    assert d["champion"] == "v0003" and d["chain"][0]["engine"]["engine"] in (
+        "litert",
+        "tf_function",
+    )
 
 
 @pytest.mark.parametrize("damage", ["junk", "truncated"])
@@ -145,8 +150,9 @@ def test_a_corrupt_litert_export_serves_the_keras_model_flagged_degraded(
     base.fit(churn_set.X, churn_set.y, names=churn_set.names, fingerprint=churn_set.fingerprint)
     reg = ModelRegistry(tmp_path / "models")
     for parent in (None, "v0001"):
-        reg.register("churn", mlp, baseline=base, pipeline=fitted_pipeline, parent=parent,
-                     status="champion")
+        reg.register(
+            "churn", mlp, baseline=base, pipeline=fitted_pipeline, parent=parent, status="champion"
+        )
     tflite = reg.get("churn", "v0002").path / "model" / "model.tflite"
     data = tflite.read_bytes()
     tflite.write_bytes(b"junk" * 64 if damage == "junk" else data[: len(data) // 3])
@@ -154,7 +160,11 @@ def test_a_corrupt_litert_export_serves_the_keras_model_flagged_degraded(
     fs = FallbackScorer(reg, "churn", fingerprint=churn_set.fingerprint)
     res = fs.score(churn_set.X, churn_set.names)
     assert (res.version, res.kind, res.engine, res.fallback_level) == (
-        "v0002", "mlp", "tf_function", 0)
+        "v0002",
+        "mlp",
+        "tf_function",
+        0,
+    )
     assert res.degraded and "model.tflite" in res.degraded
     np.testing.assert_allclose(res.scores, mlp.score(churn_set.X, churn_set.names), atol=1e-6)
     assert list(fs.degraded) == ["v0002/model"]

@@ -21,8 +21,9 @@ from models.simulate import (
 from schemas.events import ACTIVITY_TYPES, EVENT_SCHEMA
 from streams.errors import ConfigError
 
-CFG = SimConfig(n_users=300, days=28, decision_min_day=14, n_hosts=2, seed=9,
-                log_lines_per_host_day=20)
+CFG = SimConfig(
+    n_users=300, days=28, decision_min_day=14, n_hosts=2, seed=9, log_lines_per_host_day=20
+)
 
 
 @pytest.fixture(scope="module")
@@ -77,10 +78,12 @@ def test_drift_changes_behaviour_after_the_drift_day():
     base = dataclasses.replace(CFG, n_users=600, n_hosts=0)
     plain = simulate(base)
     drifted = simulate(dataclasses.replace(base, drift_day=14))
+
     def fails_after(r):
         ev = r.events
         late = pc.greater_equal(ev["ts_ms"], CFG.start_ms + 14 * 86_400_000)
         return pc.sum(pc.and_(late, pc.equal(ev["event_type"], "payment_failed"))).as_py()
+
     assert fails_after(drifted) > 1.4 * fails_after(plain)
     flags = drifted.labels["drifted"].to_numpy()
     assert flags.any() and not plain.labels["drifted"].to_numpy().any()
@@ -115,5 +118,8 @@ def test_payload_batches_cover_everything_in_time_order(sim):
         elif batch.kind == "raw_logs":
             assert batch.payloads[0][:1] == b"<" or batch.payloads[0][:2] == b"20"
     n_act = pc.sum(pc.equal(sim.events["source"], "activity")).as_py()
-    assert counts == {"activity": n_act, "raw_logs": len(sim.raw_logs),
-                      "outcomes": sim.labels.num_rows}
+    assert counts == {
+        "activity": n_act,
+        "raw_logs": len(sim.raw_logs),
+        "outcomes": sim.labels.num_rows,
+    }

@@ -25,8 +25,9 @@ def test_unknown_parameter_is_rejected():
 
 def test_search_ranks_trials_with_early_stopping(churn_set):
     train, val = churn_set.split_by_entity(0.3, seed=2)
-    trials = search(train, val, SPACE, strategy="grid", n_trials=2,
-                    base={"epochs": 3, "patience": 1})
+    trials = search(
+        train, val, SPACE, strategy="grid", n_trials=2, base={"epochs": 3, "patience": 1}
+    )
     assert len(trials) == 2
     assert trials[0].val_auc >= trials[1].val_auc
     assert all(1 <= t.epochs <= 3 for t in trials)

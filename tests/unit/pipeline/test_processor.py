@@ -19,10 +19,10 @@ from tests.integration.workload import mixed_workload
 class Constant:
     """A model that scores every row with ``value`` (or raises, when value is an exception)."""
 
-    def __init__(self, name: str, value, version: str = "v1") -> None:  # noqa: ANN001
+    def __init__(self, name: str, value, version: str = "v1") -> None:
         self.name, self.value, self.version = name, value, version
 
-    def score_batch(self, X, names) -> ScoredBatch:  # noqa: ANN001, N803
+    def score_batch(self, X, names) -> ScoredBatch:
         if isinstance(self.value, Exception):
             raise self.value
         n = len(X)
@@ -51,7 +51,7 @@ def pipeline(workload):
     return FeaturePipeline(FeatureSpec.default("serving")).fit(pa.Table.from_batches([events]))
 
 
-def records(workload) -> SourceRecords:  # noqa: ANN001
+def records(workload) -> SourceRecords:
     values = (
         [v for _, v in workload.json_activity]
         + [v for _, v in workload.log_lines]
@@ -143,7 +143,7 @@ def test_shadow_challenger_goes_to_the_snapshot_only(workload, pipeline):
 def test_batch_stats_for_the_metrics(workload, pipeline):
     recs = records(workload)
     fallback = Constant("upsell", 0.75)
-    fallback.score_batch = lambda X, names: ScoredBatch(  # noqa: ARG005, N803
+    fallback.score_batch = lambda X, names: ScoredBatch(
         "upsell",
         "v1",
         0.5,
@@ -195,6 +195,8 @@ def test_oversized_record_becomes_one_capped_dead_letter_keyed_by_the_capped_key
     assert letter.key_truncated and letter.original_key_length == len(key)
     assert record_key == letter.key == key[: len(letter.key)] and len(record_key) < len(key)
     assert len(value) < 64 * 1024 + 64 * 1024  # the cap plus the envelope (a 16 KiB key in it)
+
+
 def test_each_input_topic_scores_only_its_own_kind(workload, pipeline):
     """The worker's agents pass their topic's kind: log lines on the activity topic and
     activity events on the raw-logs topic are dead letters that say what the topic takes."""
@@ -211,8 +213,9 @@ def test_each_input_topic_scores_only_its_own_kind(workload, pipeline):
     ):
         out = BatchProcessor(models, topic_kind=kind).process(recs, {})
         assert out.scored_records == len(scored)
-        letters = {d.source_offset: d for d in map(decode_dead_letter, (v for _, v in
-                                                                         out.dead_letters))}
+        letters = {
+            d.source_offset: d for d in map(decode_dead_letter, (v for _, v in out.dead_letters))
+        }
         assert set(wrong) <= set(letters)
         assert set(scored).isdisjoint(letters)
         topic = "raw-logs" if kind is TopicKind.LOGS else "activity"

@@ -9,8 +9,8 @@ import pytest
 from streams.pipeline.state import StateStoreError, WindowState
 
 
-def _state(tmp_path, kind="rocksdb") -> WindowState:  # noqa: ANN001
-    def no_restore():  # noqa: ANN202 - nothing to restore when the changelog is not read
+def _state(tmp_path, kind="rocksdb") -> WindowState:
+    def no_restore():
         raise AssertionError("no restore expected")
 
     state = WindowState("changelog", kind, tmp_path, no_restore)

@@ -29,9 +29,7 @@ def test_default_worker_consumes_both_inputs(settings):
 
 
 def test_one_model_on_its_own_worker_group(settings):
-    churn_only = create_app(
-        settings, roles=["activity"], models=["churn"], model_set=object()
-    )  # type: ignore[arg-type]
+    churn_only = create_app(settings, roles=["activity"], models=["churn"], model_set=object())  # type: ignore[arg-type]
     assert scoring_service(churn_only).group == "t.worker.activity.churn"  # a group of its own
     assert scoring_service(churn_only).inputs == {"t.activity": "activity"}
 
@@ -48,8 +46,12 @@ def test_with_a_token_every_worker_route_but_health_needs_it_and_faust_views_are
 
     from aiohttp.test_utils import TestClient, TestServer
 
-    settings = load_settings(env={"STREAMSCORE_WEB_TOKEN": "s3cret"}, state_dir=tmp_path,
-                             kafka_bootstrap_servers="127.0.0.1:9", topic_prefix="t.")
+    settings = load_settings(
+        env={"STREAMSCORE_WEB_TOKEN": "s3cret"},
+        state_dir=tmp_path,
+        kafka_bootstrap_servers="127.0.0.1:9",
+        topic_prefix="t.",
+    )
     app = create_app(settings, model_set=object())  # type: ignore[arg-type]
     app.finalize()
     app.web.init_server()  # what the worker does at start: mount the views

@@ -47,7 +47,7 @@ def _bad_inputs(folder) -> list:
         "c2,u1,not-a-time,view,\n"
         "c3,u2,1763619902000,view,extra,columns\n"
         "c4,u2,5,view,\n"
-        "c5,u1,1763619903000,purchase,\"{\"\"amount\"\": 3.5}\"\n"
+        'c5,u1,1763619903000,purchase,"{""amount"": 3.5}"\n'
     )
     table = pa.table({
         "event_id": ["p1", "p2", None, "p4"], "user_id": ["u9", "u9", "u8", None],

@@ -31,8 +31,9 @@ def test_spark_etl_equals_local(case, etl_inputs, spark, tmp_path):
 
     assert far.per_file == local.per_file
     assert far.total == local.total and local.total.events > 0
-    assert [str(r.origin) for r in far.first_rejected] == [str(r.origin)
-                                                           for r in local.first_rejected]
+    assert [str(r.origin) for r in far.first_rejected] == [
+        str(r.origin) for r in local.first_rejected
+    ]
     # events: same rows in the same order (part files are in input order)
     a = pq.read_table(local.outputs["events"])
     b = pq.read_table(far.outputs["events"]).cast(a.schema)
@@ -45,7 +46,7 @@ def test_spark_etl_equals_local(case, etl_inputs, spark, tmp_path):
     names = [k for k in local.outputs if k.startswith("features")]
     assert names and sorted(names) == sorted(k for k in far.outputs if k.startswith("features"))
     for name in names:
-        suffix = name[len("features"):]
+        suffix = name[len("features") :]
         doc_a = json.loads(local.outputs[f"pipeline{suffix}"].read_text())
         doc_b = json.loads(far.outputs[f"pipeline{suffix}"].read_text())
         assert doc_b == doc_a

@@ -49,5 +49,5 @@ def test_sampled_rows_keep_the_as_of_block_and_the_layout(history, spark):
     order = np.lexsort((as_of.entity.astype(str), as_of.decision_ts_ms))
     assert np.array_equal(far.X[:n].view(np.uint32), as_of.X[order].view(np.uint32))
     for j in (1, 2):  # each block: the same labels, in the same order
-        assert np.array_equal(far.entity[j * n:(j + 1) * n], far.entity[:n])
-        assert np.array_equal(far.y[j * n:(j + 1) * n], far.y[:n])
+        assert np.array_equal(far.entity[j * n : (j + 1) * n], far.entity[:n])
+        assert np.array_equal(far.y[j * n : (j + 1) * n], far.y[:n])

@@ -27,7 +27,7 @@ def test_missing_java_names_the_package(monkeypatch, tmp_path):
 def test_old_java_is_refused(monkeypatch, tmp_path):
     fake = tmp_path / "bin" / "java"
     fake.parent.mkdir()
-    fake.write_text('#!/bin/sh\necho \'openjdk version "11.0.2" 2019-01-15\' >&2\n')
+    fake.write_text("#!/bin/sh\necho 'openjdk version \"11.0.2\" 2019-01-15' >&2\n")
     fake.chmod(0o755)
     monkeypatch.setenv("JAVA_HOME", str(tmp_path))
     with pytest.raises(SparkSetupError, match=r"version 11"):
@@ -41,7 +41,8 @@ def test_cli_reports_the_error_and_exits_2(monkeypatch, tmp_path, capsys):
     rc = main(["etl", str(log), "--out", str(tmp_path / "o"), "--engine", "spark"])
     assert rc == 2
     assert "streamscore: error: --engine spark: expected the pyspark package" in (
-        capsys.readouterr().err)
+        capsys.readouterr().err
+    )
 
 
 def test_malformed_conf_is_a_config_error(tmp_path, capsys):

@@ -59,7 +59,7 @@ class FlakyBroker:
         topics = {n: SimpleNamespace(error=None, partitions={0: part}) for n in names}
         return SimpleNamespace(topics=topics)
 
-    def get_watermark_offsets(self, tp, timeout: float) -> tuple[int, int]:  # noqa: ANN001
+    def get_watermark_offsets(self, tp, timeout: float) -> tuple[int, int]:
         self.watermark_calls += 1
         if self.watermark_calls == 1:
             raise KafkaException(

@@ -29,7 +29,7 @@ class Clock:
         return self.t
 
 
-def score_cols(model: str, scores, fallback: bool = False) -> dict:  # noqa: ANN001
+def score_cols(model: str, scores, fallback: bool = False) -> dict:
     n = len(scores)
     cols = ScoreColumns(
         model_name=model,
@@ -180,7 +180,7 @@ def test_reason_class_is_short_and_drops_details():
     assert len(reason_class("x" * 500)) == 60
 
 
-async def _with_client(app, check) -> None:  # noqa: ANN001
+async def _with_client(app, check) -> None:
     async with TestClient(TestServer(app)) as client:
         await check(client)
 
@@ -230,13 +230,20 @@ def test_a_nan_metrics_model_event_does_not_break_the_snapshot_or_the_stream():
         b'{"task":"churn","event":"discarded","version":"v0002","champion":"v0001",'
         b'"metrics":{"auc":NaN,"log_loss":Infinity,"n":-Infinity}}',
     )
-    written = ModelEvent("upsell", "discarded", "v0003", "v0001",
-                         metrics={"auc": float("nan"), "gate": {"delta": float("inf")}})
+    written = ModelEvent(
+        "upsell",
+        "discarded",
+        "v0003",
+        "v0001",
+        metrics={"auc": float("nan"), "gate": {"delta": float("inf")}},
+    )
     state.add_model_event(b"upsell", written.to_json())
     state.set_worker_metrics(
         [{"url": "u", "up": True, "error": None}],
-        [("streamscore_end_to_end_seconds_sum", {}, float("nan")),
-         ("streamscore_end_to_end_seconds_count", {}, 3.0)],
+        [
+            ("streamscore_end_to_end_seconds_sum", {}, float("nan")),
+            ("streamscore_end_to_end_seconds_count", {}, 3.0),
+        ],
     )
     assert json.loads(written.to_json())["metrics"] == {"auc": None, "gate": {"delta": None}}
     app = make_web_app(state)
@@ -275,13 +282,19 @@ def test_the_gui_start_line_and_logs_never_show_the_token(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = clean_env(STREAMSCORE_WEB_TOKEN=secret, KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:9",
-                    STREAMSCORE_STATE_DIR=str(tmp_path))
+    env = clean_env(
+        STREAMSCORE_WEB_TOKEN=secret,
+        KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:9",
+        STREAMSCORE_STATE_DIR=str(tmp_path),
+    )
     log = tmp_path / "gui.log"
     with open(log, "wb") as out:
         gui = subprocess.Popen(
             [sys.executable, "-m", "streams.cli", "gui", "--port", str(port), "--metrics", "none"],
-            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=Path(__file__).parents[3],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=Path(__file__).parents[3],
         )
     try:
         deadline = time.monotonic() + 60

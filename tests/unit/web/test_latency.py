@@ -10,11 +10,28 @@ import pytest
 
 from streams.web.latency import E2E, IntervalLatency, axis_max_ms, bucket_quantile
 
-BOUNDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-          60.0, 300.0, math.inf)  # streams.metrics' latency buckets
+BOUNDS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    300.0,
+    math.inf,
+)  # streams.metrics' latency buckets
 
 
-def scrape(observations) -> list[tuple[str, dict, float]]:  # noqa: ANN001
+def scrape(observations) -> list[tuple[str, dict, float]]:
     """Prometheus samples of a histogram that has seen ``observations`` (seconds)."""
     obs = np.asarray(observations, dtype=np.float64)
     out = [(E2E + "_bucket", {"le": "+Inf" if math.isinf(b) else str(b)}, float((obs <= b).sum()))
