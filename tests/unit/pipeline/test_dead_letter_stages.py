@@ -22,7 +22,10 @@ BAD = [b"\xff junk", b'{"event_id": 1}', b"", None, b"{", b"not a log line at al
 
 class Model:
     """Scores every row 0.5, or raises ``error``; ``extra`` rows make its output the wrong
-    length (what the encoding step rejects, after the model returned)."""
+    length (what the encoding step rejects, after the model returned). It scores users, as
+    churn does (``entity_kinds``)."""
+
+    entity_kinds = ("user",)
 
     def __init__(self, error: Exception | None = None, extra: int = 0) -> None:
         self.name, self.error, self.extra = "churn", error, extra
