@@ -193,7 +193,7 @@ def _consume(consumer, summary: DemoSummary, scores_topic: str) -> None:
         if m.topic() != scores_topic:
             letter = decode_dead_letter(m.value())
             summary.dead_letters += 1
-            summary.dead_by_reason[f"{letter.stage.name.lower()}: {letter.reason[:80]}"] += 1
+            summary.dead_by_reason[f"{letter.stage.label}: {letter.reason[:80]}"] += 1
 
 
 def _free_ports(n: int) -> int:

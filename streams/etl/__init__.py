@@ -2,7 +2,8 @@
 
 Pure functions, no Kafka: the stream layer (``streams.pipeline.processor``) calls
 :func:`parse_batch` on micro-batches of record values and turns each :class:`Rejected` into a
-dead letter (:func:`dead_letter_of` does the same for callers outside the pipeline); the
+dead letter with :func:`dead_letter_of`, the one builder of dead letters, which callers outside
+the pipeline use too; the
 offline path reads files with :func:`read_file` (or runs :func:`run_etl`, the
 ``streamscore etl`` job, which writes rejections as :func:`rejected_record` rows), and gets
 the same events for the same lines.

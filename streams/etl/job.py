@@ -89,8 +89,8 @@ class EtlResult:
 
 def rejected_record(rej: Rejected) -> dict[str, object]:
     """A rejection as a JSON-able dict: the raw bytes as text when they are UTF-8, else base64."""
-    rec: dict[str, object] = {"origin": str(rej.origin), "stage": rej.stage, "error": rej.error,
-                              "reason": rej.reason}  # fmt: skip
+    rec: dict[str, object] = {"origin": str(rej.origin), "stage": rej.stage.label,
+                              "error": rej.error, "reason": rej.reason}  # fmt: skip
     if isinstance(rej.origin, FileOrigin):
         rec["file"], rec["line"] = rej.origin.path, rej.origin.line
     try:
@@ -115,7 +115,7 @@ class _RejectSink:
         elif self._pq is not None:
             cols = {
                 "origin": [str(r.origin) for r in rejected],
-                "stage": [r.stage for r in rejected],
+                "stage": [r.stage.label for r in rejected],
                 "error": [r.error for r in rejected],
                 "reason": [r.reason for r in rejected],
                 "raw": [r.raw for r in rejected],
