@@ -5,6 +5,7 @@ See :mod:`streams.features.pipeline` for the usage pattern and :mod:`streams.fea
 for the steps.
 """
 
+from streams.features.defaults import default_spec
 from streams.features.errors import FeatureInputError, FeatureSpecError, FingerprintError
 from streams.features.pipeline import FeatureBatch, FeaturePipeline, FitPart, FittedPipeline
 from streams.features.spec import FeatureSpec
@@ -20,4 +21,5 @@ __all__ = [
     "FingerprintError",
     "FittedPipeline",
     "WindowState",
+    "default_spec",
 ]

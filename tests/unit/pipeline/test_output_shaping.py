@@ -19,7 +19,7 @@ from schemas import decode_score_batch
 from streams.errors import ConfigError
 from streams.etl import parse_batch
 from streams.etl.types import FileOrigin
-from streams.features import FeaturePipeline, FeatureSpec
+from streams.features import FeaturePipeline, default_spec
 from streams.learning.join import Outcomes, Snapshots, point_in_time_join
 from streams.pipeline import BatchProcessor, ModelSet, SourceRecords
 from streams.pipeline.snapshots import SnapshotPolicy
@@ -56,7 +56,7 @@ def values() -> list[bytes]:
 @pytest.fixture(scope="module")
 def fitted(values):
     events = parse_batch(values, "activity", FileOrigin("fit", 1)).events
-    return FeaturePipeline(FeatureSpec.default("serving")).fit(pa.Table.from_batches([events]))
+    return FeaturePipeline(default_spec("serving")).fit(pa.Table.from_batches([events]))
 
 
 @pytest.fixture(scope="module")
