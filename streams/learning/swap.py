@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from confluent_kafka import KafkaException
 
-from streams.pipeline.scoring import ModelSet, load_model_set
+from streams.scoring import ModelSet, load_model_set
 from streams.settings import Settings
 
 __all__ = ["ModelEventFollower", "ModelHolder"]

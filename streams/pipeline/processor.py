@@ -63,8 +63,8 @@ from schemas.deadletter import DEFAULT_MAX_VALUE_BYTES
 from streams.etl import InputFormat, ParsedBatch, TopicKind, TopicOrigin, parse_batch
 from streams.metrics import reason_class
 from streams.pipeline.records import BatchOutput, SourceRecords
-from streams.pipeline.scoring import ModelSet
 from streams.pipeline.snapshots import SnapshotPolicy
+from streams.scoring import ModelSet
 
 __all__ = ["BatchProcessor", "StateStore", "records_from_values"]
 

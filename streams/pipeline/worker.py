@@ -39,7 +39,7 @@ from streams.kafka.security import faust_credentials
 from streams.learning import ModelEventFollower, ModelHolder, add_learning
 from streams.pipeline import telemetry
 from streams.pipeline.loop import LoopConfig, ScoringLoop, ScoringStopped
-from streams.pipeline.scoring import ModelSet
+from streams.scoring import ModelSet
 from streams.settings import Settings
 from streams.topics import TOPICS, topic_name
 from streams.web.auth import worker_web_options

@@ -334,7 +334,7 @@ NAIVE_APP = """
 import json, os, time
 import faust, numpy as np, pyarrow as pa
 from streams.etl import parse_batch, TopicOrigin
-from streams.pipeline.scoring import load_model_set
+from streams.scoring import load_model_set
 from streams.kafka.security import faust_credentials
 from streams.settings import load_settings
 settings = load_settings(env={}, state_dir=os.environ["NAIVE_STATE"])

@@ -23,8 +23,8 @@ import pytest
 from schemas import decode_dead_letter, decode_score_result
 from streams.kafka.clients import read_topic
 from streams.pipeline import BatchProcessor, records_from_values
-from streams.pipeline.scoring import load_model_set
 from streams.produce import Publisher
+from streams.scoring import load_model_set
 from streams.topics import topic_name
 from tests.integration._cli import streamscore
 from tests.integration.pipeline import MODELS, Deployment, ResultReader, stop

@@ -21,8 +21,9 @@ from streams.etl import parse_batch
 from streams.etl.types import FileOrigin
 from streams.features import FeaturePipeline, default_spec
 from streams.learning.join import Outcomes, Snapshots, point_in_time_join
-from streams.pipeline import BatchProcessor, ModelSet, SourceRecords
+from streams.pipeline import BatchProcessor, SourceRecords
 from streams.pipeline.snapshots import SnapshotPolicy
+from streams.scoring import ModelSet
 from streams.settings import load_settings
 from tests.unit.pipeline.test_processor import Constant
 

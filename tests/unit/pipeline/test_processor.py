@@ -12,7 +12,8 @@ from schemas import DeadLetterStage, decode_dead_letter, decode_score_batch, dec
 from streams.etl import parse_batch
 from streams.etl.types import FileOrigin
 from streams.features import FeaturePipeline, default_spec
-from streams.pipeline import BatchProcessor, ModelSet, ScoredBatch, SourceRecords
+from streams.pipeline import BatchProcessor, SourceRecords
+from streams.scoring import ModelSet, ScoredBatch
 from tests.integration.workload import mixed_workload
 
 
