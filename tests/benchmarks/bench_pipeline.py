@@ -335,7 +335,7 @@ import json, os, time
 import faust, numpy as np, pyarrow as pa
 from streams.etl import parse_batch, TopicOrigin
 from streams.scoring import load_model_set
-from streams.kafka.security import faust_credentials
+from streams.kafka_security import faust_credentials
 from streams.settings import load_settings
 settings = load_settings(env={}, state_dir=os.environ["NAIVE_STATE"])
 models = load_model_set(settings)
