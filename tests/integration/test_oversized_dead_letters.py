@@ -148,8 +148,9 @@ def test_oversized_records_become_one_truncated_dead_letter_each(
 def test_topics_create_raises_the_record_limit_of_an_older_dead_letters_topic(kafka_bootstrap):
     from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
+    from streams.kafka.admin import create_topics
     from streams.settings import load_settings
-    from streams.topics import DEAD_LETTER_MESSAGE_BYTES, create_topics
+    from streams.topics import DEAD_LETTER_MESSAGE_BYTES
 
     settings = load_settings(env={}, topic_prefix=f"t{random.randrange(16**8):08x}.")
     name = topic_name(settings, "dead-letters")
