@@ -12,10 +12,9 @@ Where a batch goes, module by module:
 """
 
 from streams.pipeline.processor import BatchProcessor, records_from_values
-from streams.pipeline.records import BatchOutput, SourceRecords
+from streams.pipeline.records import SourceRecords
 
 __all__ = [
-    "BatchOutput",
     "BatchProcessor",
     "SourceRecords",
     "records_from_values",
