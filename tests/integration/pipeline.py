@@ -241,10 +241,6 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 60)
         proc.wait(10)
 
 
-def expected_keys(w: Workload, valid_ids: list[str]) -> set[tuple[str, str]]:
-    return {(eid, m) for eid in valid_ids for m in MODELS}
-
-
 def offline_scores(d: Deployment, w: Workload) -> tuple[dict, int]:
     """Scores of the workload's events computed offline, in production order; dead letters."""
     models = load_model_set(d.settings)
