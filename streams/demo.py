@@ -35,10 +35,11 @@ from rich.table import Table
 
 from schemas import decode_dead_letter, decode_score_results
 from streams.kafka import broker_up, resolve_bootstrap
+from streams.kafka.admin import create_topics
 from streams.kafka.clients import make_consumer
 from streams.produce import Publisher, replay_file, replay_simulation
 from streams.settings import Settings
-from streams.topics import create_topics, topic_name
+from streams.topics import topic_name
 
 __all__ = ["DemoOptions", "DemoSummary", "run_demo"]
 

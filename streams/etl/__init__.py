@@ -29,47 +29,34 @@ The rules every format follows (details in each parser module's docstring):
   Arrow IPC, the raw-logs topic log lines and Logstash documents; anything else is rejected.
 """
 
-from streams.etl.batch import parse_batch, to_input_format
+from streams.etl.batch import parse_batch
 from streams.etl.deadletters import dead_letter_of
 from streams.etl.detect import topic_kind_of
 from streams.etl.errors import EventValidationError, InputFormatError, ParseError, RecordError
-from streams.etl.files import FileChunk, FileKind, detect_file_kind, read_file
-from streams.etl.job import EtlResult, rejected_record, run_etl
+from streams.etl.files import detect_file_kind, read_file
 from streams.etl.types import (
     FileOrigin,
     InputFormat,
-    Origin,
-    OriginLike,
     ParsedBatch,
     ParseOptions,
-    Rejected,
     TopicKind,
     TopicOrigin,
 )
 
 __all__ = [
-    "EtlResult",
     "EventValidationError",
-    "FileChunk",
-    "FileKind",
     "FileOrigin",
     "InputFormat",
     "InputFormatError",
-    "Origin",
-    "OriginLike",
     "ParseError",
     "ParseOptions",
     "ParsedBatch",
     "RecordError",
-    "Rejected",
     "TopicKind",
     "TopicOrigin",
     "dead_letter_of",
     "detect_file_kind",
     "parse_batch",
     "read_file",
-    "rejected_record",
-    "run_etl",
-    "to_input_format",
     "topic_kind_of",
 ]

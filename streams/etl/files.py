@@ -207,9 +207,6 @@ def _read_arrow(path: Path) -> Iterator[FileChunk]:
         yield _table_chunk(batch, str(path), lambda r, b=base: b + r + 1, _row_raw, size)
 
 
-_KNOWN_COLUMNS = frozenset(ACTIVITY_FIELDS) | frozenset(EVENT_SCHEMA.names)
-
-
 def _read_csv(path: Path, chunk: int) -> Iterator[FileChunk]:
     name = str(path)
     with open(path, "rb") as f:

@@ -190,7 +190,7 @@ def spec_documents(
     The given file (a spec, or an already fitted pipeline when it holds a fingerprint), else
     each built-in spec (activity, logs) whose filter keeps some of the events.
     """
-    from streams.features import FeatureSpec
+    from streams.features import FeatureSpec, default_spec
 
     if spec_path is not None:
         text = spec_path.read_text()
@@ -205,9 +205,9 @@ def spec_documents(
         return [("", doc)]
     out = []
     if n_activity:
-        out.append(("-activity", FeatureSpec.default("activity").model_dump(mode="json")))
+        out.append(("-activity", default_spec("activity").model_dump(mode="json")))
     if n_activity < n_events:
-        out.append(("-logs", FeatureSpec.default("logs").model_dump(mode="json")))
+        out.append(("-logs", default_spec("logs").model_dump(mode="json")))
     return out
 
 

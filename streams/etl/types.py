@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 
 from schemas.deadletter import DeadLetterStage
-from schemas.events import EVENT_SCHEMA, SourceFormat
+from schemas.events import EVENT_SCHEMA
 from streams.errors import StageError
 from streams.etl.errors import EventValidationError, ParseError
 
@@ -62,19 +62,6 @@ class TopicKind(StrEnum):
     ANY = "any"
     ACTIVITY = "activity"
     LOGS = "logs"
-
-
-SOURCE_OF: dict[InputFormat, SourceFormat] = {
-    InputFormat.SYSLOG_3164: SourceFormat.SYSLOG_3164,
-    InputFormat.SYSLOG_5424: SourceFormat.SYSLOG_5424,
-    InputFormat.DPKG: SourceFormat.DPKG,
-    InputFormat.APT_HISTORY: SourceFormat.APT_HISTORY,
-    InputFormat.ACCESS_LOG: SourceFormat.ACCESS_LOG,
-    InputFormat.APACHE_ERROR: SourceFormat.APACHE_ERROR,
-    InputFormat.LOGSTASH: SourceFormat.LOGSTASH,
-    InputFormat.ACTIVITY: SourceFormat.ACTIVITY,
-    InputFormat.ARROW: SourceFormat.ACTIVITY,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,10 +149,6 @@ class ParsedBatch:
     events: pa.RecordBatch
     source_index: np.ndarray
     rejected: list[Rejected] = field(default_factory=list)
-
-    @property
-    def n_payloads_ok(self) -> int:
-        return int(np.unique(self.source_index).size)
 
     @staticmethod
     def empty() -> ParsedBatch:

@@ -71,8 +71,8 @@ from streams.etl import (
 )
 from streams.metrics import reason_class
 from streams.pipeline.records import BatchOutput, SourceRecords
-from streams.pipeline.scoring import ModelSet
 from streams.pipeline.snapshots import SnapshotPolicy
+from streams.scoring import ModelSet
 
 __all__ = ["BatchProcessor", "StateStore", "records_from_values"]
 

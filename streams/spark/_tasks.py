@@ -252,9 +252,3 @@ def featurise_task(batches: Iterator[pa.RecordBatch], *, pipeline_doc: dict, tar
         fs.move(temp, final)
     written = [pa.array([final if rows else None], pa.string()), pa.array([rows], pa.int64())]
     yield pa.RecordBatch.from_arrays(written, schema=WRITTEN_SCHEMA)
-
-
-def limit_threads() -> None:
-    """One task is one core: keep BLAS/TF thread pools from oversubscribing the executor."""
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, "1")

@@ -3,6 +3,9 @@
 A :class:`ModelSet` is what the stream layer needs from the model side: featurise a batch of
 normalised events (window state from and back to a per-entity store), call each model once on the
 feature matrix, and describe what the models saw as a feature snapshot for retraining.
+
+It sits below both of its users: the stream pipeline (:mod:`streams.pipeline`) scores every batch
+with one, and continuous learning (:mod:`streams.learning.swap`) loads and hot-swaps them.
 """
 
 from __future__ import annotations
