@@ -39,6 +39,7 @@ from streams.etl.types import (
     InputFormat,
     ParsedBatch,
     ParseOptions,
+    Rejected,
     TopicKind,
     TopicOrigin,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "ParseOptions",
     "ParsedBatch",
     "RecordError",
+    "Rejected",
     "TopicKind",
     "TopicOrigin",
     "dead_letter_of",

@@ -16,12 +16,12 @@ from streams.etl import (
     EventValidationError,
     ParseError,
     RecordError,
-    Rejected,
     TopicOrigin,
     dead_letter_of,
     parse_batch,
-    run_etl,
 )
+from streams.etl.job import run_etl
+from streams.etl.types import Rejected
 from tests.unit.etl.conftest import OPTS
 
 

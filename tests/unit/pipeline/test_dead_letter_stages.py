@@ -10,8 +10,9 @@ import pytest
 from schemas import DeadLetterStage, decode_dead_letter, encode_dead_letter
 from streams.etl import TopicOrigin, dead_letter_of, parse_batch
 from streams.etl.types import FileOrigin
-from streams.features import FeaturePipeline, FeatureSpec
-from streams.pipeline import BatchProcessor, ModelSet, ScoredBatch, SourceRecords
+from streams.features import FeaturePipeline, default_spec
+from streams.pipeline import BatchProcessor, SourceRecords
+from streams.scoring import ModelSet, ScoredBatch
 
 ACTIVITY = [
     b'{"event_id":"e%d","user_id":"u%d","ts":%d,"type":"login"}' % (i, i % 3, 1780000000000 + i)
@@ -45,7 +46,7 @@ class Model:
 @pytest.fixture(scope="module")
 def pipeline():
     events = parse_batch(ACTIVITY, "activity", FileOrigin("fit", 1)).events
-    return FeaturePipeline(FeatureSpec.default("serving")).fit(pa.Table.from_batches([events]))
+    return FeaturePipeline(default_spec("serving")).fit(pa.Table.from_batches([events]))
 
 
 def source(values, topic: str = "activity") -> SourceRecords:
