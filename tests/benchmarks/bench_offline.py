@@ -129,7 +129,9 @@ def _tree_cpu_s() -> float:
     return total
 
 
-def _run_engine(work: Path, engine: str, master: str | None, code: str | None) -> dict:
+def _run_engine(
+    work: Path, engine: str, master: str | None, code: str | None, extra: list[str]
+) -> dict:
     """In a child process: etl then score; seconds of each, session start excluded.
 
     ``code``: a baseline's source tree to import instead of this one."""
@@ -153,6 +155,7 @@ def _run_engine(work: Path, engine: str, master: str | None, code: str | None) -
 
         conf = {"spark.driver.memory": "6g", "spark.ui.showConsoleProgress": "false",
                 "spark.sql.shuffle.partitions": "8"}  # fmt: skip
+        conf.update(item.split("=", 1) for item in extra)
         t = time.perf_counter()
         spark = spark_session(master, conf)
         spark.sparkContext.setLogLevel("ERROR")
@@ -205,6 +208,8 @@ def engines(args: argparse.Namespace) -> None:
             cmd += ["--master", master]
         if root != REPO:
             cmd += ["--code", str(root)]
+        for item in args.conf:
+            cmd += ["--conf", item]
         print(f"{time.strftime('%H:%M:%S')} load {os.getloadavg()[0]:.1f}: {name} "
               f"({'baseline' if root != REPO else 'this tree'})", flush=True)  # fmt: skip
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root,
@@ -356,6 +361,8 @@ def main() -> int:
         "code (default: local,local[2],local[1])",
     )
     e.add_argument("--baseline", metavar="REF", help="the commit base:MASTER engines run")
+    e.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
+                   help="a Spark setting for the Spark engines (repeatable)")  # fmt: skip
     s = sub.add_parser("syslog")
     s.add_argument("--lines", type=int, default=1_000_000)
     s.add_argument("--baseline", metavar="REF", help="also measure this commit's code")
@@ -366,13 +373,16 @@ def main() -> int:
     r.add_argument("--engine", required=True)
     r.add_argument("--master")
     r.add_argument("--code")
+    r.add_argument("--conf", action="append", default=[])
     args = ap.parse_args()
     if args.part == "engines":
         engines(args)
     elif args.part == "syslog":
         syslog(args)
     else:
-        print(json.dumps(_run_engine(Path(args.work), args.engine, args.master, args.code)))
+        print(
+            json.dumps(_run_engine(Path(args.work), args.engine, args.master, args.code, args.conf))
+        )
     return 0
 
 
