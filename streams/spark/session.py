@@ -20,7 +20,7 @@ from streams.errors import SparkSetupError
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["DEFAULT_MASTER", "LOCAL_CONF", "ONE_CORE_ENV", "check_spark", "spark_session"]
+__all__ = ["DEFAULT_MASTER", "ONE_CORE_ENV", "check_spark", "spark_session"]
 
 DEFAULT_MASTER = "local[*]"
 _ARROW_BATCH_ROWS = 65_536
@@ -37,16 +37,7 @@ ONE_CORE_ENV = {
 }
 """The environment of every Python worker: a Spark task is one core, so no library in it may
 start a pool of threads per core (with ``local[2]``, two workers each running Arrow, BLAS and
-TensorFlow pools sized to the machine would fight the JVM for its two cores)."""
-
-LOCAL_CONF = {
-    "spark.shuffle.compress": "false",
-    "spark.shuffle.spill.compress": "false",
-    "spark.sql.inMemoryColumnarStorage.compressed": "false",
-}
-"""Defaults for ``local[...]`` masters: the shuffle and the cached events never leave this
-machine's memory and page cache, so compressing them only spends CPU (measured with
-``bench_offline.py``: about a fifth of a ``local[2]`` job's CPU seconds)."""
+TensorFlow pools sized to the machine fought the JVM for its two cores)."""
 
 
 def _java_major(java: str) -> int | None:
@@ -94,9 +85,8 @@ def spark_session(
 
     ``master``: e.g. ``local[2]``, ``spark://host:7077``, ``yarn`` (default ``local[*]``, or what
     ``spark-submit --master`` set). ``conf``: extra ``spark.*`` settings. Arrow batches of
-    ``65536`` rows, one thread per Python worker (:data:`ONE_CORE_ENV`) and, on a ``local``
-    master, no shuffle or cache compression (:data:`LOCAL_CONF`) unless ``conf`` says
-    otherwise. Raises :class:`SparkSetupError`.
+    ``65536`` rows and one thread per Python worker (:data:`ONE_CORE_ENV`) unless ``conf``
+    says otherwise. Raises :class:`SparkSetupError`.
     """
     check_spark()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -110,14 +100,10 @@ def spark_session(
         "spark.executorEnv.PYSPARK_PYTHON": os.environ["PYSPARK_PYTHON"],
         **{f"spark.executorEnv.{k}": v for k, v in ONE_CORE_ENV.items()},
     }
+    settings.update(conf or {})
+    builder = SparkSession.builder.appName(app)
     # Under spark-submit the JVM is already up (PYSPARK_GATEWAY_PORT) with its --master.
     submitted = "PYSPARK_GATEWAY_PORT" in os.environ
-    given = dict(conf or {})
-    chosen = master or given.get("spark.master") or (None if submitted else DEFAULT_MASTER)
-    if chosen is not None and chosen.startswith("local"):
-        settings.update(LOCAL_CONF)
-    settings.update(given)
-    builder = SparkSession.builder.appName(app)
     if master or not (submitted or "spark.master" in settings):
         builder = builder.master(master or DEFAULT_MASTER)
     for key, value in settings.items():
