@@ -26,7 +26,7 @@ from streams.features.spec import (
 )
 from streams.features.state import WindowState
 
-__all__ = ["FeatureStep", "block_names", "window_layout", "write_block"]
+__all__ = ["FeatureStep", "block_names", "check_block", "window_layout", "write_block"]
 
 FeatureStep = TimeStep | OneHotStep | HashedStep | TokensStep | NumericStep | WindowStep
 OTHER = "<other>"
@@ -104,6 +104,20 @@ def _time_columns(ts: np.ndarray, features: tuple[str, ...]) -> list[np.ndarray]
         "dow_cos": lambda: np.cos(week_angle),
     }
     return [made[f]() for f in features]
+
+
+def check_block(step: FeatureStep, table: pa.Table, where: str) -> None:
+    """Raise what :func:`write_block` raises for missing or null inputs, without computing
+    the block (fitting skips the blocks no normaliser reads)."""
+    if isinstance(step, TimeStep):
+        _epoch_ms(table, step.column, where)
+    elif isinstance(step, WindowStep):
+        _epoch_ms(table, "ts_ms", where)
+        for name in (step.entity_column, step.type_column, step.value_column):
+            if name is not None:
+                column(table, name, where)
+    else:
+        column(table, step.column, where)
 
 
 def write_block(

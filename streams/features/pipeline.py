@@ -122,6 +122,7 @@ class FeaturePipeline:
             raise FeatureSpecError(f"feature spec {spec.name!r}: duplicate feature names {dupes}")
         self.names: tuple[str, ...] = tuple(names)
         self._normalisers = self._plan_normalisers()
+        self._fit_blocks, self._fit_width, self._fit_cols = self._plan_fit()
 
     @property
     def width(self) -> int:
@@ -150,6 +151,29 @@ class FeaturePipeline:
             plan.append(_Normaliser(step.method, tuple(picked), cols))
         return plan
 
+    def _plan_fit(self) -> tuple[list[tuple[int, Any, int, bool]], int, list[np.ndarray]]:
+        """What fitting computes: only the blocks that hold normalised columns, packed side by
+        side into a narrower matrix, and each normaliser's columns in it.
+
+        Returns ((step index, step, first column in the fit matrix, computed), fit width,
+        columns per normaliser). The statistics are of the same values as in the full matrix,
+        so the fit is unchanged; blocks not computed only have their input columns checked.
+        """
+        normalised = np.zeros(self.width, dtype=bool)
+        for norm in self._normalisers:
+            normalised[norm.cols] = True
+        remap = np.full(self.width, -1, dtype=np.int64)
+        plan = []
+        width = 0
+        for k, (index, step, col0) in enumerate(self._blocks):
+            end = self._blocks[k + 1][2] if k + 1 < len(self._blocks) else self.width
+            computed = bool(normalised[col0:end].any())
+            plan.append((index, step, width, computed))
+            if computed:
+                remap[col0:end] = np.arange(width, width + end - col0)
+                width += end - col0
+        return plan, width, [remap[norm.cols] for norm in self._normalisers]
+
     def new_state(self, capacity: int = 1024) -> WindowState | None:
         """Fresh window state (every entity unseen); None when the spec has no windows."""
         if self.window_step is None:
@@ -177,9 +201,9 @@ class FeaturePipeline:
         features need them in order, with ``state`` carried through). Parts over disjoint sets
         of entities merge into exactly what :meth:`fit` gives on all the events.
         """
-        part = FitPart([RunningStats(norm.cols) for norm in self._normalisers])
+        part = FitPart([RunningStats(cols) for cols in self._fit_cols])
         for batch in batches:
-            x, _ = self._features(_as_table(batch), state)
+            x, _ = self._features(_as_table(batch), state, fitting=True)
             part.seen += batch.num_rows
             part.kept += x.shape[0]
             for stats in part.stats:
@@ -188,7 +212,7 @@ class FeaturePipeline:
 
     def fit_parts(self, parts: Sequence[FitPart]) -> FittedPipeline:
         """Merge :meth:`fit_part` results into a :class:`FittedPipeline`."""
-        total = FitPart([RunningStats(norm.cols) for norm in self._normalisers])
+        total = FitPart([RunningStats(cols) for cols in self._fit_cols])
         for part in parts:
             total.seen += part.seen
             total.kept += part.kept
@@ -207,8 +231,13 @@ class FeaturePipeline:
             )
         return FittedPipeline(self, fitted)
 
-    def _features(self, table: pa.Table, state: WindowState | None) -> tuple[np.ndarray, pa.Table]:
-        """Run table and feature steps (not normalisers): raw ``X`` and the filtered table."""
+    def _features(
+        self, table: pa.Table, state: WindowState | None, fitting: bool = False
+    ) -> tuple[np.ndarray, pa.Table]:
+        """Run table and feature steps (not normalisers): raw ``X`` and the filtered table.
+
+        ``fitting``: only the blocks the normalisers read, in the fit matrix's layout (see
+        :meth:`_plan_fit`); the others only check their inputs."""
         for index, step in enumerate(self.spec.steps):
             if step.op in ("filter", "cast", "property"):
                 table = apply_table_step(table, step, f"{index} ({step.op})", self.target)
@@ -219,6 +248,15 @@ class FeaturePipeline:
                 "made by this pipeline's new_state(), got "
                 f"{'None' if state is None else 'a state of another layout'}"
             )
+        if fitting:
+            x = np.zeros((len(table), self._fit_width), dtype=np.float32)
+            for index, step, col0, computed in self._fit_blocks:
+                where = f"{index} ({step.op})"
+                if computed:
+                    _blocks.write_block(step, table, x, col0, state, self.target, where)
+                else:
+                    _blocks.check_block(step, table, where)
+            return x, table
         x = np.zeros((len(table), self.width), dtype=np.float32)
         for index, step, col0 in self._blocks:
             _blocks.write_block(step, table, x, col0, state, self.target, f"{index} ({step.op})")

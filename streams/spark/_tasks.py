@@ -35,6 +35,7 @@ __all__ = [
     "featurise_task",
     "fit_task",
     "fitted_from_doc",
+    "one_core",
     "parse_task",
 ]
 
@@ -156,6 +157,7 @@ def parse_task(batches: Iterator[pa.RecordBatch], *, fmt: str, kind: str,
                as_json: bool) -> Iterator[pa.RecordBatch]:  # fmt: skip
     """Files (:data:`FILE_SCHEMA` rows) -> events, rejections and counts (:data:`PARSED_SCHEMA`),
     each file read whole by :func:`~streams.etl.files.read_file`, in order."""
+    one_core()
     with tempfile.TemporaryDirectory(prefix="streamscore-spark-") as tmp:
         for batch in batches:
             for row in batch.to_pylist():
@@ -176,6 +178,7 @@ def fit_task(batches: Iterator[pa.RecordBatch], *, spec_json: str,
     by time within the partition, every entity's events in this partition."""
     from streams.features import FeaturePipeline, FeatureSpec
 
+    one_core()
     pipeline = FeaturePipeline(FeatureSpec.from_json(spec_json), target)
     part = pipeline.fit_part(_event_batches(batches), pipeline.new_state())
     yield pa.RecordBatch.from_arrays([pa.array([pickle.dumps(part)], pa.binary())],
@@ -227,6 +230,7 @@ def featurise_task(batches: Iterator[pa.RecordBatch], *, pipeline_doc: dict, tar
 
     from streams.etl.job import feature_table, feature_writer
 
+    one_core()
     context = TaskContext.get()
     partition = context.partitionId() if context else 0
     attempt = context.attemptNumber() if context else 0
@@ -252,3 +256,16 @@ def featurise_task(batches: Iterator[pa.RecordBatch], *, pipeline_doc: dict, tar
         fs.move(temp, final)
     written = [pa.array([final if rows else None], pa.string()), pa.array([rows], pa.int64())]
     yield pa.RecordBatch.from_arrays(written, schema=WRITTEN_SCHEMA)
+
+
+def one_core() -> None:
+    """A task is one core: keep Arrow, BLAS and Numba from starting a thread per core in this
+    Python worker. The session already puts :data:`~streams.spark.session.ONE_CORE_ENV` in
+    the workers' environment; this also covers workers started without it (``spark-submit``
+    with its own ``--conf``) for the libraries not yet imported, and Arrow's pools."""
+    from streams.spark.session import ONE_CORE_ENV
+
+    for var, value in ONE_CORE_ENV.items():
+        os.environ.setdefault(var, value)
+    if pa.cpu_count() != 1:
+        pa.set_cpu_count(1)

@@ -37,8 +37,9 @@ def score_task(batches: Iterator[pa.RecordBatch], *, settings: Settings,
     """One partition's events (every entity's here, in time order) -> score rows."""
     from streams.pipeline.backfill import score_batches
     from streams.scoring import load_model_set
-    from streams.spark._tasks import _event_batches
+    from streams.spark._tasks import _event_batches, one_core
 
+    one_core()
     models = load_model_set(settings, tasks, version)  # once per task
     for table in score_batches(models, _event_batches(batches), scored_ms):
         yield from table.to_batches()

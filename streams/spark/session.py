@@ -20,11 +20,24 @@ from streams.errors import SparkSetupError
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["DEFAULT_MASTER", "check_spark", "spark_session"]
+__all__ = ["DEFAULT_MASTER", "ONE_CORE_ENV", "check_spark", "spark_session"]
 
 DEFAULT_MASTER = "local[*]"
-_ARROW_BATCH_ROWS = 16_384
-"""Rows per Arrow batch between the JVM and the Python tasks (Spark's default is 10,000)."""
+_ARROW_BATCH_ROWS = 65_536
+"""Rows per Arrow batch between the JVM and the Python tasks (Spark's default is 10,000): the
+local engine's chunk size, so each feature and scoring call gets as many rows as it does."""
+
+ONE_CORE_ENV = {
+    "OMP_NUM_THREADS": "1",  # also the size of Arrow's CPU thread pool
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "NUMBA_NUM_THREADS": "1",
+    "TF_NUM_INTRAOP_THREADS": "1",
+    "TF_NUM_INTEROP_THREADS": "1",
+}
+"""The environment of every Python worker: a Spark task is one core, so no library in it may
+start a pool of threads per core (with ``local[2]``, two workers each running Arrow, BLAS and
+TensorFlow pools sized to the machine fought the JVM for its two cores)."""
 
 
 def _java_major(java: str) -> int | None:
@@ -72,7 +85,8 @@ def spark_session(
 
     ``master``: e.g. ``local[2]``, ``spark://host:7077``, ``yarn`` (default ``local[*]``, or what
     ``spark-submit --master`` set). ``conf``: extra ``spark.*`` settings. Arrow batches of
-    ``16384`` rows unless ``conf`` says otherwise. Raises :class:`SparkSetupError`.
+    ``65536`` rows and one thread per Python worker (:data:`ONE_CORE_ENV`) unless ``conf``
+    says otherwise. Raises :class:`SparkSetupError`.
     """
     check_spark()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -84,6 +98,7 @@ def spark_session(
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.showConsoleProgress": "true",
         "spark.executorEnv.PYSPARK_PYTHON": os.environ["PYSPARK_PYTHON"],
+        **{f"spark.executorEnv.{k}": v for k, v in ONE_CORE_ENV.items()},
     }
     settings.update(conf or {})
     builder = SparkSession.builder.appName(app)

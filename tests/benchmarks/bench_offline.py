@@ -2,7 +2,8 @@
 
 Run (one run, both parts; sizes are the issue's):
 
-    .venv/bin/python tests/benchmarks/bench_offline.py engines [--events 5000000]
+    .venv/bin/python tests/benchmarks/bench_offline.py engines [--events 5000000] \
+        [--engines local,local[2],local[1],base:local[2]] [--baseline REF]
     .venv/bin/python tests/benchmarks/bench_offline.py syslog [--lines 1000000] [--baseline REF]
 
 engines: a seeded simulated history of at least ``--events`` events (activity as normalised-event
@@ -11,9 +12,14 @@ engines: a seeded simulated history of at least ``--events`` events (activity as
   the Spark session) started before the clock: ``streamscore etl`` (events, rejections, activity
   and logs features) and ``streamscore score`` (events scored by both champions) with the local
   engine, Spark ``local[1]`` and Spark ``local[2]``. Prints seconds, events/s for ETL + features
-  + scoring, the local-vs-Spark-at-one-core overhead ratio and the local[2] speed-up.
+  + scoring, the local-vs-Spark-at-one-core overhead ratio and the local[2] speed-up, both in
+  wall-clock events/s and in events per CPU second (user + system time of the engine's
+  process and all its descendants: the JVM and Spark's Python workers), which other users'
+  load on a shared machine does not inflate. ``base:MASTER`` runs ``--baseline``'s code
+  (``git archive``) in the same run, for a before/after ratio.
 syslog: ``--lines`` RFC 3164 lines (bench_parsers' generator) through ``run_etl`` with features
-  (and without), read -> Parquet, lines/s end to end and the time of each phase. With
+  (and without), read -> Parquet, lines/s end to end (and per CPU second: the process's user +
+  system time) and the time of each phase. With
   ``--baseline REF`` the same measurement runs on that commit's code (``git archive``) in the
   same run, for a before/after ratio.
 
@@ -56,7 +62,8 @@ def _prepare(work: Path, events: int) -> dict:
         return json.loads(manifest.read_text())
     inputs = work / "inputs"
     inputs.mkdir(parents=True, exist_ok=True)
-    users = max(events // 470, 100)  # ~470 activity events per user over 42 days
+    # ~690 activity events per user over 42 days, plus ~134k log lines from 64 hosts
+    users = max((events - 134_400) // 650, 100)
     t = time.perf_counter()
     sim = simulate(SimConfig(n_users=users, seed=1, n_hosts=64, drift_day=30))
     took = time.perf_counter() - t
@@ -87,8 +94,49 @@ def _prepare(work: Path, events: int) -> dict:
     return doc
 
 
-def _run_engine(work: Path, engine: str, master: str | None) -> dict:
-    """In a child process: etl then score; seconds of each, session start excluded."""
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of a process and of its children it has waited for."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def _tree_cpu_s() -> float:
+    """CPU seconds used so far by this process and all its descendants (the JVM, Spark's
+    Python daemons and workers), whether they still run or have been waited for: the
+    engines' cost in core-seconds, which other users' load does not inflate as it does
+    wall-clock time."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    tree, frontier = {os.getpid()}, [os.getpid()]
+    while frontier:
+        pid = frontier.pop()
+        for child, parent in parents.items():
+            if parent == pid and child not in tree:
+                tree.add(child)
+                frontier.append(child)
+    total = 0.0
+    for pid in tree:
+        try:
+            total += _cpu_s(pid)
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+def _run_engine(
+    work: Path, engine: str, master: str | None, code: str | None, extra: list[str]
+) -> dict:
+    """In a child process: etl then score; seconds of each, session start excluded.
+
+    ``code``: a baseline's source tree to import instead of this one."""
+    if code:
+        sys.path.insert(0, code)
     import kernels
     from streams.etl import ParseOptions
     from streams.settings import load_settings
@@ -98,6 +146,7 @@ def _run_engine(work: Path, engine: str, master: str | None) -> dict:
     opts = ParseOptions(reference_ms=REF_MS)
     kernels.warm_up()
     tag = engine if master is None else master.replace("[", "").replace("]", "")
+    tag = f"base-{tag}" if code else tag
     out = work / f"out-{tag}"
     if engine == "spark":
         from streams.spark.etl import run_etl_spark
@@ -106,10 +155,12 @@ def _run_engine(work: Path, engine: str, master: str | None) -> dict:
 
         conf = {"spark.driver.memory": "6g", "spark.ui.showConsoleProgress": "false",
                 "spark.sql.shuffle.partitions": "8"}  # fmt: skip
+        conf.update(item.split("=", 1) for item in extra)
         t = time.perf_counter()
         spark = spark_session(master, conf)
         spark.sparkContext.setLogLevel("ERROR")
         session_s = time.perf_counter() - t
+        cpu0 = _tree_cpu_s()
         t = time.perf_counter()
         etl = run_etl_spark(doc["inputs"], out / "etl", options=opts, master=master, conf=conf)
         etl_s = time.perf_counter() - t
@@ -117,20 +168,23 @@ def _run_engine(work: Path, engine: str, master: str | None) -> dict:
         scored = run_score_spark(doc["inputs"], out / "score", settings, options=opts,
                                  master=master, conf=conf)  # fmt: skip
         score_s = time.perf_counter() - t
+        cpu_s = _tree_cpu_s() - cpu0
     else:
         from streams.etl.job import run_etl
         from streams.pipeline.backfill import run_score
 
         session_s = 0.0
+        cpu0 = _tree_cpu_s()
         t = time.perf_counter()
         etl = run_etl(doc["inputs"], out / "etl", options=opts, progress=False)
         etl_s = time.perf_counter() - t
         t = time.perf_counter()
         scored = run_score(doc["inputs"], out / "score", settings, options=opts, progress=False)
         score_s = time.perf_counter() - t
+        cpu_s = _tree_cpu_s() - cpu0
     return {"engine": tag, "events": etl.total.events, "feature_rows": etl.feature_rows,
             "scored_rows": scored.rows, "session_s": session_s, "etl_s": etl_s,
-            "score_s": score_s}  # fmt: skip
+            "score_s": score_s, "cpu_s": cpu_s, "load": os.getloadavg()[0]}  # fmt: skip
 
 
 def engines(args: argparse.Namespace) -> None:
@@ -140,36 +194,70 @@ def engines(args: argparse.Namespace) -> None:
     print(f"history: {doc['n_events']:,} events ({doc['n_activity']:,} activity, "
           f"{doc['n_log_lines']:,} log lines) in {2 * SHARDS} files; prepared in "
           f"{time.perf_counter() - t:.0f} s; work dir {work}", flush=True)  # fmt: skip
+    base = _baseline_tree(work, args.baseline) if args.baseline else None
     runs = []
     for name in args.engines.split(","):
+        root = REPO
+        if name.startswith("base:"):
+            if base is None:
+                raise SystemExit(f"engine {name}: give --baseline REF")
+            root, name = base, name[len("base:") :]
         engine, master = ("local", None) if name == "local" else ("spark", name)
         cmd = [sys.executable, __file__, "_engine", "--work", str(work), "--engine", engine]
         if master:
             cmd += ["--master", master]
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO,
-                              env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
+        if root != REPO:
+            cmd += ["--code", str(root)]
+        for item in args.conf:
+            cmd += ["--conf", item]
+        print(f"{time.strftime('%H:%M:%S')} load {os.getloadavg()[0]:.1f}: {name} "
+              f"({'baseline' if root != REPO else 'this tree'})", flush=True)  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root,
+                              env={**os.environ, "PYTHONPATH": str(root)})  # fmt: skip
         if proc.returncode:
             print(proc.stdout[-2000:], proc.stderr[-4000:])
             raise SystemExit(f"{engine} {master or ''} failed")
         run = json.loads(proc.stdout.strip().splitlines()[-1])
         run["rate"] = run["events"] / (run["etl_s"] + run["score_s"])
+        run["cpu_rate"] = run["events"] / run["cpu_s"]
         runs.append(run)
         session = "" if engine == "local" else f"; session start {run['session_s']:.1f} s"
-        print(f"{run['engine']:>8}: etl+features {run['etl_s']:7.1f} s, "
+        print(f"{run['engine']:>13}: etl+features {run['etl_s']:7.1f} s, "
               f"score {run['score_s']:7.1f} s -> {run['rate']:9,.0f} events/s "
-              f"(ETL + features + scoring){session}", flush=True)  # fmt: skip
+              f"(ETL + features + scoring); {run['cpu_s']:7.1f} CPU s -> "
+              f"{run['cpu_rate']:9,.0f} events per CPU second; load at end "
+              f"{run['load']:.1f}{session}", flush=True)  # fmt: skip
     by = {r["engine"]: r for r in runs}
-    if {"local", "local1", "local2"} <= set(by):
+    for prefix in ("", "base-"):
+        names = ("local", f"{prefix}local1", f"{prefix}local2")
+        if not set(names) <= set(by):
+            continue
+        local, one, two = (by[k] for k in names)
         print(
-            f"Spark overhead at one core (local / local[1] events/s): "
-            f"{by['local']['rate'] / by['local1']['rate']:.2f}x"
+            f"{prefix or 'this tree '}Spark overhead at one core (local / local[1]): "
+            f"{local['rate'] / one['rate']:.2f}x in events/s, "
+            f"{local['cpu_rate'] / one['cpu_rate']:.2f}x in events per CPU second; "
+            f"local[2] vs the local engine: {two['rate'] / local['rate']:.2f}x; "
+            f"local[2] vs local[1]: {two['rate'] / one['rate']:.2f}x"
         )
-        local, one, two = (by[k]["rate"] for k in ("local", "local1", "local2"))
-        print(
-            f"Spark local[2] vs the local engine: {two / local:.2f}x; "
-            f"local[2] vs local[1]: {two / one:.2f}x"
-        )
+    for name in ("local1", "local2"):
+        if name in by and f"base-{name}" in by:
+            new, old = by[name], by[f"base-{name}"]
+            print(f"{name}: this tree {new['rate'] / old['rate']:.2f}x the baseline in "
+                  f"events/s, {new['cpu_rate'] / old['cpu_rate']:.2f}x in events per CPU "
+                  "second")  # fmt: skip
     print(json.dumps(runs))
+
+
+def _baseline_tree(work: Path, ref: str) -> Path:
+    """The source of commit ``ref`` (``git archive``) under ``work``, made once."""
+    base = work / f"baseline-{ref}"
+    if not base.exists():
+        base.mkdir()
+        archive = subprocess.run(["git", "archive", ref], cwd=REPO, check=True,
+                                 capture_output=True).stdout  # fmt: skip
+        subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
+    return base
 
 
 # --- syslog -------------------------------------------------------------------------------
@@ -192,10 +280,12 @@ job._read_inputs = timed("read+parse+write events", job._read_inputs)
 job._specs = timed("fit", job._specs)
 job._write_one = timed("transform+write features", job._write_one)
 path, out, features = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+cpu = time.process_time()
 t = time.perf_counter()
 job.run_etl([path], out, options=ParseOptions(reference_ms=int(sys.argv[4])), progress=False,
             features=features)
-print(json.dumps({"total_s": time.perf_counter() - t, "phases": T}))
+print(json.dumps({"total_s": time.perf_counter() - t, "cpu_s": time.process_time() - cpu,
+                  "phases": T}))
 """
 
 
@@ -227,12 +317,7 @@ def syslog(args: argparse.Namespace) -> None:
         path.write_bytes(b"\n".join(syslog_lines(args.lines, random.Random(1))) + b"\n")
     roots = {"this tree": REPO}
     if args.baseline:
-        base = work / f"baseline-{args.baseline}"
-        if not base.exists():
-            base.mkdir()
-            archive = subprocess.run(["git", "archive", args.baseline], cwd=REPO, check=True,
-                                     capture_output=True).stdout  # fmt: skip
-            subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
+        base = _baseline_tree(work, args.baseline)
         roots = {f"baseline {args.baseline}": base, **roots}
     size = path.stat().st_size / 2**20
     print(f"{args.lines:,} syslog lines ({size:.0f} MiB), read -> Parquet", flush=True)
@@ -242,13 +327,16 @@ def syslog(args: argparse.Namespace) -> None:
             m = min(
                 (_measure(root, path, work / "out", features) for _ in range(args.repeats)),
                 key=lambda m: m["total_s"],
-            )  # best of --repeats: the machine is shared
+            )  # best of --repeats (by wall time): the machine is shared
             rate = args.lines / m["total_s"]
-            rates[(label, features)] = rate
+            cpu_rate = args.lines / m["cpu_s"]
+            rates[(label, features)] = (rate, cpu_rate)
             phases = ", ".join(f"{k} {v:.1f} s" for k, v in m["phases"].items())
             print(
                 f"{label:>18} {'with' if features else 'without':>7} features: "
-                f"{m['total_s']:6.1f} s, {rate:9,.0f} lines/s  ({phases})",
+                f"{m['total_s']:6.1f} s, {rate:9,.0f} lines/s; {m['cpu_s']:6.1f} CPU s, "
+                f"{cpu_rate:9,.0f} lines per CPU second  ({phases}); load "
+                f"{os.getloadavg()[0]:.1f}",
                 flush=True,
             )
     if args.baseline:
@@ -256,7 +344,8 @@ def syslog(args: argparse.Namespace) -> None:
             before = rates[(f"baseline {args.baseline}", features)]
             after = rates[("this tree", features)]
             which = "with" if features else "without"
-            print(f"{which} features: {after / before:.2f}x the baseline")
+            print(f"{which} features: {after[0] / before[0]:.2f}x the baseline in lines/s, "
+                  f"{after[1] / before[1]:.2f}x in lines per CPU second")  # fmt: skip
 
 
 def main() -> int:
@@ -268,8 +357,12 @@ def main() -> int:
     e.add_argument(
         "--engines",
         default="local,local[2],local[1]",
-        help="what to run, in order: local and Spark masters (default: local,local[2],local[1])",
+        help="what to run, in order: local and Spark masters, base:MASTER for --baseline's "
+        "code (default: local,local[2],local[1])",
     )
+    e.add_argument("--baseline", metavar="REF", help="the commit base:MASTER engines run")
+    e.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
+                   help="a Spark setting for the Spark engines (repeatable)")  # fmt: skip
     s = sub.add_parser("syslog")
     s.add_argument("--lines", type=int, default=1_000_000)
     s.add_argument("--baseline", metavar="REF", help="also measure this commit's code")
@@ -279,13 +372,17 @@ def main() -> int:
     r.add_argument("--work", required=True)
     r.add_argument("--engine", required=True)
     r.add_argument("--master")
+    r.add_argument("--code")
+    r.add_argument("--conf", action="append", default=[])
     args = ap.parse_args()
     if args.part == "engines":
         engines(args)
     elif args.part == "syslog":
         syslog(args)
     else:
-        print(json.dumps(_run_engine(Path(args.work), args.engine, args.master)))
+        print(
+            json.dumps(_run_engine(Path(args.work), args.engine, args.master, args.code, args.conf))
+        )
     return 0
 
 

@@ -316,3 +316,24 @@ def test_fitting_in_chunks_gives_the_whole_table_statistics(activity, monkeypatc
         want_scale = np.where(spread > 0, 1 / np.where(spread > 0, spread, 1), 1.0)
         np.testing.assert_allclose(stats["shift"], want_shift, rtol=1e-9, atol=1e-9)
         np.testing.assert_allclose(stats["scale"], want_scale, rtol=1e-7)
+
+
+@pytest.mark.parametrize("kind", ["activity", "logs"])
+def test_fit_computes_only_normalised_blocks_with_the_full_matrix_statistics(kind: str) -> None:
+    from streams.features._stats import RunningStats
+
+    table = activity_table(1500, seed=4, n_users=30) if kind == "activity" else log_table(1500)
+    pipeline = FeaturePipeline(default_spec(kind))
+    fitted = pipeline.fit(table)
+    assert pipeline._fit_width < pipeline.width  # the tokens, one-hots... are not computed
+    x, _ = pipeline._features(table, pipeline.new_state())  # every block, raw
+    for norm, stats in zip(pipeline._normalisers, fitted.stats, strict=True):
+        full = RunningStats(norm.cols)
+        full.add(x)
+        assert (stats["shift"], stats["scale"]) == full.shift_scale(norm.method)  # exact
+
+
+def test_fit_still_checks_the_inputs_of_blocks_it_does_not_compute() -> None:
+    table = log_table(50)
+    with pytest.raises(FeatureInputError, match="expected column 'message'"):
+        FeaturePipeline(default_spec("logs")).fit(table.drop_columns(["message"]))
