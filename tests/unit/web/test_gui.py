@@ -109,6 +109,7 @@ def test_models_of_the_registry_show_before_their_first_score():
         "fallbacks": 0,
         "served_by": {},
         "retrains": {},
+        "not_scored": {},
     }
     assert models["upsell"]["scores"] == 1
 
