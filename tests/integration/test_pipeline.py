@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 
 import numpy as np
 import pytest
@@ -119,10 +120,23 @@ def test_two_workers_share_partitions_and_one_takes_over(deployment, store):
     try:
         deployment.produce(first)
         reader.wait_for(len(exp_first), len(first.malformed), timeout=600, workers=[a, b])
-        members = deployment.group_members()
-        inputs = {
-            tp for tps in members.values() for tp in tps if tp[0].endswith(("activity", "raw-logs"))
-        }
+        # The results can all be in while the second worker's join is still being assigned
+        # (on a loaded machine a worker takes tens of seconds to start): wait for that first.
+        deadline = time.monotonic() + 120
+        while True:
+            members = deployment.group_members()
+            inputs = {
+                tp
+                for tps in members.values()
+                for tp in tps
+                if tp[0].endswith(("activity", "raw-logs"))
+            }
+            shared = len(members) == 2 and all(
+                any(tp in inputs for tp in tps) for tps in members.values()
+            )
+            if shared or time.monotonic() > deadline:
+                break
+            time.sleep(1)
         assert len(members) == 2, members
         assert all(any(tp in inputs for tp in tps) for tps in members.values()), (
             f"both workers should hold input partitions: {members}"
