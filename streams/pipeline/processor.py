@@ -92,7 +92,8 @@ def _now_ms() -> int:
 class BatchProcessor:
     """Turns :class:`SourceRecords` into a :class:`BatchOutput` (see the module docstring).
 
-    ``models`` is the set of models that score every event (their feature pipeline included);
+    ``models`` is the set of models that score the events of their entity kinds (their feature
+    pipeline included);
     ``topic_kind`` is what the records' topic takes (``streams.etl.topic_kind_of(key)``): a
     record of another kind is a dead letter that says what the topic takes.
     ``hosts_from_keys`` takes each record's key as the host of log lines that name none (dpkg,
