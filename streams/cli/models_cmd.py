@@ -61,7 +61,6 @@ def run(args: argparse.Namespace, settings) -> int:
                         "version": v.version,
                         "status": v.status,
                         "kind": v.kind,
-                        "scores": ",".join(v.entity_kinds),
                         "parent": v.parent or "-",
                         "auc": m.get("auc", float("nan")),
                         "oracle_auc": m.get("oracle_auc", float("nan")),
