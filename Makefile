@@ -1,4 +1,5 @@
 # The two commands: `make demo` (the main job) and `make test` (lint + the whole test suite).
+# `make test` lints first: ruff, ruff format, and the import contracts of pyproject.toml.
 # Both build what they need on a fresh machine: the virtualenv, the package, the Debian tools the
 # tests use, and (through `streamscore kafka up` / the test fixture) the Apache Kafka broker.
 
@@ -16,6 +17,7 @@ demo: venv tools
 test: venv tools
 	$(BIN)/ruff check streams kernels models schemas tests
 	$(BIN)/ruff format --check streams kernels models schemas tests
+	$(BIN)/lint-imports --no-cache --no-logo
 	$(BIN)/pytest
 
 unit: venv
@@ -24,6 +26,7 @@ unit: venv
 lint: venv
 	$(BIN)/ruff check streams kernels models schemas tests
 	$(BIN)/ruff format --check streams kernels models schemas tests
+	$(BIN)/lint-imports --no-cache --no-logo
 
 schemas: tools
 	bash schemas/regen.sh

@@ -56,14 +56,12 @@ __all__ = [
     "ModelRegistry",
     "Status",
     "TASKS",
-    "Task",
     "VERSION_PATTERN",
     "VersionInfo",
     "check_task",
     "check_version",
 ]
 
-Task = Literal["churn", "upsell"]
 Status = Literal["champion", "challenger", "retired"]
 TASKS: tuple[str, ...] = ("churn", "upsell")
 VERSION_PATTERN = re.compile(r"v\d{4,9}")
@@ -266,18 +264,6 @@ class ModelRegistry:
             state["status"][current] = "retired"
             state["status"][history[-1]] = "champion"
             version = history[-1]
-        return self.get(task, version)
-
-    def set_status(self, task: str, version: str, status: Status) -> VersionInfo:
-        """Mark a non-champion version challenger or retired (use promote for champion)."""
-        self.get(task, version)
-        with self._locked(task) as state:
-            if state["status"].get(version) == "champion" or status == "champion":
-                raise RegistryError(
-                    f"set status of {task} {version} to {status}: use promote/rollback to "
-                    "change the champion"
-                )
-            state["status"][version] = status
         return self.get(task, version)
 
     def record_decision(self, task: str, decision: dict[str, Any]) -> None:

@@ -34,14 +34,14 @@ def fit_pipeline(events: pa.Table, *, holdout: float = 0.0, seed: int = 0):
     """Fit the serving feature pipeline (the activity features, applied to every event) on the
     activity ``events``, leaving out the events of the entities :func:`~models.dataset.held_out`
     puts in the held-out population (so normaliser statistics never see held-out users)."""
-    from streams.features import FeaturePipeline, FeatureSpec
+    from streams.features import FeaturePipeline, default_spec
 
     events = events.filter(pa.compute.equal(events["source"], "activity"))
     if holdout > 0:
         events = events.filter(
             pa.array(~held_out(events["entity"].to_numpy(zero_copy_only=False), holdout, seed))
         )
-    return FeaturePipeline(FeatureSpec.default("serving")).fit(events)
+    return FeaturePipeline(default_spec("serving")).fit(events)
 
 
 def _metrics(s: LabelledSet, p: np.ndarray) -> dict[str, Any]:

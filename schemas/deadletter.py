@@ -73,6 +73,25 @@ class DeadLetterStage(IntEnum):
     SCORE = dl.Stage.Score
     PUBLISH = dl.Stage.Publish
 
+    @property
+    def label(self) -> str:
+        """The stage as text outputs write it (``"parse"``, ``"validate"``, ...): the ``stage``
+        column of rejected-records files, ``streamscore dlq``, metrics labels. The one place a
+        stage becomes a string; :meth:`from_label` reads it back."""
+        return self.name.lower()
+
+    @classmethod
+    def from_label(cls, label: str) -> DeadLetterStage:
+        """The stage whose :attr:`label` is ``label``. Raises :class:`CodecError` for any other
+        text."""
+        member = cls.__members__.get(label.upper()) if isinstance(label, str) else None
+        if member is None or member.label != label:
+            raise CodecError(
+                "reading a dead-letter stage: expected one of "
+                f"{', '.join(s.label for s in cls)}, got {label!r}"
+            )
+        return member
+
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:

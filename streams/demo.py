@@ -35,10 +35,11 @@ from rich.table import Table
 
 from schemas import decode_dead_letter, decode_score_results
 from streams.kafka import broker_up, resolve_bootstrap
+from streams.kafka.admin import create_topics
 from streams.kafka.clients import make_consumer
 from streams.produce import Publisher, replay_file, replay_simulation
 from streams.settings import Settings
-from streams.topics import create_topics, topic_name
+from streams.topics import topic_name
 
 __all__ = ["DemoOptions", "DemoSummary", "run_demo"]
 
@@ -193,7 +194,7 @@ def _consume(consumer, summary: DemoSummary, scores_topic: str) -> None:
         if m.topic() != scores_topic:
             letter = decode_dead_letter(m.value())
             summary.dead_letters += 1
-            summary.dead_by_reason[f"{letter.stage.name.lower()}: {letter.reason[:80]}"] += 1
+            summary.dead_by_reason[f"{letter.stage.label}: {letter.reason[:80]}"] += 1
 
 
 def _free_ports(n: int) -> int:

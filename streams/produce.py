@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from kernels.partition import kafka_partitions
 from streams.kafka.clients import make_producer
@@ -131,11 +130,6 @@ def arrow_payloads(table: pa.Table, partitions: np.ndarray) -> Iterable[tuple[in
         with pa.ipc.new_stream(sink, rows.schema) as writer:
             writer.write_table(rows)
         yield int(p), sink.getvalue()
-
-
-def entity_keys(entities: pa.Array | pa.ChunkedArray) -> list[bytes | None]:
-    """Kafka keys (UTF-8) of an entity column; ``None`` for null entities."""
-    return [None if e is None else e.encode() for e in pc.cast(entities, pa.string()).to_pylist()]
 
 
 def _topic_of_rejected(raw: bytes, fmt: str) -> str:

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from streams.errors import ConfigError
+from streams.kafka_security import kafka_security
 
 __all__ = ["ENVIRONMENT", "SNAPSHOT_MODES", "Settings", "load_settings"]
 
@@ -361,9 +362,5 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
             problems.append(f"{where}: {err['msg']}, got {found}")
         raise ConfigError("invalid settings: " + "; ".join(problems)) from exc
     if settings.kafka_security_configured:
-        # The combination (and the properties file) is the Kafka package's concern; imported
-        # here only when security is configured, so plain settings need no Kafka import.
-        from streams.kafka.security import kafka_security
-
-        kafka_security(settings)
+        kafka_security(settings)  # the combination and the properties file must hold together
     return settings

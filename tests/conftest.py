@@ -25,7 +25,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from streams.errors import KafkaSetupError
 from streams.kafka import broker_down, broker_up, wait_until_ready
 from streams.kafka.local import secure_client_properties
-from streams.kafka.security import read_properties
+from streams.kafka_security import read_properties
 from streams.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,6 +1,6 @@
 """Batched inference: engines (tf.function, LiteRT, NumPy), warm-up, fallback chain."""
 
-from models.serving.engines import AGREEMENT, LiteRTEngine, TFFunctionEngine, choose_engine
+from models.serving.engines import AGREEMENT, LiteRTEngine, TFFunctionEngine
 from models.serving.scorer import FallbackScorer, ModelScorer, ScoreResult
 
 __all__ = [
@@ -10,5 +10,4 @@ __all__ = [
     "ModelScorer",
     "ScoreResult",
     "TFFunctionEngine",
-    "choose_engine",
 ]

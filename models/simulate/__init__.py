@@ -5,25 +5,20 @@ activity, offers, payment failures and support tickets, plus machine logs for ho
 (churn, upsell) come with the simulator's true probability so the oracle AUC is known.
 """
 
-from models.simulate.engine import LABEL_SCHEMA, SimResult, simulate
+from models.simulate.engine import LABEL_SCHEMA, simulate
 from models.simulate.output import (
     TOPIC_KEYS,
-    PayloadBatch,
     iter_payload_batches,
     read_simulation,
     send_payloads,
     write_simulation,
 )
-from models.simulate.params import PLANS, BehaviourParams, SimConfig
+from models.simulate.params import SimConfig
 
 __all__ = [
     "LABEL_SCHEMA",
-    "PLANS",
     "TOPIC_KEYS",
-    "BehaviourParams",
-    "PayloadBatch",
     "SimConfig",
-    "SimResult",
     "iter_payload_batches",
     "read_simulation",
     "send_payloads",

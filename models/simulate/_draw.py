@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["expand_counts", "grouped_offsets", "sigmoid", "window_sum_before"]
+__all__ = ["decayed_count_before", "expand_counts", "grouped_offsets", "sigmoid"]
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -23,18 +23,6 @@ def grouped_offsets(values: np.ndarray, group_sizes: np.ndarray) -> np.ndarray:
     ends = np.cumsum(group_sizes)
     before = np.concatenate(([0.0], total[ends[:-1] - 1])) if len(ends) else np.zeros(0)
     return total - np.repeat(before, group_sizes)
-
-
-def window_sum_before(daily: np.ndarray, day: np.ndarray, width: int, rows=None) -> np.ndarray:
-    """Sum of ``daily[u, day-width:day]`` for each row (days strictly before ``day``).
-
-    ``daily`` is [users, days]; ``day`` holds one day index per row of ``rows`` (default: per user).
-    """
-    cum = np.zeros((daily.shape[0], daily.shape[1] + 1), dtype=np.float64)
-    np.cumsum(daily, axis=1, out=cum[:, 1:])
-    rows = np.arange(daily.shape[0]) if rows is None else rows
-    lo = np.maximum(day - width, 0)
-    return cum[rows, day] - cum[rows, lo]
 
 
 def decayed_count_before(

@@ -19,7 +19,7 @@ from streams.errors import ConfigError, StreamscoreError
 from streams.settings import load_settings
 from streams.state_dir import check_state_dir
 
-__all__ = ["STATE_WRITERS", "build_parser", "main"]
+__all__ = ["build_parser", "main"]
 
 COMMAND_MODULES: tuple[str, ...] = (
     "streams.cli.kafka_cmd",

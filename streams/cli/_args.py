@@ -19,7 +19,6 @@ __all__ = [
     "http_url",
     "input_location",
     "int_in",
-    "non_negative_float",
     "non_negative_int",
     "out_dir",
     "out_location",
@@ -73,13 +72,6 @@ def positive_float(text: str) -> float:
     value = float(_number(float, text))
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    value = float(_number(float, text))
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
     return value
 
 

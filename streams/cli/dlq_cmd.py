@@ -7,14 +7,14 @@ import json
 import sys
 from collections import Counter
 
-from schemas import DeadLetter, decode_dead_letter
+from schemas import DeadLetter, DeadLetterStage, decode_dead_letter
 from streams.cli._args import non_negative_int, positive_float
 from streams.kafka import resolve_bootstrap
 from streams.kafka.clients import make_producer, read_topic
 from streams.settings import Settings
 from streams.topics import topic_name
 
-_STAGES = ("unknown", "decode", "parse", "validate", "featurise", "score", "publish")
+_STAGES = tuple(stage.label for stage in DeadLetterStage)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -76,7 +76,7 @@ def letter_fields(letter: DeadLetter, preview: int = 120) -> dict:
     when they are (-1 and None when not)."""
     return {
         "source": where(letter),
-        "stage": letter.stage.name.lower(),
+        "stage": letter.stage.label,
         "reason": letter.reason,
         "value": (letter.value or b"")[:preview].decode("utf-8", "replace"),
         "value_bytes": len(letter.value or b""),
@@ -105,7 +105,7 @@ def truncation_note(letter: DeadLetter) -> str:
 def _list(args: argparse.Namespace, settings: Settings) -> int:
     stages: Counter[str] = Counter()
     for letter in _letters(args, settings):
-        stage = letter.stage.name.lower()
+        stage = letter.stage.label
         stages[stage] += 1
         if args.json:
             print(json.dumps(letter_fields(letter)))
@@ -128,7 +128,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     producer = make_producer(resolve_bootstrap(settings), settings=settings)
     sent = truncated = 0
     for letter in letters:
-        if args.stage and letter.stage.name.lower() != args.stage.lower():
+        if args.stage and letter.stage.label != args.stage.lower():
             continue
         if letter.truncated:
             # Only its first bytes are here: replaying them would send a different record.

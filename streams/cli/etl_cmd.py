@@ -111,7 +111,7 @@ def print_counts(result) -> None:  # an EtlResult
     for name, c in rows:
         print(f"{name:<{width}}  {c.read:>9} {c.parsed:>9} {c.events:>9} {c.rejected:>9}")
     for rej in result.first_rejected:
-        print(f"rejected {rej.origin} ({rej.stage}): {rej.reason[:160]}")
+        print(f"rejected {rej.origin} ({rej.stage.label}): {rej.reason[:160]}")
     for name, path in result.outputs.items():
         extra = f" ({result.feature_rows[name]} rows)" if name in result.feature_rows else ""
         print(f"wrote {name}: {path}{extra}")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 
 from streams.kafka import resolve_bootstrap
+from streams.kafka.admin import create_topics, list_topics
 from streams.settings import Settings
-from streams.topics import TOPICS, create_topics, list_topics, topic_name
+from streams.topics import TOPICS, topic_name
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -2,7 +2,8 @@
 
 Pure functions, no Kafka: the stream layer (``streams.pipeline.processor``) calls
 :func:`parse_batch` on micro-batches of record values and turns each :class:`Rejected` into a
-dead letter (:func:`dead_letter_of` does the same for callers outside the pipeline); the
+dead letter with :func:`dead_letter_of`, the one builder of dead letters, which callers outside
+the pipeline use too; the
 offline path reads files with :func:`read_file` (or runs :func:`run_etl`, the
 ``streamscore etl`` job, which writes rejections as :func:`rejected_record` rows), and gets
 the same events for the same lines.
@@ -28,17 +29,14 @@ The rules every format follows (details in each parser module's docstring):
   Arrow IPC, the raw-logs topic log lines and Logstash documents; anything else is rejected.
 """
 
-from streams.etl.batch import parse_batch, to_input_format
+from streams.etl.batch import parse_batch
 from streams.etl.deadletters import dead_letter_of
 from streams.etl.detect import topic_kind_of
 from streams.etl.errors import EventValidationError, InputFormatError, ParseError, RecordError
-from streams.etl.files import FileChunk, FileKind, detect_file_kind, read_file
-from streams.etl.job import EtlResult, rejected_record, run_etl
+from streams.etl.files import detect_file_kind, read_file
 from streams.etl.types import (
     FileOrigin,
     InputFormat,
-    Origin,
-    OriginLike,
     ParsedBatch,
     ParseOptions,
     Rejected,
@@ -47,15 +45,10 @@ from streams.etl.types import (
 )
 
 __all__ = [
-    "EtlResult",
     "EventValidationError",
-    "FileChunk",
-    "FileKind",
     "FileOrigin",
     "InputFormat",
     "InputFormatError",
-    "Origin",
-    "OriginLike",
     "ParseError",
     "ParseOptions",
     "ParsedBatch",
@@ -67,8 +60,5 @@ __all__ = [
     "detect_file_kind",
     "parse_batch",
     "read_file",
-    "rejected_record",
-    "run_etl",
-    "to_input_format",
     "topic_kind_of",
 ]

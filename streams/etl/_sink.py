@@ -106,18 +106,8 @@ class Sink:
         self.rejected: list[tuple[int, Rejected]] = []
 
     def reject(self, i: int, exc: RecordError) -> None:
-        self.rejected.append(
-            (
-                i,
-                Rejected(
-                    raw=bytes(self.payloads[i]),
-                    origin=origin_at(self.origins, i),
-                    stage=exc.stage,
-                    reason=str(exc),
-                    error=type(exc).__name__,
-                ),
-            )
-        )
+        rejected = Rejected.of(bytes(self.payloads[i]), origin_at(self.origins, i), exc)
+        self.rejected.append((i, rejected))
 
     def add_batch(self, batch: pa.RecordBatch, src: np.ndarray) -> None:
         if batch.num_rows:

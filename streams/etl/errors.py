@@ -8,31 +8,29 @@ something impossible (an unknown format name, a file that cannot be opened).
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
-
-from streams.errors import StreamscoreError
+from schemas.deadletter import DeadLetterStage
+from streams.errors import StageError, StreamscoreError
 
 __all__ = ["EventValidationError", "InputFormatError", "ParseError", "RecordError"]
 
-Stage = Literal["parse", "validate"]
 
+class RecordError(StageError, ValueError):
+    """One payload could not become an event; ``stage`` (a
+    :class:`~schemas.deadletter.DeadLetterStage`) says which step refused it."""
 
-class RecordError(StreamscoreError, ValueError):
-    """One payload could not become an event; ``stage`` says which step refused it."""
-
-    stage: ClassVar[Stage] = "parse"
+    stage = DeadLetterStage.PARSE
 
 
 class ParseError(RecordError):
     """The payload is not in the expected syntax (bad JSON or UTF-8, a line no grammar matches)."""
 
-    stage: ClassVar[Stage] = "parse"
+    stage = DeadLetterStage.PARSE
 
 
 class EventValidationError(RecordError):
     """The payload parsed but a field is missing, of the wrong type or out of range."""
 
-    stage: ClassVar[Stage] = "validate"
+    stage = DeadLetterStage.VALIDATE
 
 
 class InputFormatError(StreamscoreError, ValueError):

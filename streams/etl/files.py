@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 from schemas.events import EVENT_SCHEMA
 from streams.etl.activity import ACTIVITY_FIELDS
 from streams.etl.batch import parse_batch, to_input_format
-from streams.etl.errors import InputFormatError
+from streams.etl.errors import EventValidationError, InputFormatError, ParseError
 from streams.etl.tables import check_table
 from streams.etl.types import FileOrigin, InputFormat, ParsedBatch, ParseOptions, Rejected
 
@@ -174,13 +174,7 @@ def _table_chunk(
 ) -> FileChunk:
     check = check_table(table)
     rejected = [
-        Rejected(
-            raw_of(table, r),
-            FileOrigin(name, line_of(r)),
-            "validate",
-            reason,
-            "EventValidationError",
-        )  # fmt: skip
+        Rejected.of(raw_of(table, r), FileOrigin(name, line_of(r)), EventValidationError(reason))
         for r, reason in check.bad
     ]
     parsed = ParsedBatch(check.events, check.ok_rows.astype(np.int32), rejected)
@@ -213,9 +207,6 @@ def _read_arrow(path: Path) -> Iterator[FileChunk]:
         yield _table_chunk(batch, str(path), lambda r, b=base: b + r + 1, _row_raw, size)
 
 
-_KNOWN_COLUMNS = frozenset(ACTIVITY_FIELDS) | frozenset(EVENT_SCHEMA.names)
-
-
 def _read_csv(path: Path, chunk: int) -> Iterator[FileChunk]:
     name = str(path)
     with open(path, "rb") as f:
@@ -233,13 +224,13 @@ def _read_csv(path: Path, chunk: int) -> Iterator[FileChunk]:
     def on_invalid(row: pacsv.InvalidRow) -> str:
         invalid.append(row.number)
         invalid_rows.append(
-            Rejected(
+            Rejected.of(
                 row.text.encode(),
                 FileOrigin(name, row.number or 0),
-                "parse",
-                f"CSV row: expected {row.expected_columns} columns, got {row.actual_columns}",
-                "ParseError",
-            )  # fmt: skip
+                ParseError(
+                    f"CSV row: expected {row.expected_columns} columns, got {row.actual_columns}"
+                ),
+            )
         )
         return "skip"
 
@@ -291,7 +282,7 @@ def _reject_all_lines(path: Path, columns: list[str]) -> Iterator[FileChunk]:
         f"({', '.join(ACTIVITY_FIELDS)}) or the event schema's, got {','.join(columns)[:120]!r}"
     )
     rejected = [
-        Rejected(line, FileOrigin(str(path), n), "parse", reason, "ParseError")
+        Rejected.of(line, FileOrigin(str(path), n), ParseError(reason))
         for n, (line, _pos) in enumerate(_lines(path), 1)
     ]
     yield FileChunk(

@@ -89,8 +89,8 @@ class EtlResult:
 
 def rejected_record(rej: Rejected) -> dict[str, object]:
     """A rejection as a JSON-able dict: the raw bytes as text when they are UTF-8, else base64."""
-    rec: dict[str, object] = {"origin": str(rej.origin), "stage": rej.stage, "error": rej.error,
-                              "reason": rej.reason}  # fmt: skip
+    rec: dict[str, object] = {"origin": str(rej.origin), "stage": rej.stage.label,
+                              "error": rej.error, "reason": rej.reason}  # fmt: skip
     if isinstance(rej.origin, FileOrigin):
         rec["file"], rec["line"] = rej.origin.path, rej.origin.line
     try:
@@ -115,7 +115,7 @@ class _RejectSink:
         elif self._pq is not None:
             cols = {
                 "origin": [str(r.origin) for r in rejected],
-                "stage": [r.stage for r in rejected],
+                "stage": [r.stage.label for r in rejected],
                 "error": [r.error for r in rejected],
                 "reason": [r.reason for r in rejected],
                 "raw": [r.raw for r in rejected],
@@ -190,7 +190,7 @@ def spec_documents(
     The given file (a spec, or an already fitted pipeline when it holds a fingerprint), else
     each built-in spec (activity, logs) whose filter keeps some of the events.
     """
-    from streams.features import FeatureSpec
+    from streams.features import FeatureSpec, default_spec
 
     if spec_path is not None:
         text = spec_path.read_text()
@@ -205,9 +205,9 @@ def spec_documents(
         return [("", doc)]
     out = []
     if n_activity:
-        out.append(("-activity", FeatureSpec.default("activity").model_dump(mode="json")))
+        out.append(("-activity", default_spec("activity").model_dump(mode="json")))
     if n_activity < n_events:
-        out.append(("-logs", FeatureSpec.default("logs").model_dump(mode="json")))
+        out.append(("-logs", default_spec("logs").model_dump(mode="json")))
     return out
 
 

@@ -9,8 +9,10 @@ from enum import StrEnum
 import numpy as np
 import pyarrow as pa
 
-from schemas.events import EVENT_SCHEMA, SourceFormat
-from streams.etl.errors import EventValidationError, ParseError, RecordError, Stage
+from schemas.deadletter import DeadLetterStage
+from schemas.events import EVENT_SCHEMA
+from streams.errors import StageError
+from streams.etl.errors import EventValidationError, ParseError
 
 __all__ = [
     "MAX_TS_MS",
@@ -62,19 +64,6 @@ class TopicKind(StrEnum):
     LOGS = "logs"
 
 
-SOURCE_OF: dict[InputFormat, SourceFormat] = {
-    InputFormat.SYSLOG_3164: SourceFormat.SYSLOG_3164,
-    InputFormat.SYSLOG_5424: SourceFormat.SYSLOG_5424,
-    InputFormat.DPKG: SourceFormat.DPKG,
-    InputFormat.APT_HISTORY: SourceFormat.APT_HISTORY,
-    InputFormat.ACCESS_LOG: SourceFormat.ACCESS_LOG,
-    InputFormat.APACHE_ERROR: SourceFormat.APACHE_ERROR,
-    InputFormat.LOGSTASH: SourceFormat.LOGSTASH,
-    InputFormat.ACTIVITY: SourceFormat.ACTIVITY,
-    InputFormat.ARROW: SourceFormat.ACTIVITY,
-}
-
-
 @dataclass(frozen=True, slots=True)
 class FileOrigin:
     """A payload read from a file: ``line`` is 1-based (for columnar files: the data row)."""
@@ -118,22 +107,33 @@ def origin_at(origins: OriginLike, i: int) -> Origin:
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    """A payload that yielded no event: its bytes untouched, where it came from, and why.
+    """A payload that a stage refused: its bytes untouched, where it came from, and why.
 
-    ``stage`` is ``"parse"`` (not the expected syntax) or ``"validate"`` (parsed, but a field is
-    wrong); ``error`` is the name of the :class:`~streams.etl.errors.RecordError` subclass.
+    ``stage`` is the :class:`~schemas.deadletter.DeadLetterStage` of the typed error that
+    refused it: ``PARSE`` (not the expected syntax) or ``VALIDATE`` (parsed, but a field is
+    wrong) from the parsers, ``FEATURISE`` or ``SCORE`` from the stream processor; ``error``
+    is the name of that error's class. Make one with :meth:`of`, which takes all three from
+    the error. ``stage.label`` is its text form in files and on the console.
     """
 
     raw: bytes
     origin: Origin
-    stage: Stage
+    stage: DeadLetterStage
     reason: str
     error: str = "ParseError"
 
-    def as_error(self) -> RecordError:
+    @classmethod
+    def of(cls, raw: bytes, origin: Origin, exc: StageError) -> Rejected:
+        """The rejection of ``raw`` from ``origin`` by ``exc``: its stage, message and name."""
+        return cls(raw, origin, exc.stage, str(exc), type(exc).__name__)
+
+    def as_error(self) -> StageError:
         """The typed exception this rejection stands for, message prefixed with the origin."""
-        cls = EventValidationError if self.stage == "validate" else ParseError
-        return cls(f"{self.origin}: {self.reason}")
+        message = f"{self.origin}: {self.reason}"
+        for cls in (ParseError, EventValidationError):
+            if cls.stage is self.stage:
+                return cls(message)
+        return StageError(message, stage=self.stage)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,10 +149,6 @@ class ParsedBatch:
     events: pa.RecordBatch
     source_index: np.ndarray
     rejected: list[Rejected] = field(default_factory=list)
-
-    @property
-    def n_payloads_ok(self) -> int:
-        return int(np.unique(self.source_index).size)
 
     @staticmethod
     def empty() -> ParsedBatch:

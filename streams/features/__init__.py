@@ -5,10 +5,10 @@ See :mod:`streams.features.pipeline` for the usage pattern and :mod:`streams.fea
 for the steps.
 """
 
+from streams.features.defaults import default_spec
 from streams.features.errors import FeatureInputError, FeatureSpecError, FingerprintError
-from streams.features.pipeline import FeatureBatch, FeaturePipeline, FitPart, FittedPipeline
+from streams.features.pipeline import FeatureBatch, FeaturePipeline, FittedPipeline
 from streams.features.spec import FeatureSpec
-from streams.features.state import WindowState
 
 __all__ = [
     "FeatureBatch",
@@ -16,8 +16,7 @@ __all__ = [
     "FeaturePipeline",
     "FeatureSpec",
     "FeatureSpecError",
-    "FitPart",
     "FingerprintError",
     "FittedPipeline",
-    "WindowState",
+    "default_spec",
 ]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from schemas.events import ACTIVITY_TYPES, SourceFormat
+from streams.features.errors import FeatureSpecError
 from streams.features.spec import (
     FeatureSpec,
     FilterStep,
@@ -16,12 +19,22 @@ from streams.features.spec import (
     WindowStep,
 )
 
-__all__ = ["activity_spec", "logs_spec", "serving_spec"]
+__all__ = ["activity_spec", "default_spec", "logs_spec", "serving_spec"]
 
 HOUR = 3600.0
 DAY = 24 * HOUR
 LOG_SOURCES = tuple(s.value for s in SourceFormat if s is not SourceFormat.ACTIVITY)
 SEVERITIES = tuple(str(level) for level in range(8))  # syslog 0 = emergency .. 7 = debug
+
+
+def default_spec(kind: Literal["activity", "logs", "serving"] = "activity") -> FeatureSpec:
+    """The built-in spec for user activity (churn/upsell), for machine logs, or the
+    serving spec the stream workers score every event with (activity features, no filter).
+    """
+    specs = {"activity": activity_spec, "logs": logs_spec, "serving": serving_spec}
+    if kind not in specs:
+        raise FeatureSpecError(f"default feature spec: expected one of {list(specs)}, got {kind!r}")
+    return specs[kind]()
 
 
 def activity_spec() -> FeatureSpec:

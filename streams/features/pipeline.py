@@ -2,7 +2,7 @@
 
 Typical use (offline and online run the same code)::
 
-    fitted = FeaturePipeline(FeatureSpec.default(), target=settings.kernel_target).fit(table)
+    fitted = FeaturePipeline(default_spec(), target=settings.kernel_target).fit(table)
     fitted.save(settings.state_dir / "features" / "activity.json")
     state = fitted.new_state()
     for batch in batches:                  # in arrival order

@@ -218,20 +218,6 @@ class FeatureSpec(BaseModel):
         except ValidationError as exc:
             raise FeatureSpecError(_describe("reading a feature spec", exc)) from exc
 
-    @classmethod
-    def default(cls, kind: Literal["activity", "logs", "serving"] = "activity") -> FeatureSpec:
-        """The built-in spec for user activity (churn/upsell), for machine logs, or the
-        serving spec the stream workers score every event with (activity features, no filter).
-        """
-        from streams.features.defaults import activity_spec, logs_spec, serving_spec
-
-        specs = {"activity": activity_spec, "logs": logs_spec, "serving": serving_spec}
-        if kind not in specs:
-            raise FeatureSpecError(
-                f"default feature spec: expected one of {list(specs)}, got {kind!r}"
-            )
-        return specs[kind]()
-
 
 def _describe(doing: str, exc: ValidationError) -> str:
     problems = []

@@ -1,8 +1,6 @@
 """Local Apache Kafka tooling: fetch, start, stop and inspect a single-node KRaft broker."""
 
 from streams.kafka.local import (
-    BrokerInfo,
-    BrokerStatus,
     broker_down,
     broker_logs,
     broker_status,
@@ -12,8 +10,6 @@ from streams.kafka.local import (
 )
 
 __all__ = [
-    "BrokerInfo",
-    "BrokerStatus",
     "broker_down",
     "broker_logs",
     "broker_status",

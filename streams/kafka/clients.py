@@ -1,7 +1,7 @@
 """confluent-kafka clients configured the way every streamscore tool needs them.
 
 Every confluent-kafka client in streamscore is built here, with ``settings`` so that the Kafka
-security settings (TLS, SASL; see :mod:`streams.kafka.security`) apply. A client built with
+security settings (TLS, SASL; see :mod:`streams.kafka_security`) apply. A client built with
 security settings turns an authentication or TLS failure, which librdkafka would only log and
 retry forever, into a :class:`~streams.errors.KafkaAuthError` raised from the call that polls
 it (``poll``, ``consume``, ``flush``, a metadata request), naming the setting to fix.
@@ -19,7 +19,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from confluent_kafka.admin import AdminClient
 
 from streams.errors import KafkaAuthError
-from streams.kafka.security import kafka_security, librdkafka_config
+from streams.kafka_security import kafka_security, librdkafka_config
 from streams.topics import MAX_MESSAGE_BYTES
 
 if TYPE_CHECKING:

@@ -622,7 +622,7 @@ def resolve_bootstrap(settings: Settings) -> str:
         )
     if not settings.kafka_security_configured:
         return info.bootstrap
-    from streams.kafka.security import kafka_security
+    from streams.kafka_security import kafka_security
 
     protocol = kafka_security(settings).protocol
     if protocol == "PLAINTEXT":

@@ -9,17 +9,11 @@
 - :mod:`.learner`: the leader-only timer tying them together (``add_learning``).
 """
 
-from streams.learning.events import ModelEvent, apply_event, champion_event, publish_event
-from streams.learning.learner import Learner, add_learning
+from streams.learning.learner import add_learning
 from streams.learning.swap import ModelEventFollower, ModelHolder
 
 __all__ = [
-    "Learner",
-    "ModelEvent",
     "ModelEventFollower",
     "ModelHolder",
     "add_learning",
-    "apply_event",
-    "champion_event",
-    "publish_event",
 ]

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from confluent_kafka import KafkaException
 
-from streams.pipeline.scoring import ModelSet, load_model_set
+from streams.scoring import ModelSet, load_model_set
 from streams.settings import Settings
 
 __all__ = ["ModelEventFollower", "ModelHolder"]
@@ -143,7 +143,6 @@ class ModelEventFollower:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.applied = 0
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -171,7 +170,6 @@ class ModelEventFollower:
                         continue
                     try:
                         apply_event(registry, event)
-                        self.applied += 1
                     except Exception:
                         _log.exception("applying model event %s failed", event.summary())
                         continue

@@ -34,7 +34,7 @@ from streams.etl.job import EtlResult, RejectedFormat, time_ordered
 from streams.etl.types import InputFormat, ParseOptions
 
 if TYPE_CHECKING:
-    from streams.pipeline.scoring import ModelSet
+    from streams.scoring import ModelSet
     from streams.settings import Settings
 
 __all__ = ["SCORE_SCHEMA", "BackfillResult", "check_version", "run_score", "score_batches"]
@@ -132,7 +132,7 @@ def run_score(
     champion or no such version; bad lines go to the rejected file, as in ``etl``.
     """
     from streams.etl.job import _read_inputs
-    from streams.pipeline.scoring import load_model_set
+    from streams.scoring import load_model_set
 
     paths = [Path(p) for p in inputs]
     missing = [str(p) for p in paths if not p.is_file()]

@@ -38,10 +38,10 @@ from streams.pipeline import telemetry
 from streams.pipeline.consume import BatchConsumer, next_offsets, to_records
 from streams.pipeline.processor import BatchProcessor
 from streams.pipeline.records import BatchOutput
-from streams.pipeline.scoring import ModelSet
 from streams.pipeline.snapshots import SnapshotPolicy
 from streams.pipeline.state import WindowState
 from streams.pipeline.transactions import CommitFailed, Fenced, Outbox
+from streams.scoring import ModelSet
 from streams.settings import Settings
 
 __all__ = ["LoopConfig", "ScoringLoop", "ScoringStopped"]

@@ -10,14 +10,15 @@ batch:
 
 1. Parse and validate every record (:func:`streams.etl.parse_batch`; on the raw-logs topic a
    record's key is the host of lines that name none); each rejection becomes a dead letter
-   carrying the record's original bytes, key, origin, stage and reason (a value above
+   (:func:`streams.etl.dead_letter_of`, which builds every dead letter) carrying the
+   record's original bytes, key, origin, stage and reason (a value above
    ``dead_letter_max_value_bytes`` as its first bytes, length and SHA-256: see
    :func:`schemas.cap_dead_letter`; the dead-letter record is keyed by the capped key).
 2. Load the window state of the batch's entities from the state store, run the fitted feature
    pipeline once over all events in arrival order, and hand back the updated state rows (per
    partition, for the caller to write and changelog).
 3. Call each model of the model set once on the rows of the entity kinds it declares (one
-   vectorised mask per batch, :func:`streams.pipeline.scoring.kind_rows`: churn and upsell
+   vectorised mask per batch, :func:`streams.scoring.kind_rows`: churn and upsell
    score users, not hosts): champions and shadow challengers; a model that fails falls back
    inside the model set (``ScoreResult.fallback``). Events of other kinds are featurised, kept
    in the window state and the snapshots (null score) like the others, and counted per model
@@ -36,8 +37,8 @@ per batch).
 
 An exception in step 2, 3 or 4 drops the batch's partial results and turns every record that
 had events into a dead letter: stage ``score`` when the models failed, ``featurise`` otherwise
-(encoding included); it never raises out of :meth:`process`, and no record is left without an
-outcome.
+(encoding included), as the :class:`~streams.errors.StageError` raised where it failed says;
+it never raises out of :meth:`process`, and no record is left without an outcome.
 
 Cost: the work is per batch (Arrow, NumPy, Numba, one model call); what is left per record is
 what Kafka needs per record (a key and a value per ``ScoreResult``) and a dict access per
@@ -56,25 +57,30 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from schemas import (
-    DeadLetter,
     DeadLetterStage,
     ScoreColumns,
-    cap_dead_letter,
     encode_dead_letter,
     encode_score_batch,
     encode_score_results,
 )
 from schemas.deadletter import DEFAULT_MAX_VALUE_BYTES
 from schemas.events import ENTITY_KINDS, entity_kind_codes
-from streams.etl import InputFormat, ParsedBatch, TopicKind, TopicOrigin, parse_batch
+from streams.errors import StageError
+from streams.etl import (
+    InputFormat,
+    ParsedBatch,
+    Rejected,
+    TopicKind,
+    TopicOrigin,
+    dead_letter_of,
+    parse_batch,
+)
 from streams.metrics import reason_class
 from streams.pipeline.records import BatchOutput, SourceRecords
-from streams.pipeline.scoring import ModelSet
 from streams.pipeline.snapshots import SnapshotPolicy
+from streams.scoring import ModelSet
 
 __all__ = ["BatchProcessor", "StateStore", "records_from_values"]
-
-_STAGE_OF = {"parse": DeadLetterStage.PARSE, "validate": DeadLetterStage.VALIDATE}
 
 BULK_ROWS = 2048
 """Most events per ScoreBatch or feature-snapshot record: 2048 x ~200 float32 features stay
@@ -135,14 +141,16 @@ class BatchProcessor:
             rejected = np.ones(len(records), dtype=bool)
             rejected[parsed.source_index] = False
             for i, rej in zip(np.flatnonzero(rejected).tolist(), parsed.rejected, strict=True):
-                stage = _STAGE_OF.get(rej.stage, DeadLetterStage.PARSE)
-                self._dead_letter(records, i, stage, rej.reason, out)
+                self._dead_letter(records, i, rej, out)
         stats.stage_seconds["parse"] = time.perf_counter() - started
         if parsed.events.num_rows:
             try:
                 self._featurise_and_score(records, parsed, state, out)
-            except Exception as exc:
+            except StageError as exc:
                 self._reject_parsed(records, parsed, exc, out)
+            except Exception as exc:  # encoding, after the models: no stage of its own
+                failed = _batch_failed(DeadLetterStage.FEATURISE, parsed, exc)
+                self._reject_parsed(records, parsed, failed, out)
         return out
 
     # --- stages --------------------------------------------------------------------------
@@ -162,8 +170,7 @@ class BatchProcessor:
             scored = self.models.score(features.X, kinds)
             encoding = clock()
         except Exception as exc:
-            exc.add_note(f"stage={stage.name.lower()}")
-            raise
+            raise _batch_failed(stage, parsed, exc) from exc
         batch = features.batch  # one row per event: the serving spec has no filter step
         n = len(batch)
         now = self.clock_ms()
@@ -267,14 +274,8 @@ class BatchProcessor:
             out.part(partition).state_rows[name] = rows[name]
 
     def _reject_parsed(
-        self, records: SourceRecords, parsed: ParsedBatch, exc: Exception, out: BatchOutput
+        self, records: SourceRecords, parsed: ParsedBatch, exc: StageError, out: BatchOutput
     ) -> None:
-        notes = getattr(exc, "__notes__", [])
-        stage = DeadLetterStage.SCORE if "stage=score" in notes else DeadLetterStage.FEATURISE
-        reason = (
-            f"{stage.name.lower()} of a batch of {parsed.events.num_rows} events failed: "
-            f"{type(exc).__name__}: {exc}"
-        )
         for part in out.partitions.values():  # drop any partial results of this batch
             part.scores.clear()
             part.score_batches.clear()
@@ -284,34 +285,28 @@ class BatchProcessor:
         out.stats.scores.clear()
         out.stats.models.clear()
         out.stats.fallbacks.clear()
-        for i in np.unique(parsed.source_index):
-            self._dead_letter(records, int(i), stage, reason, out)
+        out.stats.not_scored.clear()
+        origins = _Origins(records)
+        for i in np.unique(parsed.source_index).tolist():
+            self._dead_letter(records, i, Rejected.of(records.values[i], origins[i], exc), out)
 
     def _dead_letter(
-        self,
-        records: SourceRecords,
-        i: int,
-        stage: DeadLetterStage,
-        reason: str,
-        out: BatchOutput,
+        self, records: SourceRecords, i: int, rejected: Rejected, out: BatchOutput
     ) -> None:
-        partition = int(records.partitions[i])
-        letter = DeadLetter(
-            value=records.values[i],
+        """Queue the dead letter of record ``i`` (built by :func:`dead_letter_of`, capped: its
+        key keys the dead-letter record too) in its partition, and count it."""
+        cap = self.dead_letter_max_value_bytes
+        letter = dead_letter_of(
+            rejected,
             key=records.keys[i],
-            source_topic=records.topic,
-            source_partition=partition,
-            source_offset=int(records.offsets[i]),
-            stage=stage,
-            reason=reason,
             record_time_ms=int(records.timestamps_ms[i]),
             dead_time_ms=self.clock_ms(),
+            tombstone=records.values[i] is None,
+            max_value_bytes=cap,
         )
-        cap = self.dead_letter_max_value_bytes
-        letter = cap_dead_letter(letter, cap)  # what is encoded; its key keys the record too
         encoded = encode_dead_letter(letter, max_value_bytes=cap)
-        out.part(partition).dead_letters.append((letter.key, encoded))
-        out.stats.dead_letters[(stage.name.lower(), reason_class(reason))] += 1
+        out.part(int(records.partitions[i])).dead_letters.append((letter.key, encoded))
+        out.stats.dead_letters[(rejected.stage.label, reason_class(rejected.reason))] += 1
 
 
 class _Origins(Sequence[TopicOrigin]):
@@ -369,6 +364,16 @@ def _kind_counts(kinds: np.ndarray, rows: np.ndarray, model: str) -> dict[tuple[
     left = np.bincount(kinds, minlength=len(ENTITY_KINDS))
     left -= np.bincount(kinds[rows], minlength=len(ENTITY_KINDS))
     return {(model, str(ENTITY_KINDS[c])): int(k) for c, k in enumerate(left.tolist()) if k}
+
+
+def _batch_failed(stage: DeadLetterStage, parsed: ParsedBatch, exc: Exception) -> StageError:
+    """The typed error of a batch that ``stage`` could not handle: each of its records becomes
+    a dead letter of that stage, with this reason."""
+    return StageError(
+        f"{stage.label} of a batch of {parsed.events.num_rows} events failed: "
+        f"{type(exc).__name__}: {exc}",
+        stage=stage,
+    )
 
 
 def _large_text(values: pa.Array | pa.ChunkedArray) -> pa.Array:

@@ -147,7 +147,6 @@ class WindowState:
         self._cache: dict[str, tuple[int, bytes]] = {}  # entity -> (partition, committed row)
         self._staged: dict[int, dict[str, bytes]] = {}  # partition -> entity -> row (open txn)
         self._reading: tuple[int, ...] = ()  # partitions of the batch being scored
-        self.restored_records = 0
 
     # --- ownership ---------------------------------------------------------------------------
 
@@ -302,7 +301,6 @@ class WindowState:
                     if p in pending and offset >= ends[p]:
                         pending.discard(p)
                         self._stores[p].put_many({}, ends[p])
-            self.restored_records += n
             _log.info(
                 "restored %d window-state records of %s partitions %s in %.1f s",
                 n,

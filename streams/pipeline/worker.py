@@ -35,11 +35,11 @@ from confluent_kafka.admin import NewTopic
 from streams.kafka import resolve_bootstrap
 from streams.kafka.clients import list_metadata, make_admin
 from streams.kafka.logs import install_repeat_filter
-from streams.kafka.security import faust_credentials
+from streams.kafka_security import faust_credentials
 from streams.learning import ModelEventFollower, ModelHolder, add_learning
 from streams.pipeline import telemetry
 from streams.pipeline.loop import LoopConfig, ScoringLoop, ScoringStopped
-from streams.pipeline.scoring import ModelSet
+from streams.scoring import ModelSet
 from streams.settings import Settings
 from streams.topics import TOPICS, topic_name
 from streams.web.auth import worker_web_options

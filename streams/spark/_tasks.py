@@ -98,7 +98,7 @@ def _rejected_batch(rejected: list[Rejected], file: int, as_json: bool) -> pa.Re
         "_file": pa.array(np.full(n, file, np.int32)),
         "_row": pa.array([getattr(r.origin, "line", 0) for r in rejected], pa.int64()),
         "rej_origin": pa.array([str(r.origin) for r in rejected], pa.string()),
-        "rej_stage": pa.array([r.stage for r in rejected], pa.string()),
+        "rej_stage": pa.array([r.stage.label for r in rejected], pa.string()),
         "rej_error": pa.array([r.error for r in rejected], pa.string()),
         "rej_reason": pa.array([r.reason for r in rejected], pa.string()),
         "rej_raw": pa.array([r.raw for r in rejected], pa.binary()),
@@ -252,9 +252,3 @@ def featurise_task(batches: Iterator[pa.RecordBatch], *, pipeline_doc: dict, tar
         fs.move(temp, final)
     written = [pa.array([final if rows else None], pa.string()), pa.array([rows], pa.int64())]
     yield pa.RecordBatch.from_arrays(written, schema=WRITTEN_SCHEMA)
-
-
-def limit_threads() -> None:
-    """One task is one core: keep BLAS/TF thread pools from oversubscribing the executor."""
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, "1")

@@ -34,6 +34,7 @@ from urllib.parse import urlparse
 
 import pyarrow as pa
 
+from schemas.deadletter import DeadLetterStage
 from schemas.events import EVENT_SCHEMA, SourceFormat
 from streams.etl.errors import InputFormatError
 from streams.etl.job import EtlCounts, EtlResult, RejectedFormat, spec_documents
@@ -186,8 +187,8 @@ def _first_rejected(parsed: DataFrame, names: list[str]) -> list[Rejected]:
     first = parsed.filter("_kind = 1").orderBy("_file", "_row").limit(3)
     rows = first.select("_file", "_row", "rej_raw", "rej_stage", "rej_reason", "rej_error")
     return [
-        Rejected(bytes(r["rej_raw"]), FileOrigin(names[r["_file"]], r["_row"]), r["rej_stage"],
-                 r["rej_reason"], r["rej_error"])
+        Rejected(bytes(r["rej_raw"]), FileOrigin(names[r["_file"]], r["_row"]),
+                 DeadLetterStage.from_label(r["rej_stage"]), r["rej_reason"], r["rej_error"])
         for r in rows.collect()
     ]  # fmt: skip
 

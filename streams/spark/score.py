@@ -2,7 +2,7 @@
 
 Parse and write events and rejections as ``etl --engine spark`` does, repartition the events
 by entity and sort each partition by time (the local engine's order), then each task loads
-the champions once (:func:`~streams.pipeline.scoring.load_model_set`: LiteRT or tf.function,
+the champions once (:func:`~streams.scoring.load_model_set`: LiteRT or tf.function,
 as the worker chooses) and scores its whole Arrow batches with
 :func:`~streams.pipeline.backfill.score_batches` (each model on the events of the entity kinds
 it scores, as the local engine and the workers do). The registry must be readable by every
@@ -37,7 +37,7 @@ def score_task(batches: Iterator[pa.RecordBatch], *, settings: Settings,
                scored_ms: int) -> Iterator[pa.RecordBatch]:  # fmt: skip
     """One partition's events (every entity's here, in time order) -> score rows."""
     from streams.pipeline.backfill import score_batches
-    from streams.pipeline.scoring import load_model_set
+    from streams.scoring import load_model_set
     from streams.spark._tasks import _event_batches
 
     models = load_model_set(settings, tasks, version)  # once per task
@@ -65,7 +65,7 @@ def run_score_spark(
     ``OUT/scores.parquet/`` (a folder of part files) beside the events and rejections."""
     from pyspark.sql import functions as F
 
-    from streams.pipeline.scoring import load_model_set
+    from streams.scoring import load_model_set
 
     check_version(settings, tasks, version)
     load_model_set(settings, tasks, version)  # fail on the driver, not in every task

@@ -31,7 +31,7 @@ def fit_serving_pipeline(spark: SparkSession, events: DataFrame, *, holdout: flo
     salted CRC32 of the entity id, computed by Spark)."""
     from pyspark.sql import functions as F
 
-    from streams.features import FeaturePipeline, FeatureSpec
+    from streams.features import FeaturePipeline, default_spec
 
     kept = events.filter(F.col("source") == SourceFormat.ACTIVITY.value)
     if holdout > 0:
@@ -41,7 +41,7 @@ def fit_serving_pipeline(spark: SparkSession, events: DataFrame, *, holdout: flo
     located = kept.select(*EVENT_SCHEMA.names, F.input_file_name().alias("_src"),
                           F.monotonically_increasing_id().alias("_pos"))  # fmt: skip
     ordered = located.repartition(parts, "entity").sortWithinPartitions("ts_ms", "_src", "_pos")
-    spec = FeatureSpec.default("serving")
+    spec = default_spec("serving")
     spec_json = json.dumps(spec.model_dump(mode="json"))
     task = partial(_tasks.fit_task, spec_json=spec_json, target="cpu")
     found = ordered.mapInArrow(task, spark_schema(_tasks.FIT_SCHEMA)).collect()

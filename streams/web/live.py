@@ -132,7 +132,7 @@ class LiveState:
             self.dead_total += len(letters)
             self._tick(now)[1] += len(letters)
             for letter in letters:
-                key = (letter.stage.name.lower(), reason_class(letter.reason))
+                key = (letter.stage.label, reason_class(letter.reason))
                 self.dead_by_reason[key] += 1
                 samples = self.dead_samples.setdefault(
                     key, collections.deque(maxlen=SAMPLES_PER_REASON)

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import kernels
 from kernels import WindowLayout, string_buffers
 from kernels.drift import bin_counts, quantile_edges
-from streams.features import FeaturePipeline, FeatureSpec
+from streams.features import FeaturePipeline, default_spec
 from tests.unit.features.events import activity_table, log_table
 
 FNV_OFFSET = np.uint64(0xCBF29CE484222325)
@@ -425,7 +425,7 @@ def cuda_rows(n: int) -> None:
         )
     table = activity_table(n, seed=7, n_users=users)
     for t in ("cpu", "cuda"):
-        fitted = FeaturePipeline(FeatureSpec.default(), target=t).fit(table.slice(0, 100_000))
+        fitted = FeaturePipeline(default_spec(), target=t).fit(table.slice(0, 100_000))
         state = fitted.new_state()
         start = time.perf_counter()
         for offset in range(0, n, 100_000):
@@ -615,7 +615,7 @@ def featurise(n: int) -> None:
     )
     for kind, make in (("activity", activity_table), ("logs", log_table)):
         table = make(n, seed=7) if kind == "logs" else make(n, seed=7, n_users=max(n // 100, 1))
-        fitted = FeaturePipeline(FeatureSpec.default(kind)).fit(table.slice(0, 100_000))
+        fitted = FeaturePipeline(default_spec(kind)).fit(table.slice(0, 100_000))
         for batch in (100_000, 10_000, 1_000):
             use = table if batch >= 10_000 else table.slice(0, min(n, 200_000))
             state = fitted.new_state()

@@ -152,11 +152,11 @@ def measure(variants: dict[str, Pass], repeats: int) -> dict[str, float]:
 def _pipelines(sample_activity: pa.RecordBatch, sample_logs: pa.RecordBatch):
     """Fitted default activity and logs pipelines (streams.features), or None if not there."""
     try:
-        from streams.features import FeaturePipeline, FeatureSpec
+        from streams.features import FeaturePipeline, default_spec
     except ImportError:
         return None
-    act = FeaturePipeline(FeatureSpec.default("activity"), "cpu").fit(sample_activity)
-    logs = FeaturePipeline(FeatureSpec.default("logs"), "cpu").fit(sample_logs)
+    act = FeaturePipeline(default_spec("activity"), "cpu").fit(sample_activity)
+    logs = FeaturePipeline(default_spec("logs"), "cpu").fit(sample_logs)
     return act, logs
 
 

@@ -38,10 +38,11 @@ sys.path.insert(0, str(REPO))
 
 from schemas import decode_score_batch, decode_score_results  # noqa: E402
 from streams.kafka import broker_down, broker_up  # noqa: E402
+from streams.kafka.admin import create_topics  # noqa: E402
 from streams.kafka.clients import make_consumer, make_producer  # noqa: E402
 from streams.produce import Publisher  # noqa: E402
 from streams.settings import ENVIRONMENT, load_settings  # noqa: E402
-from streams.topics import create_topics, topic_name  # noqa: E402
+from streams.topics import topic_name  # noqa: E402
 from tests.integration.workload import ARROW_SCHEMA  # noqa: E402
 
 USERS = 5000
@@ -334,8 +335,8 @@ NAIVE_APP = """
 import json, os, time
 import faust, numpy as np, pyarrow as pa
 from streams.etl import parse_batch, TopicOrigin
-from streams.pipeline.scoring import load_model_set
-from streams.kafka.security import faust_credentials
+from streams.scoring import load_model_set
+from streams.kafka_security import faust_credentials
 from streams.settings import load_settings
 settings = load_settings(env={}, state_dir=os.environ["NAIVE_STATE"])
 models = load_model_set(settings)

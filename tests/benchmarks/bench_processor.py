@@ -89,7 +89,7 @@ class _Side:
         import orjson
 
         from streams.pipeline import processor as proc_mod
-        from streams.pipeline.scoring import load_model_set
+        from streams.scoring import load_model_set
         from streams.settings import load_settings
 
         self.np = np

@@ -48,7 +48,7 @@ def main() -> int:
     from models.training import fit_pipeline, train_task
     from streams.learning.retrain import retrain_pool, retrain_task
     from streams.pipeline import BatchProcessor, records_from_values
-    from streams.pipeline.scoring import load_model_set
+    from streams.scoring import load_model_set
     from streams.settings import load_settings
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-retrain-"))

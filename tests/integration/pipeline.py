@@ -16,12 +16,13 @@ from pathlib import Path
 from schemas import decode_dead_letter, decode_score_result, decode_score_results
 from streams.etl import parse_batch
 from streams.etl.types import FileOrigin
+from streams.kafka.admin import create_topics
 from streams.kafka.clients import make_admin, make_consumer
 from streams.pipeline import BatchProcessor, records_from_values
-from streams.pipeline.scoring import load_model_set
 from streams.produce import Publisher
+from streams.scoring import load_model_set
 from streams.settings import Settings, load_settings
-from streams.topics import create_topics, topic_name
+from streams.topics import topic_name
 from tests.integration._cli import REPO, clean_env, streamscore
 from tests.integration.workload import Workload, arrow_payload
 
@@ -240,10 +241,6 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 60)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(10)
-
-
-def expected_keys(w: Workload, valid_ids: list[str]) -> set[tuple[str, str]]:
-    return {(eid, m) for eid in valid_ids for m in MODELS}
 
 
 class ExpectedScores(dict):

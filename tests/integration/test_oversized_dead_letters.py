@@ -23,8 +23,8 @@ import pytest
 from schemas import decode_dead_letter, decode_score_result
 from streams.kafka.clients import read_topic
 from streams.pipeline import BatchProcessor, records_from_values
-from streams.pipeline.scoring import load_model_set
 from streams.produce import Publisher
+from streams.scoring import load_model_set
 from streams.topics import topic_name
 from tests.integration._cli import streamscore
 from tests.integration.pipeline import MODELS, Deployment, ResultReader, stop
@@ -149,8 +149,9 @@ def test_oversized_records_become_one_truncated_dead_letter_each(
 def test_topics_create_raises_the_record_limit_of_an_older_dead_letters_topic(kafka_bootstrap):
     from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
+    from streams.kafka.admin import create_topics
     from streams.settings import load_settings
-    from streams.topics import DEAD_LETTER_MESSAGE_BYTES, create_topics
+    from streams.topics import DEAD_LETTER_MESSAGE_BYTES
 
     settings = load_settings(env={}, topic_prefix=f"t{random.randrange(16**8):08x}.")
     name = topic_name(settings, "dead-letters")

@@ -38,8 +38,9 @@ def test_input_records_carry_the_time_they_reached_kafka(kafka_bootstrap, tmp_pa
     timestamp, where end-to-end latency starts, is when the broker appended them."""
     from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME, Consumer, Producer
 
+    from streams.kafka.admin import create_topics
     from streams.settings import load_settings
-    from streams.topics import create_topics, topic_name
+    from streams.topics import topic_name
 
     settings = load_settings(env={"STREAMSCORE_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:8]}.",
                                   "STREAMSCORE_STATE_DIR": str(tmp_path)})  # fmt: skip

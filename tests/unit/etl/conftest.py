@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from schemas.deadletter import DeadLetterStage
 from streams.etl import FileOrigin, ParsedBatch, ParseOptions, parse_batch
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -42,7 +43,7 @@ def assert_accounted(payloads: Sequence[bytes], pb: ParsedBatch) -> None:
     assert ok | set(bad) == set(range(n)), "a payload vanished"
     for r in pb.rejected:
         assert r.raw == bytes(payloads[r.origin.line - 1])
-        assert r.stage in ("parse", "validate")
+        assert r.stage in (DeadLetterStage.PARSE, DeadLetterStage.VALIDATE)
         assert r.reason
 
 

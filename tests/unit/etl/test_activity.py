@@ -6,6 +6,7 @@ import orjson
 import pyarrow as pa
 import pytest
 
+from schemas.deadletter import DeadLetterStage
 from schemas.events import EVENT_SCHEMA
 from tests.unit.etl.conftest import fixture_lines, parse
 
@@ -107,7 +108,7 @@ def test_arrow_ipc_payload_with_one_bad_row_is_rejected_whole():
     pb = parse([ipc(table)], "arrow")
     assert pb.events.num_rows == 0
     (rej,) = pb.rejected
-    assert rej.stage == "validate"
+    assert rej.stage is DeadLetterStage.VALIDATE
     assert "row 1 of 3: activity event field 'user_id': expected a string of 1..256" in rej.reason
     assert "got null" in rej.reason and "1 more rows invalid" in rej.reason
 

@@ -8,6 +8,7 @@ import numpy as np
 import orjson
 import pytest
 
+from schemas.deadletter import DeadLetterStage
 from streams.etl import (
     EventValidationError,
     InputFormatError,
@@ -104,7 +105,8 @@ def test_bad_corpus_every_payload_is_one_typed_rejection(fmt):
     for rej in pb.rejected:
         err = rej.as_error()
         assert isinstance(err, RecordError) and isinstance(err, ValueError)
-        assert isinstance(err, EventValidationError if rej.stage == "validate" else ParseError)
+        expected = EventValidationError if rej.stage is DeadLetterStage.VALIDATE else ParseError
+        assert isinstance(err, expected)
         assert rej.error in ("ParseError", "EventValidationError")
 
 
@@ -193,7 +195,7 @@ def test_a_row_that_does_not_fit_the_schema_is_rejected_not_raised():
 
 
 def test_rejections_become_decodable_dead_letters():
-    from schemas.deadletter import DeadLetterStage, decode_dead_letter, encode_dead_letter
+    from schemas.deadletter import decode_dead_letter, encode_dead_letter
     from streams.etl import FileOrigin, dead_letter_of
 
     pb = parse_batch([b"\xff junk", b'{"event_id": 1}'], "auto", TopicOrigin("raw", 2, 40),
@@ -269,7 +271,7 @@ def test_each_topic_kind_takes_only_its_own_formats():
     assert on_activity.source_index.tolist() == [0, 1]
     assert [r.origin.offset for r in on_activity.rejected] == [2, 3, 4, 5]
     for r in on_activity.rejected:
-        assert r.stage == "parse"
+        assert r.stage is DeadLetterStage.PARSE
         assert r.reason.startswith(
             "payload on the activity topic: expected activity JSON "
             "events or Arrow IPC batches of them, got "

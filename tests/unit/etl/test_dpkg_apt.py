@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 import orjson
 
+from schemas.deadletter import DeadLetterStage
 from tests.unit.etl.conftest import FIXTURES, fixture_lines, parse
 
 
@@ -48,7 +49,7 @@ def test_dpkg_bad_lines_are_rejected_with_reasons():
     assert "expected '<state> <package> <version>'" in r[0]
     assert "got 'frobnicate'" in r[1]
     assert r[2] == "dpkg time: expected a day 01..28 in 2015-02, got '2015-02-30 13:37:10'"
-    assert pb.rejected[3].stage == "validate" and "2000-01-01..2100-01-01" in r[3]
+    assert pb.rejected[3].stage is DeadLetterStage.VALIDATE and "2000-01-01..2100-01-01" in r[3]
 
 
 def test_apt_history_file_yields_one_event_per_package_operation():

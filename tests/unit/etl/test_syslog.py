@@ -4,6 +4,7 @@ import random
 import re
 from datetime import UTC, datetime
 
+from schemas.deadletter import DeadLetterStage
 from tests.unit.etl.conftest import fixture_lines, parse
 
 
@@ -90,7 +91,7 @@ def test_syslog_rejections_say_what_was_expected():
     assert reasons[4] == "syslog 3164 time: expected a day 01..29 in Feb, got 'Feb 30 22:14:15'"
     assert reasons[5] == ("syslog 5424 time: expected a month 01..12, got '2003-13-11T22:14:15Z'")
     assert "expected '[<PRI>]Mmm dd hh:mm:ss HOST" in reasons[6]
-    assert all(r.stage == "parse" and r.error == "ParseError" for r in pb.rejected)
+    assert all(r.stage is DeadLetterStage.PARSE and r.error == "ParseError" for r in pb.rejected)
 
 
 def test_event_ids_are_deterministic_content_hashes():

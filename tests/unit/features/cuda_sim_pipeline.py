@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-from streams.features import FeaturePipeline, FeatureSpec
+from streams.features import FeaturePipeline, default_spec
 from tests.unit.features.events import activity_table, log_table
 
 
@@ -19,7 +19,7 @@ def main() -> None:
     assert os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", "run with NUMBA_ENABLE_CUDASIM=1"
     warnings.filterwarnings("ignore", "overflow encountered", RuntimeWarning)
     for kind, table in (("activity", activity_table(120, n_users=9)), ("logs", log_table(120))):
-        spec = FeatureSpec.default(kind)
+        spec = default_spec(kind)
         cpu = FeaturePipeline(spec, target="cpu").fit(table)
         gpu = FeaturePipeline(spec, target="cuda").fit(table)
         assert gpu.target == "cuda" and cpu.fingerprint == gpu.fingerprint

@@ -18,6 +18,7 @@ from streams.features import (
     FeatureSpecError,
     FingerprintError,
     FittedPipeline,
+    default_spec,
 )
 from tests.unit.features.events import activity_table, log_table
 
@@ -29,7 +30,7 @@ def activity() -> pa.Table:
 
 @pytest.fixture(scope="module")
 def fitted(activity: pa.Table) -> FittedPipeline:
-    return FeaturePipeline(FeatureSpec.default()).fit(activity)
+    return FeaturePipeline(default_spec()).fit(activity)
 
 
 def _column(fb, name: str) -> np.ndarray:
@@ -49,7 +50,7 @@ def _split(table: pa.Table, rng: np.random.Generator) -> list[pa.RecordBatch]:
 @pytest.mark.parametrize("kind", ["activity", "logs"])
 def test_offline_and_online_feature_vectors_are_bit_identical(kind: str) -> None:
     table = activity_table(2000, seed=2, n_users=40) if kind == "activity" else log_table(2000)
-    fitted = FeaturePipeline(FeatureSpec.default(kind)).fit(table)
+    fitted = FeaturePipeline(default_spec(kind)).fit(table)
     offline = fitted.transform(table, fitted.new_state())
     state = fitted.new_state()
     online = [fitted.transform(b, state) for b in _split(table, np.random.default_rng(3))]
@@ -198,10 +199,10 @@ def test_edited_saved_pipeline_fails_its_fingerprint(fitted, tmp_path) -> None:
 
 def test_fingerprint_is_stable_across_processes(fitted) -> None:
     code = (
-        "from streams.features import FeaturePipeline, FeatureSpec\n"
+        "from streams.features import FeaturePipeline, default_spec\n"
         "from tests.unit.features.events import activity_table\n"
         "t = activity_table(3000, seed=1, n_users=60)\n"
-        "print(FeaturePipeline(FeatureSpec.default()).fit(t).fingerprint)\n"
+        "print(FeaturePipeline(default_spec()).fit(t).fingerprint)\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code],
@@ -215,9 +216,9 @@ def test_fingerprint_is_stable_across_processes(fitted) -> None:
 
 
 def test_fingerprint_changes_with_spec_and_with_statistics(fitted, activity) -> None:
-    other_data = FeaturePipeline(FeatureSpec.default()).fit(activity_table(500, seed=9))
+    other_data = FeaturePipeline(default_spec()).fit(activity_table(500, seed=9))
     assert other_data.fingerprint != fitted.fingerprint
-    doc = json.loads(FeatureSpec.default().to_json())
+    doc = json.loads(default_spec().to_json())
     doc["steps"][5]["bits"] = 5  # the plan hash space
     wider = FeaturePipeline(FeatureSpec.model_validate(doc)).fit(activity)
     assert wider.fingerprint != fitted.fingerprint
@@ -250,7 +251,7 @@ def test_clear_errors_for_bad_input(fitted, activity) -> None:
     with pytest.raises(FeatureInputError, match="null"):
         fitted.transform(nulls, fitted.new_state())
     with pytest.raises(FeatureInputError, match="expected events left"):
-        FeaturePipeline(FeatureSpec.default()).fit(log_table(5).cast(activity.schema))
+        FeaturePipeline(default_spec()).fit(log_table(5).cast(activity.schema))
     with pytest.raises(FeatureSpecError, match="match a feature"):
         FeaturePipeline(
             _spec({"op": "time"}, {"op": "normalise", "method": "standard", "columns": ["nope*"]})
@@ -261,14 +262,14 @@ def test_warm_up_compiles_every_kernel_the_pipeline_uses() -> None:
     """In a fresh process: after warm_up, featurising compiles nothing new."""
     code = (
         "from kernels import _cpu, warm_up\n"
-        "from streams.features import FeaturePipeline, FeatureSpec\n"
+        "from streams.features import FeaturePipeline, default_spec\n"
         "from tests.unit.features.events import activity_table, log_table\n"
         "warm_up('cpu')\n"
         "kernels = [_cpu.hash_strings, _cpu.token_counts, _cpu.window_update,\n"
         "           _cpu.normalise, _cpu.one_hot]\n"
         "before = [len(k.signatures) for k in kernels]\n"
         "for kind, t in (('activity', activity_table(50)), ('logs', log_table(50))):\n"
-        "    f = FeaturePipeline(FeatureSpec.default(kind)).fit(t)\n"
+        "    f = FeaturePipeline(default_spec(kind)).fit(t)\n"
         "    f.transform(t.to_batches()[0], f.new_state())\n"
         "print(before, [len(k.signatures) for k in kernels])\n"
     )

@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from streams.features import FeatureSpec, FeatureSpecError
+from streams.features import FeatureSpec, FeatureSpecError, default_spec
 
 
 @pytest.mark.parametrize("kind", ["activity", "logs"])
 def test_default_specs_round_trip_through_json(kind: str) -> None:
-    spec = FeatureSpec.default(kind)
+    spec = default_spec(kind)
     text = spec.to_json()
     again = FeatureSpec.from_json(text)
     assert again == spec
@@ -58,4 +58,4 @@ def test_unknown_default_kind_is_an_error() -> None:
     with pytest.raises(
         FeatureSpecError, match="default feature spec: expected .*'activity'.*got 'video'"
     ):
-        FeatureSpec.default("video")  # type: ignore[arg-type]
+        default_spec("video")  # type: ignore[arg-type]

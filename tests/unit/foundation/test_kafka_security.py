@@ -12,7 +12,7 @@ from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
 from streams.errors import ConfigError
 from streams.kafka.clients import make_consumer, security_config
-from streams.kafka.security import (
+from streams.kafka_security import (
     aiokafka_config,
     faust_credentials,
     kafka_security,
@@ -205,7 +205,7 @@ def test_every_kafka_client_in_streams_is_built_with_the_security_settings():
             if name in ("Consumer", "Producer", "AdminClient") and rel.name != "clients.py":
                 bare.append(f"{where}: build it with streams.kafka.clients")
             elif name in ("AIOKafkaProducer", "AIOKafkaConsumer"):
-                bare.append(f"{where}: pass streams.kafka.security.aiokafka_config(settings)")
+                bare.append(f"{where}: pass streams.kafka_security.aiokafka_config(settings)")
             elif name in _FACTORIES and rel.name != "clients.py":
                 has_settings = "settings" in keywords or (
                     name == "make_admin" and len(call.args) >= 2

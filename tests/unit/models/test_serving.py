@@ -143,7 +143,7 @@ def test_a_corrupt_litert_export_serves_the_keras_model_flagged_degraded(
 
     from models.logistic import LogisticModel
     from streams.metrics import set_degraded
-    from streams.pipeline.scoring import load_model_set
+    from streams.scoring import load_model_set
     from streams.settings import load_settings
 
     base = LogisticModel()

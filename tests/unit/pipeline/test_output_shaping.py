@@ -19,10 +19,11 @@ from schemas import decode_score_batch
 from streams.errors import ConfigError
 from streams.etl import parse_batch
 from streams.etl.types import FileOrigin
-from streams.features import FeaturePipeline, FeatureSpec
+from streams.features import FeaturePipeline, default_spec
 from streams.learning.join import Outcomes, Snapshots, point_in_time_join
-from streams.pipeline import BatchProcessor, ModelSet, SourceRecords
+from streams.pipeline import BatchProcessor, SourceRecords
 from streams.pipeline.snapshots import SnapshotPolicy
+from streams.scoring import ModelSet
 from streams.settings import load_settings
 from tests.unit.pipeline.test_processor import Constant
 
@@ -56,7 +57,7 @@ def values() -> list[bytes]:
 @pytest.fixture(scope="module")
 def fitted(values):
     events = parse_batch(values, "activity", FileOrigin("fit", 1)).events
-    return FeaturePipeline(FeatureSpec.default("serving")).fit(pa.Table.from_batches([events]))
+    return FeaturePipeline(default_spec("serving")).fit(pa.Table.from_batches([events]))
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,9 @@ import pytest
 from schemas import DeadLetterStage, decode_dead_letter, decode_score_batch, decode_score_result
 from streams.etl import parse_batch
 from streams.etl.types import FileOrigin
-from streams.features import FeaturePipeline, FeatureSpec
-from streams.pipeline import BatchProcessor, ModelSet, ScoredBatch, SourceRecords
+from streams.features import FeaturePipeline, default_spec
+from streams.pipeline import BatchProcessor, SourceRecords
+from streams.scoring import ModelSet, ScoredBatch
 from tests.integration.workload import mixed_workload
 
 
@@ -54,7 +55,7 @@ def workload():
 def pipeline(workload):
     values = [v for _, v in workload.json_activity]
     events = parse_batch(values, "activity", FileOrigin("fit", 1)).events
-    return FeaturePipeline(FeatureSpec.default("serving")).fit(pa.Table.from_batches([events]))
+    return FeaturePipeline(default_spec("serving")).fit(pa.Table.from_batches([events]))
 
 
 def records(workload) -> SourceRecords:

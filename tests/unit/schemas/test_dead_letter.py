@@ -65,6 +65,7 @@ def test_every_stage_round_trips_and_matches_schema_enum():
     for stage in DeadLetterStage:
         back = decode_dead_letter(encode_dead_letter(letter(stage=stage)))
         assert back.stage is stage
+        assert DeadLetterStage.from_label(stage.label) is stage  # its text form, and back
     schema_names = {k for k in vars(dl.Stage) if not k.startswith("_")}
     assert {s.name.title() for s in DeadLetterStage} == schema_names
 

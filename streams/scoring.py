@@ -4,6 +4,9 @@ A :class:`ModelSet` is what the stream layer needs from the model side: featuris
 normalised events (window state from and back to a per-entity store), call each model once on the
 feature matrix, and describe what the models saw as a feature snapshot for retraining.
 
+It sits below both of its users: the stream pipeline (:mod:`streams.pipeline`) scores every batch
+with one, and continuous learning (:mod:`streams.learning.swap`) loads and hot-swaps them.
+
 Each served model declares the entity kinds it scores (``ServedModel.entity_kinds``, from its
 registry version: users for churn and upsell). :meth:`ModelSet.score` calls a model only on the
 rows whose entity is of one of its kinds, chosen with one vectorised mask per batch and kind
