@@ -3,6 +3,12 @@
 A model is trained on named feature columns from one fitted feature pipeline. It remembers the
 names (in order) and the pipeline's fingerprint; scoring checks the names, loading checks the
 fingerprint. Scores are probabilities of the positive label, float32, one per row.
+
+A model also declares the entity kinds it scores (:attr:`ScoringModel.entity_kinds`, a tuple
+of :class:`schemas.events.EntityKind`): the pipeline calls it only on the events whose entity
+is of one of them (a user model says nothing about a host). A ``model.json`` written before the
+field existed reads as :data:`DEFAULT_ENTITY_KINDS` (users: every task we train, churn and
+upsell, is about users).
 """
 
 from __future__ import annotations
@@ -19,10 +25,13 @@ from typing import Any, ClassVar
 import numpy as np
 
 from models.errors import FeatureMismatchError, FingerprintMismatchError, ModelLoadError
+from schemas.events import EntityKind, parse_entity_kinds
 
 __all__ = [
+    "DEFAULT_ENTITY_KINDS",
     "FitReport",
     "ScoringModel",
+    "check_entity_kinds",
     "check_features",
     "finite",
     "read_meta",
@@ -30,6 +39,19 @@ __all__ = [
 ]
 
 META_FILE = "model.json"
+
+DEFAULT_ENTITY_KINDS: tuple[EntityKind, ...] = (EntityKind.USER,)
+"""The kinds a model scores when its metadata names none (a model saved before models declared
+them, a registry version without the field): users, what churn and upsell are about."""
+
+
+def check_entity_kinds(values: Any, where: str = "model entity kinds") -> tuple[EntityKind, ...]:
+    """``values`` as a tuple of :class:`EntityKind`; :class:`ModelLoadError` saying what was
+    expected and found when it is not a non-empty list of known kind names."""
+    try:
+        return parse_entity_kinds(values, where)
+    except ValueError as exc:
+        raise ModelLoadError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -109,6 +131,8 @@ class ScoringModel(ABC):
     def __init__(self) -> None:
         self.feature_names: tuple[str, ...] = ()
         self.fingerprint: str = ""
+        self.entity_kinds: tuple[EntityKind, ...] = DEFAULT_ENTITY_KINDS
+        """The entity kinds this model scores (set before :meth:`save`; read by :meth:`load`)."""
 
     # -- the contract -------------------------------------------------------------------
     @abstractmethod
@@ -139,6 +163,7 @@ class ScoringModel(ABC):
             "kind": self.kind,
             "feature_names": list(self.feature_names),
             "fingerprint": self.fingerprint,
+            "entity_kinds": [k.value for k in self.entity_kinds],
             "params": self._params_dict(),
         }
         write_json_atomic(path / META_FILE, meta)
@@ -159,6 +184,9 @@ class ScoringModel(ABC):
         model = cls._from_params(meta.get("params", {}))
         model.feature_names = tuple(meta["feature_names"])
         model.fingerprint = meta["fingerprint"]
+        model.entity_kinds = check_entity_kinds(
+            meta.get("entity_kinds", DEFAULT_ENTITY_KINDS), f"loading {path}: entity_kinds"
+        )
         try:
             model._load_artifacts(Path(path))
         except ModelLoadError:
@@ -168,12 +196,14 @@ class ScoringModel(ABC):
         return model
 
     def describe(self) -> dict[str, Any]:
-        """Plain-JSON summary: kind, hyper-parameters, feature count, fingerprint."""
+        """Plain-JSON summary: kind, hyper-parameters, feature count, fingerprint, the entity
+        kinds it scores."""
         return {
             "kind": self.kind,
             "params": self._params_dict(),
             "n_features": len(self.feature_names),
             "fingerprint": self.fingerprint,
+            "entity_kinds": [k.value for k in self.entity_kinds],
         }
 
     # -- for subclasses ------------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 Layout, per task (``churn``, ``upsell``)::
 
-    models/<task>/v0003/manifest.json   immutable: kind, fingerprint, training range, metrics,
-                                        parent, artifacts, created time
+    models/<task>/v0003/manifest.json   immutable: kind, fingerprint, entity kinds scored,
+                                        training range, metrics, parent, artifacts, created time
     models/<task>/v0003/model/          the model (model.json + kind files, e.g. model.keras,
                                         model.tflite: the exported inference artifact)
     models/<task>/v0003/baseline/       a logistic baseline on the same features (last fallback)
@@ -18,6 +18,11 @@ writes lies outside its folder (a name from a model event cannot point it at ``.
 Crash safety: a version is assembled in a hidden temporary directory and renamed into place
 (readers never see half a version); ``state.json`` is replaced atomically (write, fsync,
 rename). Writers take an advisory lock so two promotions do not interleave.
+
+Entity kinds: a manifest names the entity kinds its model scores (``entity_kinds``, from the
+model's own :attr:`~models.contract.ScoringModel.entity_kinds`); a version registered before
+the field existed reads as :data:`~models.contract.DEFAULT_ENTITY_KINDS` (users), what churn
+and upsell models were always made for.
 """
 
 from __future__ import annotations
@@ -37,7 +42,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from models.contract import ScoringModel, write_json_atomic
+from models.contract import (
+    DEFAULT_ENTITY_KINDS,
+    ScoringModel,
+    check_entity_kinds,
+    write_json_atomic,
+)
 from models.errors import ModelLoadError, RegistryError
 from models.kinds import load_model
 
@@ -102,11 +112,14 @@ class VersionInfo:
     status: str
     path: Path
     artifacts: tuple[str, ...]
+    entity_kinds: tuple[str, ...] = tuple(DEFAULT_ENTITY_KINDS)
+    """The entity kinds the version's model scores (users when its manifest names none)."""
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
         d["path"] = str(self.path)
         d["artifacts"] = list(self.artifacts)
+        d["entity_kinds"] = [str(k) for k in self.entity_kinds]
         return d
 
 
@@ -176,6 +189,12 @@ class ModelRegistry:
                     raise RegistryError(
                         f"registering {task}: the baseline's features differ from the model's"
                     )
+                if tuple(baseline.entity_kinds) != tuple(model.entity_kinds):
+                    raise RegistryError(
+                        f"registering {task}: expected the baseline to score the model's entity "
+                        f"kinds {[str(k) for k in model.entity_kinds]}, got "
+                        f"{[str(k) for k in baseline.entity_kinds]}"
+                    )
                 baseline.save(tmp / "baseline")
             if pipeline is not None:
                 if pipeline.fingerprint != model.fingerprint:
@@ -192,6 +211,7 @@ class ModelRegistry:
                 "task": task,
                 "kind": model.kind,
                 "fingerprint": model.fingerprint,
+                "entity_kinds": [str(k) for k in model.entity_kinds],
                 "created_ms": int(time.time() * 1000),
                 "train_range": train_range or {},
                 "metrics": metrics or {},
@@ -346,7 +366,20 @@ class ModelRegistry:
             status=status,
             path=vdir,
             artifacts=tuple(m["artifacts"]),
+            entity_kinds=self._entity_kinds(m, vdir),
         )
+
+    @staticmethod
+    def _entity_kinds(manifest: dict[str, Any], vdir: Path) -> tuple[str, ...]:
+        """The manifest's entity kinds; users (the default) for a manifest without them."""
+        try:
+            kinds = check_entity_kinds(
+                manifest.get("entity_kinds", DEFAULT_ENTITY_KINDS),
+                f"reading {vdir / 'manifest.json'}: entity_kinds",
+            )
+        except ModelLoadError as exc:
+            raise RegistryError(str(exc)) from None
+        return tuple(str(k) for k in kinds)
 
     def champion(self, task: str) -> VersionInfo | None:
         history = self._read_state(task)["champions"]

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from models.contract import FitReport, ScoringModel
+from models.contract import DEFAULT_ENTITY_KINDS, FitReport, ScoringModel, check_entity_kinds
 from models.dataset import LabelledSet, build_labelled_set, held_out
 from models.evaluation import evaluate
 from models.kinds import ModelKind, new_model
@@ -55,13 +56,17 @@ def fit_and_evaluate(
     kind: ModelKind = "mlp",
     params: dict[str, Any] | None = None,
     progress: bool = False,
+    entity_kinds: Sequence[str] = DEFAULT_ENTITY_KINDS,
 ) -> TrainOutcome:
     """Fit a model of ``kind`` and the logistic baseline on ``train``; metrics on ``holdout``.
+    Both declare that they score ``entity_kinds`` (:class:`~schemas.events.EntityKind` names).
 
     Early stopping watches a validation split of ``train`` made by entity (10% of users):
     ``train`` may hold several sampled rows per label, and a row-wise split would validate on
     near-copies of training rows and never stop."""
+    kinds = check_entity_kinds(list(entity_kinds), "training entity kinds")
     model = new_model(kind, params)
+    model.entity_kinds = kinds
     if hasattr(model, "progress"):
         model.progress = progress
     fit_part, val_part = train.split_by_entity(0.1, seed=VALIDATION_SEED)
@@ -74,6 +79,7 @@ def fit_and_evaluate(
         y_val=val_part.y,
     )
     baseline = LogisticModel()
+    baseline.entity_kinds = kinds
     baseline.fit(train.X, train.y, names=train.names, fingerprint=train.fingerprint)
     metrics = {
         "model": _metrics(holdout, model.score(holdout.X, holdout.names)),
@@ -112,6 +118,7 @@ def train_task(
     promote: bool | None = None,
     progress: bool = False,
     build=build_labelled_set,  # the point-in-time join (Spark's for big data)
+    entity_kinds: Sequence[str] = DEFAULT_ENTITY_KINDS,
 ) -> TrainOutcome:
     """Train ``task`` on simulated or recorded ``events``/``labels``.
 
@@ -123,7 +130,8 @@ def train_task(
     version whose parent is the current champion; ``promote=None`` promotes it only when the
     task has no champion yet. ``build`` makes the labelled sets (default
     :func:`~models.dataset.build_labelled_set`; ``streams.spark.train`` passes Spark's, with
-    ``events``/``labels`` as Spark DataFrames).
+    ``events``/``labels`` as Spark DataFrames). The model and its baseline declare that they
+    score ``entity_kinds`` (default: users; the pipeline scores no other events with them).
     """
     pipeline = pipeline or fit_pipeline(events, holdout=holdout, seed=seed)
     sampled = build(
@@ -138,7 +146,9 @@ def train_task(
     as_of = build(pipeline, events, labels, task=task, progress=progress)
     train, _ = sampled.split_by_entity(holdout, seed)
     _, held = as_of.split_by_entity(holdout, seed)  # judged on the decision-time rows
-    out = fit_and_evaluate(train, held, kind=kind, params=params, progress=progress)
+    out = fit_and_evaluate(
+        train, held, kind=kind, params=params, progress=progress, entity_kinds=entity_kinds
+    )
     if registry is not None:
         champ = registry.champion(task)
         do_promote = champ is None if promote is None else promote

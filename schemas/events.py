@@ -10,9 +10,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-__all__ = ["ACTIVITY_TYPES", "EVENT_SCHEMA", "ActivityType", "Event", "SourceFormat"]
+__all__ = [
+    "ACTIVITY_TYPES",
+    "ENTITY_KINDS",
+    "EVENT_SCHEMA",
+    "ActivityType",
+    "EntityKind",
+    "Event",
+    "SourceFormat",
+    "entity_kind_codes",
+    "parse_entity_kinds",
+]
 
 
 class SourceFormat(StrEnum):
@@ -94,3 +106,47 @@ EVENT_SCHEMA = pa.schema(
     ]
 )
 """Arrow schema of a batch of :class:`Event` (same names, same order)."""
+
+
+class EntityKind(StrEnum):
+    """What an event's ``entity`` names: a user (``user_id`` is set: activity, an authenticated
+    web user, a Logstash document with a user) or a host (machine logs: the line's host, the
+    record key, the default host, or a web client's address). A model declares the kinds it
+    scores (:attr:`models.contract.ScoringModel.entity_kinds`)."""
+
+    USER = "user"
+    HOST = "host"
+
+
+ENTITY_KINDS: tuple[EntityKind, ...] = tuple(EntityKind)
+"""Every entity kind; :func:`entity_kind_codes` numbers them by their place here."""
+
+
+def entity_kind_codes(events: pa.RecordBatch | pa.Table) -> np.ndarray:
+    """The :class:`EntityKind` of each event as its index in :data:`ENTITY_KINDS` (uint8 [n]),
+    from the ``user_id`` column at once (no per-event Python): 0 (user) where it is set,
+    1 (host) where it is null."""
+    user = pc.is_valid(events.column("user_id"))
+    if isinstance(user, pa.ChunkedArray):
+        user = user.combine_chunks()
+    return (~user.to_numpy(zero_copy_only=False)).astype(np.uint8)
+
+
+def parse_entity_kinds(values: object, what: str = "entity kinds") -> tuple[EntityKind, ...]:
+    """``values`` (a list of kind names, or one comma-separated string) as a sorted tuple of
+    distinct :class:`EntityKind`; :class:`ValueError` naming the kinds when one is unknown or
+    none is given."""
+    if isinstance(values, str):
+        values = [v.strip() for v in values.split(",") if v.strip()]
+    if not isinstance(values, list | tuple | set | frozenset) or not values:
+        raise ValueError(
+            f"{what}: expected a non-empty list of {[k.value for k in ENTITY_KINDS]}, "
+            f"got {values!r}"
+        )
+    known = {k.value: k for k in ENTITY_KINDS}
+    unknown = [v for v in values if v not in known]
+    if unknown:
+        raise ValueError(
+            f"{what}: expected names among {list(known)}, got {sorted(map(str, unknown))}"
+        )
+    return tuple(k for k in ENTITY_KINDS if k.value in set(values))

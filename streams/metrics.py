@@ -20,6 +20,7 @@ __all__ = [
     "DEAD_LETTERS",
     "END_TO_END_LATENCY",
     "EVENTS_IN",
+    "EVENTS_NOT_SCORED",
     "FALLBACKS",
     "FEATURE_DRIFT",
     "MODEL_DEGRADED",
@@ -63,6 +64,12 @@ SCORES = Histogram(
     "Scores published per model (champions; shadows are labelled role=shadow).",
     ["task", "role"],
     buckets=tuple(np.round(np.linspace(0.1, 1.0, 10), 2)),
+)
+EVENTS_NOT_SCORED = Counter(
+    "streamscore_events_not_scored",
+    "Events a champion gave no score by design: their entity is of a kind the model does not "
+    "score (a host for churn and upsell, which score users). Not missing: counted here instead.",
+    ["task", "entity_kind"],
 )
 FALLBACKS = Counter(
     "streamscore_fallbacks",

@@ -6,6 +6,12 @@ feature matrix, and describe what the models saw as a feature snapshot for retra
 
 It sits below both of its users: the stream pipeline (:mod:`streams.pipeline`) scores every batch
 with one, and continuous learning (:mod:`streams.learning.swap`) loads and hot-swaps them.
+
+Each served model declares the entity kinds it scores (``ServedModel.entity_kinds``, from its
+registry version: users for churn and upsell). :meth:`ModelSet.score` calls a model only on the
+rows whose entity is of one of its kinds, chosen with one vectorised mask per batch and kind
+set (:func:`kind_rows`); the other rows get no score from it (by design, not a loss: they are
+featurised, kept in the window state and the snapshots, and counted as not scored).
 """
 
 from __future__ import annotations
@@ -20,33 +26,41 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from schemas.events import ENTITY_KINDS
 from streams.errors import ConfigError
 from streams.features import FeatureBatch, FittedPipeline
 from streams.features.rows import decode_rows, encode_rows
 from streams.settings import Settings
 
-__all__ = ["Features", "ModelSet", "ScoredBatch", "ServedModel", "load_model_set"]
+__all__ = ["Features", "ModelSet", "ScoredBatch", "ServedModel", "kind_rows", "load_model_set"]
 
 _log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class ScoredBatch:
-    """One model's scores for a batch. ``served_by``/``fallback`` say who actually scored."""
+    """One model's scores for a batch. ``served_by``/``fallback`` say who actually scored.
+
+    ``rows`` are the batch rows scored (int64, ascending), ``None`` for every row: a model
+    scores only the rows whose entity kind it declares. ``scores``, ``served_by`` and
+    ``fallback`` have one entry per scored row.
+    """
 
     model_name: str
     model_version: str
     threshold: float
-    scores: np.ndarray  # float32 [n]
-    served_by: Sequence[str]  # [n] "name@version" (or "baseline")
-    fallback: np.ndarray  # bool [n]
+    scores: np.ndarray  # float32 [m]
+    served_by: Sequence[str]  # [m] "name@version" (or "baseline")
+    fallback: np.ndarray  # bool [m]
     shadow: bool = False  # a challenger's scores: into the snapshot, never onto `scores`
+    rows: np.ndarray | None = None  # int64 [m] batch rows scored; None: all of them
 
 
 class ServedModel(Protocol):
     """A model behind its fallback chain, as the stream layer calls it (once per batch)."""
 
     name: str
+    entity_kinds: tuple[str, ...]  # the EntityKind values it scores
 
     def score_batch(self, X: np.ndarray, names: Sequence[str]) -> ScoredBatch: ...
 
@@ -96,13 +110,31 @@ class ModelSet:
         after = window.export_rows(entities)
         return Features(batch, dict(zip(entities, encode_rows(after), strict=True)))
 
-    def score(self, X: np.ndarray) -> list[ScoredBatch]:
-        """Each model once on the whole batch; then each shadow, whose failure only logs."""
+    def score(
+        self, X: np.ndarray, kinds: np.ndarray | None = None, *, shadows: bool = True
+    ) -> list[ScoredBatch]:
+        """Each model once on the rows of its entity kinds; then each shadow (unless
+        ``shadows`` is off), whose failure only logs. ``kinds`` is each row's entity kind code
+        (:func:`schemas.events.entity_kind_codes`); ``None`` scores every row with every
+        model. A model with no row of its kinds in the batch is called on zero rows."""
         names = self.pipeline.names
-        scored = [model.score_batch(X, names) for model in self.models]
-        for shadow in self.shadows:
+        picked: dict[tuple[str, ...], np.ndarray | None] = {}  # one mask per kind set
+
+        def call(model: ServedModel) -> ScoredBatch:
+            if kinds is None:
+                return model.score_batch(X, names)
+            key = tuple(model.entity_kinds)
+            if key not in picked:
+                picked[key] = kind_rows(kinds, key)
+            rows = picked[key]
+            if rows is None:
+                return model.score_batch(X, names)
+            return replace(model.score_batch(X[rows], names), rows=rows)
+
+        scored = [call(model) for model in self.models]
+        for shadow in self.shadows if shadows else ():
             try:
-                scored.append(replace(shadow.score_batch(X, names), shadow=True))
+                scored.append(replace(call(shadow), shadow=True))
             except Exception as exc:
                 _log.warning("shadow %s failed on a batch: %r", shadow.name, exc)
         return scored
@@ -117,7 +149,8 @@ class ModelSet:
         rows: np.ndarray | None = None,
     ) -> bytes:
         """Arrow IPC stream of what the models saw for rows ``start:stop`` (or the row indices
-        ``rows``): ids, time, feature vector, every score.
+        ``rows``): ids, time, feature vector, every score (null where a model does not score
+        the row's entity kind).
 
         Schema metadata carries the feature names, the pipeline fingerprint and the model
         versions, so a retraining job can join it with delayed outcomes and check it matches.
@@ -139,7 +172,7 @@ class ModelSet:
             _take(batch.entity, pick),
             pa.array(batch.ts_ms[pick], pa.int64()),
             pa.FixedSizeListArray.from_arrays(flat, len(batch.names)),
-            *(pa.array(s.scores[pick], pa.float32()) for s in scored),
+            *(_score_column(s, pick, count) for s in scored),
             pa.array(np.full(count, now_ms, np.int64)),
         ]
         record = pa.RecordBatch.from_arrays(columns, schema=schema)
@@ -193,8 +226,17 @@ class ModelSet:
 class _TaskScorer:
     """A task's champion behind the registry's fallback chain, in the stream layer's shape."""
 
-    def __init__(self, scorer, task: str, threshold: float = 0.5, version: str | None = None):
+    def __init__(
+        self,
+        scorer,
+        task: str,
+        threshold: float = 0.5,
+        version: str | None = None,
+        *,
+        entity_kinds: Sequence[str],
+    ):
         self.name = task
+        self.entity_kinds = tuple(entity_kinds)
         self._scorer = scorer
         self._threshold = threshold
         self._version = version  # a pinned (challenger) version; None: the champion
@@ -220,6 +262,28 @@ class _TaskScorer:
 
 _IPC_END = b"\xff\xff\xff\xff\x00\x00\x00\x00"
 """The Arrow IPC stream's end-of-stream marker (continuation token, zero length)."""
+
+
+def kind_rows(kinds: np.ndarray, scored: Sequence[str]) -> np.ndarray | None:
+    """The rows (int64, ascending) whose entity kind code (``kinds``, uint8 [n]) is one of the
+    ``scored`` kind names; ``None`` when every row is (the usual batch: no copy needed).
+    One vectorised lookup per call, no per-row Python."""
+    allowed = np.zeros(len(ENTITY_KINDS), bool)
+    allowed[[ENTITY_KINDS.index(k) for k in scored]] = True
+    mask = allowed[kinds]
+    return None if mask.all() else np.flatnonzero(mask)
+
+
+def _score_column(s: ScoredBatch, pick: slice | np.ndarray, count: int) -> pa.Array:
+    """A model's scores for the snapshot rows ``pick``: null where it did not score the row."""
+    if s.rows is None:
+        return pa.array(s.scores[pick], pa.float32())
+    if not len(s.rows):
+        return pa.nulls(count, pa.float32())
+    wanted = np.arange(pick.start, pick.stop) if isinstance(pick, slice) else np.asarray(pick)
+    at = np.minimum(np.searchsorted(s.rows, wanted), len(s.rows) - 1)
+    hit = s.rows[at] == wanted
+    return pa.array(np.where(hit, s.scores[at], np.nan).astype(np.float32), mask=~hit)
 
 
 def _take(values: pa.Array, pick: slice | np.ndarray) -> pa.Array:
@@ -272,7 +336,8 @@ def load_model_set(
             )
         fallback = FallbackScorer(registry, task, version=version,
                                   fingerprint=pipeline.fingerprint)  # fmt: skip
-        scorers.append(_TaskScorer(fallback, task, version=version))
+        kinds = registry.get(task, version or champion.version).entity_kinds
+        scorers.append(_TaskScorer(fallback, task, version=version, entity_kinds=kinds))
         degraded.update({(task, served): why for served, why in fallback.degraded.items()})
         for info in [] if version else registry.versions(task):
             if info.status != "challenger":
@@ -287,6 +352,8 @@ def load_model_set(
             pinned = FallbackScorer(
                 registry, task, version=info.version, fingerprint=pipeline.fingerprint
             )
-            shadows.append(_TaskScorer(pinned, task, version=info.version))
+            shadows.append(
+                _TaskScorer(pinned, task, version=info.version, entity_kinds=info.entity_kinds)
+            )
     assert pipeline is not None
     return ModelSet(pipeline, scorers, shadows, degraded)

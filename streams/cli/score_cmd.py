@@ -77,6 +77,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         result = run_score(args.inputs, args.out, settings, **common)
     print_counts(result.etl)
     for name, rows in sorted(result.rows.items()):
-        print(f"scored {name}: {rows} rows")
+        # A model scores the events of the entity kinds it declares (churn, upsell: users).
+        left = result.etl.total.events - rows
+        print(f"scored {name}: {rows} rows" + (f" ({left} events of other entity kinds: not "
+              "scored by design)" if left > 0 else ""))  # fmt: skip
     print(f"wrote scores: {result.outputs['scores']}")
     return 1 if result.etl.total.read and not result.etl.total.parsed else 0

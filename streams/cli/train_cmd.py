@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from streams.cli._args import fraction, non_negative_int, positive_int
+from schemas.events import ENTITY_KINDS
+from streams.cli._args import comma_list, fraction, non_negative_int, positive_int
 from streams.cli._engine import add_engine_args, engine_kwargs
 from streams.cli._models_common import (
     add_data_arg,
@@ -26,6 +27,15 @@ def register(subparsers) -> None:
     p.add_argument("--epochs", type=positive_int, default=None, help="max epochs (MLP; default 40)")
     p.add_argument("--holdout", type=fraction, default=0.2, help="share of users held out")
     p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument(
+        "--entity-kinds",
+        type=comma_list([k.value for k in ENTITY_KINDS]),
+        default=["user"],
+        metavar="KINDS",
+        help="entity kinds the new models score, comma-separated among "
+        f"{', '.join(k.value for k in ENTITY_KINDS)} (default: user); the pipeline gives "
+        "events of other kinds no score from them",
+    )
     g = p.add_mutually_exclusive_group()
     g.add_argument(
         "--promote",
@@ -78,6 +88,7 @@ def run(args: argparse.Namespace, settings) -> int:
             registry=registry,
             promote=args.promote,
             progress=True,
+            entity_kinds=args.entity_kinds,
             **build,
         )
         for which in ("model", "baseline"):

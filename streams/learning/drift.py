@@ -114,13 +114,19 @@ class DriftMonitor:
         self._requests: set[str] = set()
 
     def observe(self, X: np.ndarray, names: tuple[str, ...], scores: dict[str, np.ndarray]) -> None:
-        """Add one snapshot batch: features ``X`` [n, d] and each task's champion scores."""
+        """Add one snapshot batch: features ``X`` [n, d] and each task's champion scores
+        (NaN for the rows the champion did not score, those of other entity kinds: they are
+        left out of its drift, as they were of its training)."""
         for task, score in scores.items():
             win = self._window(task, names)
             if win is None or not win.keep.any():
                 continue
-            x = np.ascontiguousarray(np.asarray(X, np.float32)[:, win.keep])
             s = np.asarray(score, np.float32).reshape(-1, 1)
+            x = np.asarray(X, np.float32)[:, win.keep]
+            scored = np.isfinite(s[:, 0])
+            if not scored.all():
+                x, s = x[scored], s[scored]
+            x = np.ascontiguousarray(x)
             x, s = self._warm(win, x, s)
             if win.ref is None or not len(s):
                 continue

@@ -339,7 +339,10 @@ def retrain_task(
     started = time.time()
     kind = champ.kind if champ.kind in ("mlp", "logistic") else "mlp"
     params = {"epochs": settings.retrain_epochs} if kind == "mlp" else None
-    out = fit_and_evaluate(train, holdout, kind=kind, params=params)
+    # The challenger scores what its champion scores (the entity kinds are the task's).
+    out = fit_and_evaluate(
+        train, holdout, kind=kind, params=params, entity_kinds=champ.entity_kinds
+    )
     champion_model = registry.load(task, champ.version, fingerprint=champ.fingerprint)
     champ_metrics = evaluate(holdout.y, champion_model.score(holdout.X, holdout.names))
     chall_metrics = out.metrics["model"]

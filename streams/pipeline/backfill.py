@@ -7,8 +7,9 @@ taken in time order (a stable sort on ``ts_ms``, as ``streamscore etl`` does), a
 row carries one ``scored_time_ms``: the start of the job.
 
 Writes ``OUT/scores.parquet`` (:data:`SCORE_SCHEMA`: the ``ScoreBatch`` columns, one row per
-event and champion), plus ``events.parquet`` and ``rejected.jsonl`` as ``streamscore etl``
-does. :func:`score_batches` is what both engines run (the Spark one in each task).
+event and champion that scores the event's entity kind), plus ``events.parquet`` and
+``rejected.jsonl`` as ``streamscore etl`` does. :func:`score_batches` is what both engines run
+(the Spark one in each task).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from schemas.columns import SCORE_FIELDS
-from schemas.events import EVENT_SCHEMA
+from schemas.events import EVENT_SCHEMA, entity_kind_codes
 from streams.errors import ConfigError
 from streams.etl.errors import InputFormatError
 from streams.etl.files import FileKind
@@ -77,26 +78,35 @@ def score_batches(
     models: ModelSet, batches: Iterable[pa.RecordBatch | pa.Table], scored_ms: int
 ) -> Iterator[pa.Table]:
     """Score events (each entity's in time order, all of them in ``batches``) with every
-    champion of ``models``, one call per model and batch; one :data:`SCORE_SCHEMA` table per
-    batch and model. Shadows are not scored: a backfill publishes champions only."""
+    champion of ``models``, one call per model and batch, on the events of the entity kinds
+    the model scores (as the workers do: a user model gives a host no score); one
+    :data:`SCORE_SCHEMA` table per batch and model that scored rows. Shadows are not scored:
+    a backfill publishes champions only."""
     pipeline = models.pipeline
     state = pipeline.new_state()
     for events in batches:
         fb = pipeline.transform(events, state)
-        n = len(fb)
-        if not n:
+        if not len(fb):
             continue
-        for model in models.models:
-            result = model.score_batch(fb.X, pipeline.names)
+        kinds = entity_kind_codes(events)  # one row per event: a serving spec keeps them all
+        for result in models.score(fb.X, kinds, shadows=False):
+            rows = result.rows
+            event_id, entity, ts_ms = fb.event_id, fb.entity, fb.ts_ms
+            if rows is not None:  # the rows of the entity kinds the model scores
+                if not len(rows):
+                    continue
+                take = pa.array(rows, pa.int64())
+                event_id, entity, ts_ms = event_id.take(take), entity.take(take), ts_ms[rows]
+            n = len(result.scores)
             cols = [
-                fb.event_id, fb.entity,
+                event_id, entity,
                 pa.array(np.full(n, result.model_name, dtype=object), pa.string()),
                 pa.array(np.full(n, result.model_version, dtype=object), pa.string()),
                 pa.array(np.asarray(result.scores, np.float32)),
                 pa.array(np.asarray(result.scores) >= result.threshold),
                 pa.array(np.asarray(result.fallback, bool)),
                 pa.array(list(result.served_by), pa.string()),
-                pa.array(fb.ts_ms, pa.int64()),
+                pa.array(ts_ms, pa.int64()),
                 pa.array(np.full(n, scored_ms, np.int64)),
             ]  # fmt: skip
             yield pa.Table.from_arrays(cols, schema=SCORE_SCHEMA)

@@ -17,10 +17,15 @@ batch:
 2. Load the window state of the batch's entities from the state store, run the fitted feature
    pipeline once over all events in arrival order, and hand back the updated state rows (per
    partition, for the caller to write and changelog).
-3. Call each model of the model set once on the whole feature matrix: champions and shadow
-   challengers; a model that fails falls back inside the model set (``ScoreResult.fallback``).
-4. Encode, per partition, one ``ScoreResult`` per event and champion (unless ``score_results``
-   is off: bulk deployments read the same results from the ``ScoreBatch`` columns),
+3. Call each model of the model set once on the rows of the entity kinds it declares (one
+   vectorised mask per batch, :func:`streams.scoring.kind_rows`: churn and upsell
+   score users, not hosts): champions and shadow challengers; a model that fails falls back
+   inside the model set (``ScoreResult.fallback``). Events of other kinds are featurised, kept
+   in the window state and the snapshots (null score) like the others, and counted per model
+   as not scored (``BatchStats.not_scored``), never as lost.
+4. Encode, per partition, one ``ScoreResult`` per event and champion that scores its kind
+   (unless ``score_results`` is off: bulk deployments read the same results from the
+   ``ScoreBatch`` columns),
    ``ScoreBatch``es per champion and feature snapshots (what the models saw, for retraining) of
    at most :data:`BULK_ROWS` events each, for the events that the ``snapshots`` policy picks
    (:mod:`streams.pipeline.snapshots`; every event by default). Shadow scores are counted,
@@ -59,6 +64,7 @@ from schemas import (
     encode_score_results,
 )
 from schemas.deadletter import DEFAULT_MAX_VALUE_BYTES
+from schemas.events import ENTITY_KINDS, entity_kind_codes
 from streams.errors import StageError
 from streams.etl import (
     InputFormat,
@@ -92,7 +98,8 @@ def _now_ms() -> int:
 class BatchProcessor:
     """Turns :class:`SourceRecords` into a :class:`BatchOutput` (see the module docstring).
 
-    ``models`` is the set of models that score every event (their feature pipeline included);
+    ``models`` is the set of models that score the events of their entity kinds (their feature
+    pipeline included);
     ``topic_kind`` is what the records' topic takes (``streams.etl.topic_kind_of(key)``): a
     record of another kind is a dead letter that says what the topic takes.
     ``hosts_from_keys`` takes each record's key as the host of log lines that name none (dpkg,
@@ -159,7 +166,8 @@ class BatchProcessor:
             features = self.models.featurise(events, state)
             stage = DeadLetterStage.SCORE
             featurised = clock()
-            scored = self.models.score(features.X)
+            kinds = entity_kind_codes(events)
+            scored = self.models.score(features.X, kinds)
             encoding = clock()
         except Exception as exc:
             raise _batch_failed(stage, parsed, exc) from exc
@@ -167,40 +175,52 @@ class BatchProcessor:
         n = len(batch)
         now = self.clock_ms()
         event_id, entity = _large_text(batch.event_id), _large_text(batch.entity)
-        scored_time = np.full(n, now, np.int64)
-        columns = [
-            ScoreColumns(
-                model_name=result.model_name,
-                model_version=result.model_version,
-                event_id=event_id,
-                entity=entity,
-                score=result.scores,
-                decision=result.scores >= result.threshold,
-                fallback=result.fallback,
-                served_by=_served_by(result.served_by, n),
-                event_time_ms=batch.ts_ms,
-                scored_time_ms=scored_time,
-            )
-            for result in scored
-            if not result.shadow
-        ]
         # Records are grouped by partition and events keep record order, so each partition's
         # events are one contiguous run of rows.
         event_partition = records.partitions[parsed.source_index]
         cuts = (np.flatnonzero(np.diff(event_partition)) + 1).tolist()
         runs = list(zip([0, *cuts], [*cuts, n], strict=True))
+        # A model scores the rows of its entity kinds (``result.rows``; None: all): each
+        # distinct row selection is taken once (churn and upsell share theirs).
+        starts = np.asarray([*(a for a, _ in runs), n], np.int64)
+        subsets: dict[int, _Rows] = {}
+        columns: list[tuple[ScoreColumns, _Rows]] = []
+        for result in scored:
+            if result.shadow:
+                continue
+            key = -1 if result.rows is None else id(result.rows)
+            sub = subsets.get(key)
+            if sub is None:
+                sub = subsets[key] = _Rows.of(result.rows, event_id, entity, batch.ts_ms, starts)
+            m = len(sub)
+            col = ScoreColumns(
+                model_name=result.model_name,
+                model_version=result.model_version,
+                event_id=sub.event_id,
+                entity=sub.entity,
+                score=result.scores,
+                decision=result.scores >= result.threshold,
+                fallback=result.fallback,
+                served_by=_served_by(result.served_by, m),
+                event_time_ms=sub.ts_ms,
+                scored_time_ms=np.full(m, now, np.int64),
+            )
+            columns.append((col, sub))
         if self.score_results:
-            keys = _utf8_values(entity)
-            results = [encode_score_results(col) for col in columns]
+            results = [(encode_score_results(col), sub) for col, sub in columns if len(sub)]
         snap_rows = self.snapshots.rows(batch.event_id)
-        for a, b in runs:
+        for k, (a, b) in enumerate(runs):
             part = out.part(int(event_partition[a]))
             if self.score_results:
-                for messages in results:
-                    part.scores.extend(zip(keys[a:b], messages[a:b], strict=True))
-            for lo in range(a, b, BULK_ROWS):
-                hi = min(b, lo + BULK_ROWS)
-                part.score_batches.extend(encode_score_batch(col.slice(lo, hi)) for col in columns)
+                for messages, sub in results:
+                    lo, hi = sub.bounds[k], sub.bounds[k + 1]
+                    part.scores.extend(zip(sub.keys[lo:hi], messages[lo:hi], strict=True))
+            for col, sub in columns:
+                stop = sub.bounds[k + 1]
+                for lo in range(sub.bounds[k], stop, BULK_ROWS):
+                    part.score_batches.append(
+                        encode_score_batch(col.slice(lo, min(stop, lo + BULK_ROWS)))
+                    )
             if snap_rows is None:
                 for lo in range(a, b, BULK_ROWS):
                     hi = min(b, lo + BULK_ROWS)
@@ -223,6 +243,8 @@ class BatchProcessor:
             if result.shadow:
                 continue
             stats.scores[result.model_name] = result.scores
+            if result.rows is not None:  # events of kinds it does not score: by design
+                stats.not_scored.update(_kind_counts(kinds, result.rows, result.model_name))
             if result.fallback.any():  # one fallback level serves a whole batch: few labels
                 served = np.asarray(result.served_by, dtype=object)[result.fallback]
                 stats.fallbacks.update(
@@ -263,6 +285,7 @@ class BatchProcessor:
         out.stats.scores.clear()
         out.stats.models.clear()
         out.stats.fallbacks.clear()
+        out.stats.not_scored.clear()
         origins = _Origins(records)
         for i in np.unique(parsed.source_index).tolist():
             self._dead_letter(records, i, Rejected.of(records.values[i], origins[i], exc), out)
@@ -302,6 +325,45 @@ class _Origins(Sequence[TopicOrigin]):
             return [self[k] for k in range(*i.indices(len(self)))]
         r = self._records
         return TopicOrigin(r.topic, int(r.partitions[i]), int(r.offsets[i]))
+
+
+@dataclass(slots=True)
+class _Rows:
+    """The batch rows a model scored (all, or those of its entity kinds), as the encoders take
+    them: ids, entities, event times, and ``bounds[k]:bounds[k + 1]``, the slice of them that
+    belongs to the ``k``-th partition run of the batch."""
+
+    event_id: pa.Array
+    entity: pa.Array
+    ts_ms: np.ndarray
+    bounds: list[int]
+    _keys: list[bytes] | None = None
+
+    @classmethod
+    def of(cls, rows, event_id, entity, ts_ms, starts: np.ndarray) -> _Rows:
+        if rows is None:
+            return cls(event_id, entity, ts_ms, starts.tolist())
+        take = pa.array(rows, pa.int64())
+        bounds = np.searchsorted(rows, starts).tolist()
+        return cls(event_id.take(take), entity.take(take), ts_ms[rows], bounds)
+
+    def __len__(self) -> int:
+        return len(self.event_id)
+
+    @property
+    def keys(self) -> list[bytes]:
+        """The rows' Kafka keys (their entities' bytes), made by Arrow once."""
+        if self._keys is None:
+            self._keys = _utf8_values(self.entity)
+        return self._keys
+
+
+def _kind_counts(kinds: np.ndarray, rows: np.ndarray, model: str) -> dict[tuple[str, str], int]:
+    """``(model, entity kind) -> events`` of the batch rows (kind codes ``kinds``) not in
+    ``rows``: what ``model`` did not score because it does not score their kind."""
+    left = np.bincount(kinds, minlength=len(ENTITY_KINDS))
+    left -= np.bincount(kinds[rows], minlength=len(ENTITY_KINDS))
+    return {(model, str(ENTITY_KINDS[c])): int(k) for c, k in enumerate(left.tolist()) if k}
 
 
 def _batch_failed(stage: DeadLetterStage, parsed: ParsedBatch, exc: Exception) -> StageError:

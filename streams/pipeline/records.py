@@ -63,7 +63,8 @@ class BatchStats:
     a served model to its published scores; ``models`` lists ``(task, version, role)`` of the
     models that scored (role champion or shadow); ``fallbacks`` counts results per
     ``(task, served_by)`` that a fallback served; ``dead_letters`` counts per
-    ``(stage, reason class)``.
+    ``(stage, reason class)``; ``not_scored`` counts events per ``(task, entity kind)`` that a
+    champion did not score because it does not score their entity kind (by design, not lost).
     """
 
     stage_seconds: dict[str, float] = field(default_factory=dict)
@@ -71,14 +72,16 @@ class BatchStats:
     models: list[tuple[str, str, str]] = field(default_factory=list)
     fallbacks: Counter = field(default_factory=Counter)
     dead_letters: Counter = field(default_factory=Counter)
+    not_scored: Counter = field(default_factory=Counter)
 
 
 @dataclass(slots=True)
 class BatchOutput:
     """Everything a batch produces, per source partition, plus counts.
 
-    Every source record ends up in exactly one of: events that were scored by every model
-    (counted in ``scored_records``), or one dead letter.
+    Every source record ends up in exactly one of: events that went through featurising and
+    scoring (counted in ``scored_records``; each event scored by every model that scores its
+    entity kind), or one dead letter.
     """
 
     partitions: dict[int, PartitionOutput] = field(default_factory=dict)

@@ -19,6 +19,7 @@ from streams.metrics import (
     DEAD_LETTERS,
     END_TO_END_LATENCY,
     EVENTS_IN,
+    EVENTS_NOT_SCORED,
     FALLBACKS,
     MODEL_VERSION,
     RECORDS_OUT,
@@ -45,7 +46,8 @@ def record_batch(
     publish_s: float,
 ) -> None:
     """Count one batch: records in and out, batch size, stage and end-to-end latency, scores,
-    fallbacks, dead letters and the model versions that served it.
+    events not scored by design (their entity kind), fallbacks, dead letters and the model
+    versions that served it.
 
     ``outputs`` maps the output keys (scores, score-batches, features, dead-letters,
     changelog) to topic names; ``publish_s`` is the time it took to queue the results.
@@ -75,6 +77,8 @@ def record_batch(
         observe_many(END_TO_END_LATENCY, (time.time_ns() // 1_000_000 - stamps) / 1000.0)
     for task, scores in stats.scores.items():
         observe_many(SCORES.labels(task, "champion"), scores)
+    for (task, kind), count in stats.not_scored.items():
+        EVENTS_NOT_SCORED.labels(task, kind).inc(count)
     for (task, served_by), count in stats.fallbacks.items():
         FALLBACKS.labels(task, served_by).inc(count)
     for (stage, reason), count in stats.dead_letters.items():

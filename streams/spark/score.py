@@ -4,7 +4,8 @@ Parse and write events and rejections as ``etl --engine spark`` does, repartitio
 by entity and sort each partition by time (the local engine's order), then each task loads
 the champions once (:func:`~streams.scoring.load_model_set`: LiteRT or tf.function,
 as the worker chooses) and scores its whole Arrow batches with
-:func:`~streams.pipeline.backfill.score_batches`. The registry must be readable by every
+:func:`~streams.pipeline.backfill.score_batches` (each model on the events of the entity kinds
+it scores, as the local engine and the workers do). The registry must be readable by every
 executor (local mode: it is; a cluster: a shared path in ``STREAMSCORE_STATE_DIR``).
 """
 

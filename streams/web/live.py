@@ -1,7 +1,9 @@
 """Rolling aggregates of what a deployment does, as the GUI shows them.
 
 :class:`LiveState` is fed decoded batches (scores, dead letters, model events, consumer lag,
-scraped worker metrics) by :mod:`streams.web.feed` and turned into one JSON-able
+scraped worker metrics, among them the events each model did not score by design because
+their entity is of a kind it does not score) by :mod:`streams.web.feed` and turned into one
+JSON-able
 :meth:`~LiveState.snapshot` per second for the page. Everything is kept per batch and per
 second, bounded in size: a long run does not grow it. Non-finite numbers are tolerated from
 every source: ``None`` in the snapshot, and the server writes any other as ``null``.
@@ -79,6 +81,8 @@ class LiveState:
         self.workers: list[dict] = []  # per scraped /metrics URL: up, error
         self.drift: list[dict] = []
         self.retrains: dict[str, dict[str, int]] = {}  # task -> outcome -> runs (workers' sum)
+        # task -> entity kind -> events the task's model did not score by design (workers' sum)
+        self.not_scored: dict[str, dict[str, int]] = {}
         self._latency: collections.deque = collections.deque(maxlen=WINDOW_S)
         self._last_cumulative: dict[str, tuple[float, float]] = {}  # stage -> (sum, count)
         self._e2e = IntervalLatency()
@@ -194,6 +198,11 @@ class LiveState:
             if name == "streamscore_retrains_total":
                 task, outcome = lab.get("task", ""), lab.get("outcome", "")
                 retrains[task][outcome] = retrains[task].get(outcome, 0) + int(v)
+        not_scored: dict[str, dict[str, int]] = collections.defaultdict(dict)
+        for name, lab, v in samples:
+            if name == "streamscore_events_not_scored_total":
+                task, kind = lab.get("task", ""), lab.get("entity_kind", "")
+                not_scored[task][kind] = not_scored[task].get(kind, 0) + int(v)
         cumulative: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0.0])
         for name, lab, v in samples:
             if name == "streamscore_stage_seconds_sum":
@@ -214,6 +223,7 @@ class LiveState:
             self.workers = workers
             self.drift = sorted(drift, key=lambda r: (r["task"], -(r["psi"] or 0.0)))
             self.retrains = dict(retrains)
+            self.not_scored = dict(not_scored)
 
     def _tick(self, second: int) -> list[int]:
         rate = self._rate.setdefault(second, [0, 0])
@@ -236,13 +246,16 @@ class LiveState:
             for per_model in self._hist.values():
                 for model, counts in per_model.items():
                     hist[model] = hist.get(model, 0) + counts
-            models = sorted(set(self.by_model) | {r["task"] for r in self.registry})
+            models = sorted(
+                set(self.by_model) | set(self.not_scored) | {r["task"] for r in self.registry}
+            )
             last_10s = sum(r["scores"] for r in rates[-11:-1]) / 10.0
             return {
                 "now": now,
                 "uptime_s": now - self.started,
                 "totals": {
                     "scores": self.scores_total,
+                    "not_scored": sum(sum(k.values()) for k in self.not_scored.values()),
                     "dead_letters": self.dead_total,
                     "scores_per_s": last_10s,
                     "model_events": len(self.latest_model_event),
@@ -278,6 +291,7 @@ class LiveState:
                         if m in self.served_by
                         else {},
                         "retrains": self.retrains.get(m, {}),
+                        "not_scored": dict(self.not_scored.get(m, {})),
                     }
                     for m in models
                 ],

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from schemas import decode_dead_letter, decode_score_result, decode_score_results
+from streams.etl import parse_batch
+from streams.etl.types import FileOrigin
 from streams.kafka.admin import create_topics
 from streams.kafka.clients import make_admin, make_consumer
 from streams.pipeline import BatchProcessor, records_from_values
@@ -241,19 +243,29 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 60)
         proc.wait(10)
 
 
-def offline_scores(d: Deployment, w: Workload) -> tuple[dict, int]:
-    """Scores of the workload's events computed offline, in production order; dead letters."""
+class ExpectedScores(dict):
+    """``(event id, model) -> score`` computed offline, one per event and model that scores
+    the event's entity kind; ``not_scored`` holds the workload's (event id, model) pairs that
+    must get no result: the model does not score the event's kind (a host for a user model)."""
+
+    def __init__(self, scores: dict, not_scored: set[tuple[str, str]]) -> None:
+        super().__init__(scores)
+        self.not_scored = frozenset(not_scored)
+
+
+def offline_scores(d: Deployment, w: Workload) -> tuple[ExpectedScores, int]:
+    """Scores of the workload's events computed offline, in production order; dead letters.
+
+    Which (event, model) pairs get a result is also worked out from the workload alone and
+    checked against the offline run: its activity events are users', its log lines hosts',
+    and each model scores the entity kinds it declares (churn and upsell: users)."""
     models = load_model_set(d.settings)
     activity = [v for _, v in w.json_activity] + [arrow_payload(t) for t in w.arrow_tables]
     keys = [k for k, _ in w.json_activity] + [None] * len(w.arrow_tables)
+    logs = records_from_values("raw-logs", [v for _, v in w.log_lines], [k for k, _ in w.log_lines])
     runs = [
         (BatchProcessor(models), records_from_values("activity", activity, keys)),
-        (
-            BatchProcessor(models, hosts_from_keys=True),
-            records_from_values(
-                "raw-logs", [v for _, v in w.log_lines], [k for k, _ in w.log_lines]
-            ),
-        ),
+        (BatchProcessor(models, hosts_from_keys=True), logs),
         (BatchProcessor(models), records_from_values("junk", [v for _, v in w.malformed])),
     ]
     scores: dict[tuple[str, str], float] = {}
@@ -264,15 +276,36 @@ def offline_scores(d: Deployment, w: Workload) -> tuple[dict, int]:
         for _, value in out.scores:
             r = decode_score_result(value)
             scores[(r["event_id"], r["model_name"])] = r["score"]
-    return scores, dead
+    hosts = [k.decode() for k in logs.keys]
+    parsed = parse_batch(logs.values, "auto", FileOrigin("log lines", 1), hosts=hosts)
+    assert not parsed.rejected, parsed.rejected[:3]
+    events_of = {"user": list(w.event_ids), "host": parsed.events.column("event_id").to_pylist()}
+    should, should_not = set(), set()
+    for model in models.models:
+        for kind, ids in events_of.items():
+            (should if kind in model.entity_kinds else should_not).update(
+                (eid, model.name) for eid in ids
+            )
+    assert set(scores) == should, (
+        f"offline: {len(set(scores) - should)} results of events of a kind their model does not "
+        f"score, {len(should - set(scores))} missing"
+    )
+    return ExpectedScores(scores, should_not), dead
 
 
 def assert_exactly_once(reader: ResultReader, expected: dict, n_malformed: int, logs: str) -> None:
+    """One result per event and model that scores the event's entity kind (``expected``), none
+    for an event of a kind the model does not score, one dead letter per malformed record."""
     got = reader.scores
     missing = set(expected) - set(got)
     extra = set(got) - set(expected)
     dupes = {k: n for k, n in got.items() if n > 1}
     assert not missing, f"{len(missing)} results missing, e.g. {sorted(missing)[:3]}\n{logs}"
+    wrong_kind = extra & getattr(expected, "not_scored", frozenset())
+    assert not wrong_kind, (
+        f"{len(wrong_kind)} results for events of an entity kind their model does not score, "
+        f"e.g. {sorted(wrong_kind)[:3]}"
+    )
     assert not extra, f"{len(extra)} unexpected results, e.g. {sorted(extra)[:3]}"
     assert not dupes, f"{len(dupes)} duplicated results, e.g. {list(dupes.items())[:3]}"
     assert sum(reader.dead.values()) == n_malformed == len(reader.dead), (

@@ -158,6 +158,17 @@ def test_gui_shows_live_scores_and_rising_counters(kafka_bootstrap, trained, tmp
             row[0]: row for row in wait_until("models are listed", lambda: table("models"), 30)
         }
         assert set(models) == {"churn", "upsell"} and models["churn"][1].startswith("v0001")
+        # The log lines' entities are hosts: churn and upsell give them no score, and the
+        # page says so per model ("not scored (kind)"); no host is in the latest scores.
+        not_scored = wait_until(
+            "events not scored by design are shown",
+            lambda: [r for r in table("models") if r[4].endswith("(host)")],
+            60,
+        )
+        assert all(re.fullmatch(r"[\d,]+ \(host\)", r[4]) for r in not_scored), not_scored
+        assert counter("not-scored-total") > 0
+        recent = table("recent")
+        assert recent and all(re.fullmatch(r"u\d+", r[1]) for r in recent), recent
         assert "live" in browser.find_element(By.ID, "status").text
         time.sleep(2)  # one more push, so the charts have a few points
         shot = tmp_path / "gui.png"

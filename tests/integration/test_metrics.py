@@ -89,7 +89,7 @@ def test_metrics_match_what_was_produced_and_consumed(kafka_bootstrap, trained, 
             scrape(port, token=None)
         assert denied.value.code == 401
         d.produce(w)
-        n_scores = w.n_valid_events * len(MODELS)
+        n_scores = w.n_user_events * len(MODELS)  # the log lines' entities are hosts: no score
         reader.wait_for(n_scores, len(w.malformed), timeout=300, workers=[worker])
         assert sum(reader.scores.values()) == n_scores, d.log_tail("m1")
         # The lag probe runs every 5 s: wait until it has seen every input partition drained.
@@ -122,11 +122,16 @@ def test_metrics_match_what_was_produced_and_consumed(kafka_bootstrap, trained, 
     assert total(m, "streamscore_stage_seconds_count", stage="publish") == n_batches
     assert total(m, "streamscore_stage_seconds_count", stage="parse") == n_batches
     assert total(m, "streamscore_end_to_end_seconds_count") == n_in
+    n_hosts = w.n_valid_events - w.n_user_events
     for task in MODELS:
-        assert total(m, "streamscore_score_count", task=task, role="champion") == w.n_valid_events
+        assert total(m, "streamscore_score_count", task=task, role="champion") == w.n_user_events
         assert total(m, "streamscore_model_version", task=task, role="champion") == 1
         buckets = total(m, "streamscore_score_bucket", task=task, role="champion", le="+Inf")
-        assert buckets == w.n_valid_events
+        assert buckets == w.n_user_events
+        # The hosts' events: not scored by design, counted as such (never as dead letters).
+        not_scored = "streamscore_events_not_scored_total"
+        assert total(m, not_scored, task=task, entity_kind="host") == n_hosts > 0
+        assert total(m, not_scored, task=task) == n_hosts
     assert total(m, "streamscore_fallbacks_total") == 0  # healthy champions
     # Reason classes are short labels, not the raw reason text.
     reasons = {dict(lab)["reason"] for (n, lab), _ in m.items() if n.startswith("streamscore_dead")}

@@ -36,10 +36,10 @@ def test_pipeline_tools_and_gui_work_through_sasl_ssl_only(secure_kafka, trained
     try:
         d.produce(w)
         reader.wait_for(
-            len(MODELS) * w.n_valid_events, len(w.malformed), timeout=400, workers=[worker]
+            len(MODELS) * w.n_user_events, len(w.malformed), timeout=400, workers=[worker]
         )
         assert worker.poll() is None, d.log_tail("secure")
-        assert len(reader.scores) == len(MODELS) * w.n_valid_events, d.log_tail("secure")
+        assert len(reader.scores) == len(MODELS) * w.n_user_events, d.log_tail("secure")
         assert sum(reader.dead.values()) == len(w.malformed)
 
         # The CLI tools, given the listener's client properties file (librdkafka key names).

@@ -33,6 +33,12 @@ class Workload:
     def n_valid_events(self) -> int:
         return len(self.event_ids) + len(self.log_lines)
 
+    @property
+    def n_user_events(self) -> int:
+        """Valid events whose entity is a user: the activity events (the log lines name no
+        user: their entity is a host). What a user model (churn, upsell) scores."""
+        return len(self.event_ids)
+
 
 def _activity(rng: random.Random, i: int, users: int, ts: int, tag: str) -> dict:
     event = {

@@ -123,3 +123,21 @@ def test_the_reference_is_the_serving_rows_after_the_warm_up(champion):
     assert r.rows == 500 and r.max_psi < 0.2 and not monitor.take_requests()
     monitor.observe(same + 1.0, fitted.names, {"churn": rng.random(600)})
     assert monitor.readings["churn"].max_psi > 1.0 and monitor.take_requests() == {"churn"}
+
+
+def test_rows_the_champion_did_not_score_are_left_out_of_its_drift(champion):
+    """Snapshot rows of another entity kind (a host for the user models) carry a null score
+    (NaN): they are neither in the reference nor in the window, and cannot fake a drift."""
+    state, fitted, _ = champion
+    settings = load_settings(env={}, state_dir=state, drift_warmup_rows=0, drift_window_rows=400)
+    monitor = DriftMonitor(settings)
+    d = len(fitted.names)
+    rng = np.random.default_rng(1)
+    users = rng.normal(size=(800, d)).astype(np.float32)
+    monitor.observe(users[:400], fitted.names, {"churn": rng.random(400)})  # the reference
+    hosts = rng.normal(loc=5.0, size=(300, d)).astype(np.float32)  # far from the users
+    mixed = np.concatenate([users[400:], hosts])
+    scores = np.concatenate([rng.random(400), np.full(300, np.nan)])
+    monitor.observe(mixed, fitted.names, {"churn": scores})
+    r = monitor.readings["churn"]
+    assert r.rows == 400 and r.max_psi < 0.2 and not monitor.take_requests()

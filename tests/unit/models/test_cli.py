@@ -13,7 +13,8 @@ def test_simulate_train_evaluate_tune_and_steer_the_registry(tmp_path, capsys):
     assert (tmp_path / "sim" / "seed0" / "events.parquet").exists()
 
     assert main([*state, "train", "--task", "churn", "--epochs", "2"]) == 0
-    assert main([*state, "train", "--task", "churn", "--kind", "logistic", "--no-promote"]) == 0
+    train = [*state, "train", "--task", "churn", "--kind", "logistic", "--no-promote"]
+    assert main([*train, "--entity-kinds", "user,host"]) == 0
     capsys.readouterr()
     assert main([*state, "models", "list", "--task", "churn"]) == 0
     listing = capsys.readouterr().out
@@ -24,6 +25,7 @@ def test_simulate_train_evaluate_tune_and_steer_the_registry(tmp_path, capsys):
     assert main([*state, "models", "show", "churn", "v0002"]) == 0
     shown = json.loads(capsys.readouterr().out.split("\n", 1)[1])
     assert shown["status"] == "champion" and shown["kind"] == "logistic"
+    assert shown["entity_kinds"] == ["user", "host"]  # as trained (v0001: users, the default)
     assert shown["parent"] == "v0001"
 
     assert main([*state, "evaluate", "--task", "churn"]) == 0

@@ -112,3 +112,43 @@ def test_corrupt_artifact_triggers_fallback_not_a_crash(trained, churn_set, tmp_
     assert (res.kind, res.fallback_level) == ("logistic", 2)
     assert "v0001/model" in res.errors[0]
     np.testing.assert_allclose(res.scores, baseline.score(churn_set.X, churn_set.names))
+
+
+def test_entity_kinds_are_declared_saved_and_loaded(trained, tmp_path):
+    """Every model kind declares the entity kinds it scores (users by default), keeps them
+    through save -> load, and describes them."""
+    import json
+
+    from models.contract import DEFAULT_ENTITY_KINDS
+    from schemas.events import EntityKind
+
+    kind, model = trained
+    assert model.entity_kinds == DEFAULT_ENTITY_KINDS == (EntityKind.USER,)
+    assert model.describe()["entity_kinds"] == ["user"]
+    declared = (EntityKind.USER, EntityKind.HOST)
+    model.entity_kinds = declared
+    try:
+        model.save(tmp_path / kind)
+    finally:
+        model.entity_kinds = DEFAULT_ENTITY_KINDS  # the fixture is shared
+    meta = json.loads((tmp_path / kind / "model.json").read_text())
+    assert meta["entity_kinds"] == ["user", "host"]
+    assert load_model(tmp_path / kind).entity_kinds == declared
+
+
+def test_a_model_saved_without_entity_kinds_scores_users(trained, tmp_path):
+    """A ``model.json`` from before the field: users, what churn and upsell were made for.
+    A field that names an unknown kind is a load error saying what was expected."""
+    import json
+
+    kind, model = trained
+    model.save(tmp_path / kind)
+    path = tmp_path / kind / "model.json"
+    meta = json.loads(path.read_text())
+    del meta["entity_kinds"]
+    path.write_text(json.dumps(meta))
+    assert load_model(tmp_path / kind).entity_kinds == ("user",)
+    meta["entity_kinds"] = ["users"]
+    path.write_text(json.dumps(meta))
+    with pytest.raises(ModelLoadError, match=r"entity_kinds: expected names among \['user'"):
+        load_model(tmp_path / kind)

@@ -233,3 +233,39 @@ def test_a_real_version_is_within_the_default_import_limits(tmp_path, logistic, 
     there = ModelRegistry(tmp_path / "there")
     got = there.import_version("churn", "v0001", here.export_version("churn", "v0001"))
     assert got.artifacts == v1.artifacts
+
+
+def test_a_version_names_the_entity_kinds_its_model_scores(tmp_path, churn_set, fitted_pipeline):
+    """The manifest carries the model's entity kinds; a manifest written before the field
+    reads as users (what churn and upsell models were made for); the baseline must score
+    what the model scores."""
+    from models.logistic import LogisticModel
+    from schemas.events import EntityKind
+
+    def fitted(kinds):
+        m = LogisticModel()
+        m.entity_kinds = kinds
+        m.fit(churn_set.X, churn_set.y, names=churn_set.names, fingerprint=churn_set.fingerprint)
+        return m
+
+    reg = ModelRegistry(tmp_path)
+    both = (EntityKind.USER, EntityKind.HOST)
+    v1 = reg.register("churn", fitted(both), baseline=fitted(both), pipeline=fitted_pipeline)
+    assert v1.entity_kinds == ("user", "host") and v1.to_dict()["entity_kinds"] == ["user", "host"]
+    assert json.loads((v1.path / "manifest.json").read_text())["entity_kinds"] == ["user", "host"]
+    assert reg.load("churn", "v0001").entity_kinds == both
+    assert reg.load("churn", "v0001", part="baseline").entity_kinds == both
+
+    v2 = reg.register("upsell", fitted((EntityKind.USER,)))
+    manifest = json.loads((v2.path / "manifest.json").read_text())
+    del manifest["entity_kinds"]  # a version registered before models declared their kinds
+    (v2.path / "manifest.json").write_text(json.dumps(manifest))
+    assert reg.get("upsell", v2.version).entity_kinds == ("user",)
+
+    manifest["entity_kinds"] = ["robot"]
+    (v2.path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(RegistryError, match=r"manifest.json: entity_kinds: expected names among"):
+        reg.get("upsell", v2.version)
+
+    with pytest.raises(RegistryError, match="expected the baseline to score the model's entity"):
+        reg.register("churn", fitted(both), baseline=fitted((EntityKind.USER,)))

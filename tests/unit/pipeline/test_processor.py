@@ -18,15 +18,21 @@ from tests.integration.workload import mixed_workload
 
 
 class Constant:
-    """A model that scores every row with ``value`` (or raises, when value is an exception)."""
+    """A model that scores every row it is given with ``value`` (or raises, when value is an
+    exception); it declares that it scores ``entity_kinds`` (users, as churn and upsell do)."""
 
-    def __init__(self, name: str, value, version: str = "v1") -> None:
+    def __init__(
+        self, name: str, value, version: str = "v1", entity_kinds: tuple[str, ...] = ("user",)
+    ) -> None:
         self.name, self.value, self.version = name, value, version
+        self.entity_kinds = entity_kinds
+        self.calls: list[int] = []  # rows per call
 
     def score_batch(self, X, names) -> ScoredBatch:
         if isinstance(self.value, Exception):
             raise self.value
         n = len(X)
+        self.calls.append(n)
         return ScoredBatch(
             self.name,
             self.version,
@@ -71,7 +77,11 @@ def test_every_record_is_scored_or_dead_lettered_on_its_partition(workload, pipe
     out = BatchProcessor(models, clock_ms=lambda: 123).process(recs, {})
     n_valid = len(workload.json_activity) + len(workload.log_lines)
     assert out.events == out.scored_records == n_valid
-    assert len(out.scores) == 2 * n_valid
+    # The user models score the users' events; the log lines' entities are hosts: counted
+    # events, no results, and counted as not scored by design.
+    n_users, n_hosts = len(workload.json_activity), len(workload.log_lines)
+    assert len(out.scores) == 2 * n_users
+    assert out.stats.not_scored == {("churn", "host"): n_hosts, ("upsell", "host"): n_hosts}
     letters = [decode_dead_letter(v) for _, v in out.dead_letters]
     assert len(letters) == len(workload.malformed)
     assert {(d.source_topic, d.source_offset) for d in letters} == {
@@ -86,6 +96,7 @@ def test_every_record_is_scored_or_dead_lettered_on_its_partition(workload, pipe
         for _, value in part.scores:
             r = decode_score_result(value)
             assert r["scored_time_ms"] == 123 and r["score"] in (0.25, 0.75)
+            assert r["event_id"] in index_of  # a user's event: never a host's
             if r["event_id"] in index_of:  # results stay on their record's partition
                 assert recs.partitions[index_of[r["event_id"]]] == partition
         for value in part.score_batches:
@@ -132,13 +143,16 @@ def test_shadow_challenger_goes_to_the_snapshot_only(workload, pipeline):
         ],
     )
     out = BatchProcessor(models).process(recs, {})
-    n_valid = len(workload.json_activity) + len(workload.log_lines)
-    assert len(out.scores) == n_valid  # the champion only, despite a broken shadow
+    n_users = len(workload.json_activity)
+    assert len(out.scores) == n_users  # the champion only, despite a broken shadow
     assert {decode_score_result(v)["model_version"] for _, v in out.scores} == {"v1"}
     snapshot = next(f for p in out.partitions.values() for f in p.features)
     table = pa.ipc.open_stream(io.BytesIO(snapshot)).read_all()
     assert "score.churn" in table.column_names and "shadow.churn@v2" in table.column_names
-    assert np.allclose(table["shadow.churn@v2"].to_numpy(), 0.9)
+    users = table["entity"].to_numpy(zero_copy_only=False).astype(str)
+    users = np.char.startswith(users, "u")
+    shadow = table["shadow.churn@v2"].to_numpy(zero_copy_only=False)
+    assert np.allclose(shadow[users], 0.9) and np.isnan(shadow[~users]).all()
 
 
 def test_batch_stats_for_the_metrics(workload, pipeline):
@@ -155,16 +169,16 @@ def test_batch_stats_for_the_metrics(workload, pipeline):
     models = ModelSet(pipeline, [Constant("churn", 0.25), fallback], [Constant("churn", 0.5, "v2")])
     out = BatchProcessor(models).process(recs, {})
     stats = out.stats
-    n_valid = out.events
+    n_users = len(workload.json_activity)
     assert set(stats.stage_seconds) == {"parse", "featurise", "score", "encode"}
     assert all(s >= 0 for s in stats.stage_seconds.values())
-    assert {k: len(v) for k, v in stats.scores.items()} == {"churn": n_valid, "upsell": n_valid}
+    assert {k: len(v) for k, v in stats.scores.items()} == {"churn": n_users, "upsell": n_users}
     assert sorted(stats.models) == [
         ("churn", "v1", "champion"),
         ("churn", "v2", "shadow"),
         ("upsell", "v1", "champion"),
     ]
-    assert stats.fallbacks == {("upsell", "upsell@v0"): n_valid}
+    assert stats.fallbacks == {("upsell", "upsell@v0"): n_users}
     assert sum(stats.dead_letters.values()) == len(workload.malformed)
     assert all(":" not in reason for _, reason in stats.dead_letters)
 

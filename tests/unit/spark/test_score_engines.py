@@ -1,5 +1,6 @@
 """``score --engine spark`` against the local engine: the same score rows (ScoreBatch columns)
-for every event and champion, scores within 1e-6; and ``--version`` pins a version."""
+for every event and champion that scores its entity kind (churn and upsell: users, so the log
+lines' hosts get none), scores within 1e-6; and ``--version`` pins a version."""
 
 from __future__ import annotations
 
@@ -36,6 +37,12 @@ def settings(tmp_path_factory, etl_inputs):
     return settings
 
 
+def user_event_ids(result) -> set[str]:
+    """The ids of the events (``events.parquet``) whose entity is a user (``user_id`` set)."""
+    events = pq.read_table(result.outputs["events"], columns=["event_id", "user_id"])
+    return set(events.filter(pc.is_valid(events["user_id"]))["event_id"].to_pylist())
+
+
 def _sorted(path) -> pa.Table:
     table = pq.read_table(path)
     return table.take(pc.sort_indices(table, [(k, "ascending") for k in KEYS]))
@@ -47,9 +54,11 @@ def test_spark_scores_equal_local(case, etl_inputs, settings, spark, tmp_path):
     local = run_score(inputs, tmp_path / "local", settings, options=OPTS)
     far = run_score_spark(inputs, tmp_path / "spark", settings, options=OPTS, partitions=3)
     assert far.etl.total == local.etl.total
-    n_events = local.etl.total.events
-    assert local.rows == far.rows == {"churn": n_events, "upsell": n_events}
+    users = user_event_ids(local)
+    assert 0 < len(users) < local.etl.total.events  # the inputs' log lines name hosts
+    assert local.rows == far.rows == {"churn": len(users), "upsell": len(users)}
     a, b = _sorted(local.outputs["scores"]), _sorted(far.outputs["scores"])
+    assert set(a.column("event_id").to_pylist()) == users  # no host's event has a score
     assert a.schema == SCORE_SCHEMA
     b = b.cast(SCORE_SCHEMA)
     for name in ("event_id", "entity", "model_name", "model_version", "fallback", "served_by",
@@ -74,6 +83,6 @@ def test_version_pins_a_registry_version(etl_inputs, settings, tmp_path):
                        options=OPTS)  # fmt: skip
     table = pq.read_table(pinned.outputs["scores"])
     assert set(table.column("model_version").to_pylist()) == {version}
-    assert pinned.rows == {"churn": pinned.etl.total.events}
+    assert pinned.rows == {"churn": len(user_event_ids(pinned))}
     with pytest.raises(ConfigError, match="v99"):
         run_score(inputs, tmp_path / "w", settings, version="v99", options=OPTS)

@@ -109,6 +109,7 @@ def test_models_of_the_registry_show_before_their_first_score():
         "fallbacks": 0,
         "served_by": {},
         "retrains": {},
+        "not_scored": {},
     }
     assert models["upsell"]["scores"] == 1
 
@@ -312,3 +313,30 @@ def test_the_gui_start_line_and_logs_never_show_the_token(tmp_path):
     assert f"streamscore GUI: http://127.0.0.1:{port}/" in text
     assert "?token=<STREAMSCORE_WEB_TOKEN>" in text
     assert secret not in text
+
+
+def test_events_a_model_does_not_score_show_as_not_scored_by_kind_not_missing():
+    """The workers count the events each model gives no score by design (a host for a user
+    model); the GUI shows them per model and in total, apart from scores and dead letters."""
+    state = LiveState(Clock())
+    up = [{"url": "http://w1/metrics", "up": True, "error": None},
+          {"url": "http://w2/metrics", "up": True, "error": None}]  # fmt: skip
+    name = "streamscore_events_not_scored_total"
+    state.set_worker_metrics(
+        up,
+        [
+            (name, {"task": "churn", "entity_kind": "host"}, 120.0),  # worker 1
+            (name, {"task": "churn", "entity_kind": "host"}, 30.0),  # worker 2
+            (name, {"task": "upsell", "entity_kind": "host"}, 150.0),
+        ],
+    )
+    state.add_scores(score_cols("churn", [0.2, 0.7]))
+    snap = state.snapshot()
+    models = {m["task"]: m for m in snap["models"]}
+    assert models["churn"]["not_scored"] == {"host": 150}
+    assert models["upsell"]["not_scored"] == {"host": 150}  # listed before its first score
+    assert models["churn"]["scores"] == 2 and models["upsell"]["scores"] == 0
+    assert snap["totals"]["not_scored"] == 300
+    assert snap["totals"]["scores"] == 2 and snap["totals"]["dead_letters"] == 0
+    assert {r["entity"] for r in snap["recent"]} == {"u0", "u1"}
+    json.dumps(snap, allow_nan=False)
