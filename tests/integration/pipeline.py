@@ -20,8 +20,8 @@ from streams.pipeline.scoring import load_model_set
 from streams.produce import Publisher
 from streams.settings import Settings, load_settings
 from streams.topics import create_topics, topic_name
-from tests.integration._cli import REPO, clean_env, streamscore
-from tests.integration.workload import Workload, arrow_payload
+from tests.support.cli import REPO, clean_env, streamscore
+from tests.support.workload import Workload, arrow_payload
 
 MODELS = ("churn", "upsell")
 

@@ -13,7 +13,7 @@ from streams.etl import parse_batch
 from streams.etl.types import FileOrigin
 from streams.features import FeaturePipeline, FeatureSpec
 from streams.pipeline import BatchProcessor, ModelSet, ScoredBatch, SourceRecords
-from tests.integration.workload import mixed_workload
+from tests.support.workload import mixed_workload
 
 
 class Constant:
