@@ -29,6 +29,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
 # Node id prefixes of the units to start first, longest first.
 FIRST: tuple[str, ...] = (
     "tests/integration/test_faults.py",  # a group: its worker takes no other unit for a while
+    "tests/unit/spark/",  # a group too: at the end of the queue it would run alone
     "tests/integration/test_learning.py",
     "tests/integration/test_pipeline.py",
 )
