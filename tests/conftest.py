@@ -1,9 +1,13 @@
-"""Test harness: one real Kafka broker for the whole session, and a fresh topic per test.
+"""Test harness: one real Kafka broker for the whole run, and a fresh topic per test.
+
+The run's pytest-xdist workers share the broker: the first one that needs it starts it, the
+others find it (:mod:`tests.support.run`), and the controller stops it when the run ends. Each
+test makes its own topics and consumer groups (unique names), so workers never meet on them.
 
 The broker comes from, in order:
 1. ``KAFKA_BOOTSTRAP_SERVERS``, an existing cluster;
 2. testcontainers' Kafka (KRaft), when a Docker engine answers;
-3. the native broker of ``streamscore kafka up``, started in a temporary state directory.
+3. the native broker of ``streamscore kafka up``, started in a state directory of the run.
 No broker is a test error (a loud failure), never a skip.
 
 ``secure_kafka`` is a second broker, always the native one, with a SASL_SSL listener (SCRAM,
@@ -15,7 +19,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,10 +27,12 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from streams.errors import KafkaSetupError
-from streams.kafka import broker_down, broker_up, wait_until_ready
+from streams.kafka import broker_up, wait_until_ready
 from streams.kafka.local import secure_client_properties
 from streams.kafka_security import read_properties
 from streams.settings import load_settings
+from tests.support.run import is_xdist_worker, shared_broker, stop_brokers
+from tests.support.schedule import make_scheduler, order_items
 
 REPO = Path(__file__).resolve().parents[1]
 CONTAINER_IMAGE = "confluentinc/cp-kafka:8.0.0"  # Confluent Platform 8.0 = Apache Kafka 4.0
@@ -43,7 +49,7 @@ def _docker_engine_answers() -> bool:
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def kafka_bootstrap(pytestconfig: pytest.Config) -> str:
     """Bootstrap servers of a real, answering Kafka broker (see the module docstring)."""
     external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if external:
@@ -51,23 +57,32 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             wait_until_ready(external, timeout_s=60)
         except KafkaSetupError as exc:
             pytest.fail(f"KAFKA_BOOTSTRAP_SERVERS={external} does not answer: {exc}")
-        yield external
-        return
-    if _docker_engine_answers():
-        from testcontainers.community.kafka import KafkaContainer
+        return external
+    start = _start_container if _docker_engine_answers() else _start_native
+    try:
+        return shared_broker(pytestconfig, "plain", start)["bootstrap"]
+    except RuntimeError as exc:
+        pytest.fail(f"could not start the Kafka broker for the tests: {exc}")
 
-        with KafkaContainer(CONTAINER_IMAGE).with_kraft() as container:
-            yield container.get_bootstrap_server()
-        return
-    settings = load_settings(env={}, state_dir=tmp_path_factory.mktemp("kafka-state"))
-    try:
-        info = broker_up(settings)
-    except KafkaSetupError as exc:
-        pytest.fail(f"could not start the native Kafka broker for the tests: {exc}")
-    try:
-        yield info.bootstrap
-    finally:
-        broker_down(settings)
+
+def _start_container(folder: Path) -> dict[str, str]:
+    """testcontainers' Kafka, not reaped with the process that started it (the run stops it)."""
+    from testcontainers.community.kafka import KafkaContainer
+    from testcontainers.core.config import testcontainers_config
+
+    testcontainers_config.ryuk_disabled = True
+    container = KafkaContainer(CONTAINER_IMAGE).with_kraft().start()
+    return {
+        "kind": "container",
+        "container_id": container.get_container_id(),
+        "bootstrap": container.get_bootstrap_server(),
+    }
+
+
+def _start_native(folder: Path, secure: bool = False) -> dict[str, str]:
+    info = broker_up(load_settings(env={}, state_dir=folder), secure=secure)
+    record = {"kind": "native", "state_dir": str(folder), "bootstrap": info.bootstrap}
+    return record | ({"secure_bootstrap": str(info.secure_bootstrap)} if secure else {})
 
 
 @dataclass(frozen=True)
@@ -81,26 +96,30 @@ class SecureKafka:
 
 
 @pytest.fixture(scope="session")
-def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureKafka]:
+def secure_kafka(pytestconfig: pytest.Config) -> SecureKafka:
     """The native broker with its SASL_SSL listener (``streamscore kafka up --secure``)."""
-    settings = load_settings(env={}, state_dir=tmp_path_factory.mktemp("kafka-secure-state"))
     try:
-        info = broker_up(settings, secure=True)
-    except KafkaSetupError as exc:
+        record = shared_broker(pytestconfig, "secure", lambda d: _start_native(d, secure=True))
+    except RuntimeError as exc:
         pytest.fail(f"could not start the native Kafka broker with SASL_SSL for the tests: {exc}")
-    try:
-        properties = secure_client_properties(settings)
-        props = read_properties(properties)
-        variables = {
-            "STREAMSCORE_KAFKA_SECURITY_PROTOCOL": props["security.protocol"],
-            "STREAMSCORE_KAFKA_SASL_MECHANISM": props["sasl.mechanism"],
-            "STREAMSCORE_KAFKA_SASL_USERNAME": props["sasl.username"],
-            "STREAMSCORE_KAFKA_SASL_PASSWORD": props["sasl.password"],
-            "STREAMSCORE_KAFKA_SSL_CA_LOCATION": props["ssl.ca.location"],
-        }
-        yield SecureKafka(str(info.secure_bootstrap), properties, variables)
-    finally:
-        broker_down(settings)
+    settings = load_settings(env={}, state_dir=Path(record["state_dir"]))
+    properties = secure_client_properties(settings)
+    props = read_properties(properties)
+    variables = {
+        "STREAMSCORE_KAFKA_SECURITY_PROTOCOL": props["security.protocol"],
+        "STREAMSCORE_KAFKA_SASL_MECHANISM": props["sasl.mechanism"],
+        "STREAMSCORE_KAFKA_SASL_USERNAME": props["sasl.username"],
+        "STREAMSCORE_KAFKA_SASL_PASSWORD": props["sasl.password"],
+        "STREAMSCORE_KAFKA_SSL_CA_LOCATION": props["ssl.ca.location"],
+    }
+    return SecureKafka(record["secure_bootstrap"], properties, variables)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The controller (or the only process) stops the brokers the run started, after every
+    worker is done with them."""
+    if not is_xdist_worker(session.config):
+        stop_brokers(session.config)
 
 
 @pytest.fixture
@@ -116,3 +135,13 @@ def make_topic(kafka_bootstrap: str, request: pytest.FixtureRequest) -> Callable
         return name
 
     return create
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """``--dist loadgroup`` with this suite's groups and order (:mod:`tests.support.schedule`)."""
+    return make_scheduler(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    order_items(items)

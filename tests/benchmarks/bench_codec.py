@@ -39,7 +39,7 @@ from schemas import (
     encode_score_results,
 )
 from schemas.columns import ScoreColumns
-from tests.unit.schemas.reference import (
+from tests.support.score_reference import (
     decode_score_result_naive,
     encode_score_results_naive,
     random_columns,

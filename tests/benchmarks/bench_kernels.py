@@ -34,7 +34,7 @@ import kernels
 from kernels import WindowLayout, string_buffers
 from kernels.drift import bin_counts, quantile_edges
 from streams.features import FeaturePipeline, default_spec
-from tests.unit.features.events import activity_table, log_table
+from tests.support.events import activity_table, log_table
 
 FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 FNV_PRIME = np.uint64(0x100000001B3)

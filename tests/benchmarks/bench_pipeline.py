@@ -43,7 +43,7 @@ from streams.kafka.clients import make_consumer, make_producer  # noqa: E402
 from streams.produce import Publisher  # noqa: E402
 from streams.settings import ENVIRONMENT, load_settings  # noqa: E402
 from streams.topics import topic_name  # noqa: E402
-from tests.integration.workload import ARROW_SCHEMA  # noqa: E402
+from tests.support.workload import ARROW_SCHEMA  # noqa: E402
 
 USERS = 5000
 

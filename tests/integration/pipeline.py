@@ -23,8 +23,8 @@ from streams.produce import Publisher
 from streams.scoring import load_model_set
 from streams.settings import Settings, load_settings
 from streams.topics import topic_name
-from tests.integration._cli import REPO, clean_env, streamscore
-from tests.integration.workload import Workload, arrow_payload
+from tests.support.cli import REPO, clean_env, streamscore
+from tests.support.workload import Workload, arrow_payload
 
 MODELS = ("churn", "upsell")
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration._cli import clean_env, streamscore
 from tests.integration.learning import VersionReader
 from tests.integration.pipeline import MODELS, Deployment, stop
-from tests.integration.workload import mixed_workload
+from tests.support.cli import clean_env, streamscore
+from tests.support.workload import mixed_workload
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

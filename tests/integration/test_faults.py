@@ -21,7 +21,7 @@ from tests.integration.pipeline import (
     offline_scores,
     stop,
 )
-from tests.integration.workload import mixed_workload, split
+from tests.support.workload import mixed_workload, split
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

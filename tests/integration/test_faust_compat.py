@@ -12,7 +12,7 @@ import time
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from tests.integration._cli import REPO, clean_env
+from tests.support.cli import REPO, clean_env
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

@@ -18,10 +18,10 @@ import urllib.request
 
 import pytest
 
-from tests.integration._cli import REPO
 from tests.integration.pipeline import Deployment, stop
 from tests.integration.test_metrics import free_port, wait_for_web
-from tests.integration.workload import mixed_workload
+from tests.support.cli import REPO
+from tests.support.workload import mixed_workload
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

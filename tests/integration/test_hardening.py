@@ -24,7 +24,7 @@ from streams.learning.events import ModelEvent
 from streams.produce import Publisher
 from tests.integration.learning import VersionReader, wait_for_log
 from tests.integration.pipeline import MODELS, Deployment, ResultReader, stop
-from tests.integration.workload import mixed_workload
+from tests.support.workload import mixed_workload
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

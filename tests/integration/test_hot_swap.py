@@ -19,7 +19,6 @@ import shutil
 import pytest
 
 from models.registry import ModelRegistry
-from tests.integration._cli import streamscore
 from tests.integration.learning import (
     VersionReader,
     model_events,
@@ -27,7 +26,8 @@ from tests.integration.learning import (
     wait_for_log,
 )
 from tests.integration.pipeline import MODELS, Deployment, stop
-from tests.integration.workload import mixed_workload
+from tests.support.cli import streamscore
+from tests.support.workload import mixed_workload
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration._cli import clean_env, streamscore
+from tests.support.cli import clean_env, streamscore
 
 pytestmark = pytest.mark.kafka
 

@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from streams.kafka.clients import make_consumer
 from streams.topics import TOPICS, topic_name
 from tests.integration.pipeline import MODELS, Deployment, ResultReader, stop
-from tests.integration.workload import mixed_workload
+from tests.support.workload import mixed_workload
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

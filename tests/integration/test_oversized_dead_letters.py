@@ -26,9 +26,9 @@ from streams.pipeline import BatchProcessor, records_from_values
 from streams.produce import Publisher
 from streams.scoring import load_model_set
 from streams.topics import topic_name
-from tests.integration._cli import streamscore
 from tests.integration.pipeline import MODELS, Deployment, ResultReader, stop
-from tests.integration.workload import Workload, arrow_payload, mixed_workload
+from tests.support.cli import streamscore
+from tests.support.workload import Workload, arrow_payload, mixed_workload
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

@@ -26,8 +26,8 @@ from tests.integration.pipeline import (
     offline_scores,
     stop,
 )
-from tests.integration.workload import mixed_workload
-from tests.unit.schemas.flatc import flatc_json, require_flatc
+from tests.support.flatc import flatc_json, require_flatc
+from tests.support.workload import mixed_workload
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

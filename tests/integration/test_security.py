@@ -18,9 +18,9 @@ from streams.kafka.clients import make_consumer
 from streams.settings import load_settings
 from streams.web import LiveState
 from streams.web.feed import Feed
-from tests.integration._cli import clean_env, streamscore
 from tests.integration.pipeline import MODELS, Deployment, ResultReader, stop
-from tests.integration.workload import mixed_workload
+from tests.support.cli import clean_env, streamscore
+from tests.support.workload import mixed_workload
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

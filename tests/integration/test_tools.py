@@ -9,9 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.integration._cli import streamscore
 from tests.integration.pipeline import Deployment, ResultReader, stop
-from tests.integration.workload import mixed_workload
+from tests.support.cli import streamscore
+from tests.support.workload import mixed_workload
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from streams.topics import TOPICS
-from tests.integration._cli import clean_env, streamscore
+from tests.support.cli import clean_env, streamscore
 
 pytestmark = pytest.mark.kafka
 

@@ -10,8 +10,8 @@ import pytest
 
 from schemas.deadletter import DeadLetterStage
 from streams.etl import FileOrigin, ParsedBatch, ParseOptions, parse_batch
+from tests.support.etl_inputs import FIXTURES
 
-FIXTURES = Path(__file__).parent / "fixtures"
 SAMPLES = Path(__file__).resolve().parents[2] / "data"  # the seed's sample records (tests/data)
 REF_MS = 1_764_000_000_000  # 2025-11-24T16:00:00Z: the RFC 3164 year reference in tests
 OPTS = ParseOptions(reference_ms=REF_MS, default_host="testhost")

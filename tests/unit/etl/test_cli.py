@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 
 from schemas.events import EVENT_SCHEMA
 from streams.cli import main
+from tests.support.etl_inputs import BAD_CORPUS
 from tests.unit.etl.conftest import FIXTURES
-from tests.unit.etl.test_batch import BAD_CORPUS
 
 STREAMSCORE = Path(sys.executable).with_name("streamscore")
 

@@ -13,8 +13,8 @@ import pytest
 
 from schemas.events import EVENT_SCHEMA
 from streams.etl import FileOrigin, InputFormatError, ParsedBatch, detect_file_kind, read_file
+from tests.support.etl_inputs import BAD_CORPUS
 from tests.unit.etl.conftest import FIXTURES, OPTS, SAMPLES, parse
-from tests.unit.etl.test_batch import BAD_CORPUS
 
 LOCAL_LOGS = [Path("/var/log/dpkg.log"), Path("/var/log/apt/history.log")]
 

@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 
 from streams.features import FeaturePipeline, default_spec
-from tests.unit.features.events import activity_table, log_table
+from tests.support.events import activity_table, log_table
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ from streams.features import (
     FittedPipeline,
     default_spec,
 )
-from tests.unit.features.events import activity_table, log_table
+from tests.support.events import activity_table, log_table
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +200,7 @@ def test_edited_saved_pipeline_fails_its_fingerprint(fitted, tmp_path) -> None:
 def test_fingerprint_is_stable_across_processes(fitted) -> None:
     code = (
         "from streams.features import FeaturePipeline, default_spec\n"
-        "from tests.unit.features.events import activity_table\n"
+        "from tests.support.events import activity_table\n"
         "t = activity_table(3000, seed=1, n_users=60)\n"
         "print(FeaturePipeline(default_spec()).fit(t).fingerprint)\n"
     )
@@ -263,7 +263,7 @@ def test_warm_up_compiles_every_kernel_the_pipeline_uses() -> None:
     code = (
         "from kernels import _cpu, warm_up\n"
         "from streams.features import FeaturePipeline, default_spec\n"
-        "from tests.unit.features.events import activity_table, log_table\n"
+        "from tests.support.events import activity_table, log_table\n"
         "warm_up('cpu')\n"
         "kernels = [_cpu.hash_strings, _cpu.token_counts, _cpu.window_update,\n"
         "           _cpu.normalise, _cpu.one_hot]\n"

@@ -17,7 +17,7 @@ import pytest
 
 from streams.errors import StateDirError
 from streams.state_dir import check_state_dir
-from tests.integration._cli import REPO, clean_env
+from tests.support.cli import REPO, clean_env
 
 WRITERS = [
     ("worker",),

@@ -24,7 +24,7 @@ from streams.features import FeaturePipeline, default_spec
 from streams.pipeline import BatchProcessor, SourceRecords
 from streams.pipeline.backfill import score_batches
 from streams.scoring import ModelSet, kind_rows
-from tests.integration.workload import mixed_workload
+from tests.support.workload import mixed_workload
 from tests.unit.pipeline.test_processor import Constant
 
 

@@ -14,7 +14,7 @@ from streams.etl.types import FileOrigin
 from streams.features import FeaturePipeline, default_spec
 from streams.pipeline import BatchProcessor, SourceRecords
 from streams.scoring import ModelSet, ScoredBatch
-from tests.integration.workload import mixed_workload
+from tests.support.workload import mixed_workload
 
 
 class Constant:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.unit.schemas.flatc import require_flatc
-from tests.unit.schemas.reference import random_columns
+from tests.support.flatc import require_flatc
+from tests.support.score_reference import random_columns
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ from schemas import (
     encode_score_batch,
     encode_score_results,
 )
-from tests.unit.schemas.reference import one_server_columns, random_columns
+from tests.support.score_reference import one_server_columns, random_columns
 
 HERE = Path(__file__).resolve().parent
 SCHEMAS = HERE.parents[2] / "schemas"

@@ -21,8 +21,8 @@ from schemas import (
     encode_score_results,
 )
 from schemas.deadletter import MAX_KEY_BYTES
-from tests.unit.schemas.flatc import flatc_json
-from tests.unit.schemas.reference import one_server_columns, random_columns
+from tests.support.flatc import flatc_json
+from tests.support.score_reference import one_server_columns, random_columns
 
 
 def assert_same(flatc_values: dict, ours: dict) -> None:

@@ -20,7 +20,7 @@ from schemas import (
     encode_score_results,
 )
 from schemas.generated.score_batch_generated import ScoreBatch
-from tests.unit.schemas.reference import (
+from tests.support.score_reference import (
     decode_score_result_naive,
     encode_score_results_naive,
     one_server_columns,

@@ -32,7 +32,7 @@ def spark():
 
 
 def _bad_inputs(folder) -> list:
-    from tests.unit.etl.test_batch import BAD_CORPUS
+    from tests.support.etl_inputs import BAD_CORPUS
 
     bad = [payload.replace(b"\n", b" ") for payload, _ in BAD_CORPUS]
     text = folder / "bad.log"
@@ -63,7 +63,7 @@ def etl_inputs(tmp_path_factory):
     """(name, [paths]) cases: fixtures + bad corpus, a simulated history, a drifted one."""
     from models.simulate import SimConfig, simulate
     from models.simulate.output import write_simulation
-    from tests.unit.etl.conftest import FIXTURES
+    from tests.support.etl_inputs import FIXTURES
 
     root = tmp_path_factory.mktemp("spark-inputs")
     bad = root / "bad"

@@ -277,7 +277,7 @@ def test_the_gui_start_line_and_logs_never_show_the_token(tmp_path):
     import urllib.request
     from pathlib import Path
 
-    from tests.integration._cli import clean_env
+    from tests.support.cli import clean_env
 
     secret = "tok-6f1c0e9a"
     with socket.socket() as s:

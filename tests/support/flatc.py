@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-SCHEMAS = Path(__file__).resolve().parents[3] / "schemas"
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 _NON_FINITE = re.compile(r"(?<=[\s\[:,])(-?)(nan|inf)(?=\s*[,\]\}])")
 _TOKENS = {
     ("", "nan"): "NaN",
