@@ -217,18 +217,26 @@ def _first_rejected(parsed: DataFrame, names: list[str]) -> list[Rejected]:
     ]  # fmt: skip
 
 
-def _fitted(spark: SparkSession, buckets: DataFrame, spec_doc: dict, target: str):
+def _fitted(buckets: DataFrame, docs: list[dict], target: str) -> list:
+    """A :class:`FittedPipeline` per spec document: fitted ones as they are, the others fitted
+    in one pass over the buckets (a partial fit per bucket, merged exactly on the driver)."""
     import pickle
 
     from streams.features import FeaturePipeline, FeatureSpec
 
-    if "fingerprint" in spec_doc:  # already fitted
-        return _tasks.fitted_from_doc(spec_doc, target)
-    spec_json = json.dumps(spec_doc)
-    task = partial(_tasks.fit_bucket_task, spec_json=spec_json, target=target)
-    parts = [pickle.loads(r["part"]) for r in
-             buckets.mapInArrow(task, spark_schema(_tasks.FIT_SCHEMA)).collect()]  # fmt: skip
-    return FeaturePipeline(FeatureSpec.from_json(spec_json), target).fit_parts(parts)
+    todo = [k for k, doc in enumerate(docs) if "fingerprint" not in doc]
+    specs = [json.dumps(docs[k]) for k in todo]
+    parts: dict[int, list] = {k: [] for k in todo}
+    if todo:
+        task = partial(_tasks.fit_bucket_task, spec_jsons=specs, target=target)
+        for row in buckets.mapInArrow(task, spark_schema(_tasks.BUCKET_FIT_SCHEMA)).collect():
+            parts[todo[row["spec"]]].append(pickle.loads(row["part"]))
+    return [
+        FeaturePipeline(FeatureSpec.from_json(json.dumps(doc)), target).fit_parts(parts[k])
+        if k in parts
+        else _tasks.fitted_from_doc(doc, target)
+        for k, doc in enumerate(docs)
+    ]
 
 
 def run_etl_spark(
@@ -337,25 +345,29 @@ def parse_and_write(
 
 def _features(spark: SparkSession, parsed: Parsed, out: str, spec: Path | None,
               target: str) -> None:  # fmt: skip
+    """Step 3: every spec fitted in one pass over the buckets, and featurised in a second."""
     from pyspark import StorageLevel
 
     result = parsed.result
     docs = spec_documents(spec, parsed.n_activity, result.total.events)
     buckets = by_bucket(parsed.frame, parsed.buckets).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        for suffix, doc in docs:
-            fitted = _fitted(spark, buckets, doc, target)
-            described = fitted.describe()
+        fitted = _fitted(buckets, [doc for _, doc in docs], target)
+        described = [f.describe() for f in fitted]
+        feat_paths = []
+        for (suffix, _), doc in zip(docs, described, strict=True):
             pipeline_path = _join(out, f"pipeline{suffix}.json")
-            write_text(spark, pipeline_path, json.dumps(described, indent=1, allow_nan=False)
-                       + "\n")  # fmt: skip
+            write_text(spark, pipeline_path, json.dumps(doc, indent=1, allow_nan=False) + "\n")
             result.outputs[f"pipeline{suffix}"] = Path(pipeline_path)
-            feat_path = _join(out, f"features{suffix}.parquet")
-            _clear(spark, feat_path)
-            task = partial(_tasks.featurise_task, pipeline_doc=described, target=target,
-                           out_dir=feat_path)  # fmt: skip
-            written = buckets.mapInArrow(task, spark_schema(_tasks.WRITTEN_SCHEMA)).collect()
-            result.outputs[f"features{suffix}"] = Path(feat_path)
-            result.feature_rows[f"features{suffix}"] = sum(r["rows"] for r in written)
+            feat_paths.append(_join(out, f"features{suffix}.parquet"))
+            _clear(spark, feat_paths[-1])
+        task = partial(_tasks.featurise_task, pipeline_docs=described, target=target,
+                       out_dirs=feat_paths)  # fmt: skip
+        rows = [0] * len(docs)
+        for row in buckets.mapInArrow(task, spark_schema(_tasks.WRITTEN_SCHEMA)).collect():
+            rows[row["spec"]] += row["rows"]
+        for (suffix, _), path, n in zip(docs, feat_paths, rows, strict=True):
+            result.outputs[f"features{suffix}"] = Path(path)
+            result.feature_rows[f"features{suffix}"] = n
     finally:
         buckets.unpersist()
