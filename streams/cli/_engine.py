@@ -27,7 +27,8 @@ def add_engine_args(parser: argparse.ArgumentParser) -> None:
         "--partitions",
         type=int,
         metavar="N",
-        help="Spark partitions by entity (default: 2 x default parallelism)",
+        help="Spark tasks by entity, each holding its entities' events (default: 2 x default "
+        "parallelism; etl and score: also at least one per 128 MiB of input)",
     )
 
 

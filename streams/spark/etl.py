@@ -4,29 +4,36 @@
    ``hdfs://``..., through Spark's ``binaryFile`` source, which also reads their bytes). Each
    file is read whole, in one task, by :func:`~streams.etl.files.read_file` (the local
    engine's reader): the same events, and rejections with the same origins and reasons.
-2. Write the events (``events.parquet/``, a folder of part files in input order) and the
-   rejections (``rejected.jsonl/`` or ``rejected.parquet/``), and collect the counts per file.
-3. Features, per spec (as the local engine picks them): repartition the events by entity,
-   sort each partition by ``(ts_ms, file, row)`` (the local engine's stable time order), so
-   every entity's events reach one task in time order; the task carries one window state
-   through its batches as a stream worker does between micro-batches. Fitting runs one task
-   per partition and merges the exact partial statistics on the driver (bit for bit the
-   local fit); a second pass writes ``features[-NAME].parquet/`` and the driver saves
-   ``pipeline[-NAME].json``.
+   The task writes the file's events to ``events.parquet/part-NNNNN.parquet`` (NNNNN: the
+   file's index, so the parts are in input order) and hands Spark the rejections, the
+   counts, and the events as Arrow IPC blobs, one per chunk and bucket (an entity's bucket:
+   Kafka's murmur2 partition of its id, one bucket per feature task; see
+   :mod:`streams.spark._tasks`).
+2. Write the rejections (``rejected.jsonl/`` or ``rejected.parquet/``) and collect the counts
+   per file.
+3. Features, per spec (as the local engine picks them): Spark shuffles the blobs to one task
+   per bucket (``repartitionById``), which puts its events in the local engine's order
+   (``ts_ms``, then input file, then position) and carries one window state through them as a
+   stream worker does between micro-batches. Fitting runs one task per bucket and merges the
+   exact partial statistics on the driver (bit for bit the local fit); a second pass writes
+   ``features[-NAME].parquet/`` and the driver saves ``pipeline[-NAME].json``.
 
-Feature files are Parquet folders whose part files each task writes itself with pyarrow, in
-the local engine's schema (``event_id, entity, ts_ms, features``: fixed-size float32 lists,
-the names and fingerprint in the metadata), so no feature value goes through the JVM. Remote
-``--out`` paths for them go through pyarrow's filesystems (``s3a://`` is read as ``s3://``,
-``hdfs://`` needs libhdfs), the rest through Spark's writers.
+Event and feature files are Parquet folders whose part files each task writes itself with
+pyarrow, in the local engine's schemas, so no event or feature value goes through the JVM as
+a row. Remote ``--out`` paths for them go through pyarrow's filesystems (``s3a://`` is read
+as ``s3://``, ``hdfs://`` needs libhdfs), the rejections through Spark's writers. A feature
+task holds its bucket's events in memory: the default number of buckets grows with the input
+(one per :data:`BUCKET_INPUT_BYTES` of input files, at least two per core).
 """
 
 from __future__ import annotations
 
 import glob
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,7 +42,6 @@ from urllib.parse import urlparse
 import pyarrow as pa
 
 from schemas.deadletter import DeadLetterStage
-from schemas.events import EVENT_SCHEMA, SourceFormat
 from streams.etl.errors import InputFormatError
 from streams.etl.job import EtlCounts, EtlResult, RejectedFormat, spec_documents
 from streams.etl.types import FileOrigin, ParseOptions, Rejected
@@ -46,13 +52,19 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 __all__ = [
+    "BUCKET_INPUT_BYTES",
+    "Parsed",
+    "by_bucket",
     "parse_and_write",
     "parsed_inputs",
     "run_etl_spark",
     "spark_schema",
-    "time_partitioned",
     "write_text",
 ]
+
+BUCKET_INPUT_BYTES = 128 << 20
+"""Input bytes per bucket (feature or scoring task) when the caller gives no ``partitions``:
+a task holds its bucket's events in memory, so a larger history gets more buckets."""
 
 
 def spark_schema(schema: pa.Schema) -> str:
@@ -81,23 +93,24 @@ def _local_rows(index: int, arg: str) -> list[dict]:
         raise InputFormatError(f"etl input {arg!r}: expected a readable file, folder or glob, "
                                "found nothing")  # fmt: skip
     return [{"path": str(f.resolve()), "name": str(f), "mtime_ms": int(f.stat().st_mtime * 1000),
-             "content": None, "arg": index} for f in files]  # fmt: skip
+             "content": None, "arg": index, "size": f.stat().st_size} for f in files]  # fmt: skip
 
 
 def _remote_rows(spark: SparkSession, index: int, arg: str) -> list[dict]:
-    found = spark.read.format("binaryFile").load(arg).select("path", "modificationTime")
+    found = spark.read.format("binaryFile").load(arg).select("path", "modificationTime", "length")
     listed = found.orderBy("path").collect()
     if not listed:
         raise InputFormatError(f"etl input {arg!r}: expected files, Spark found none")
     return [
         {"path": r["path"], "name": r["path"], "arg": index, "content": None,
-         "mtime_ms": int(r["modificationTime"].timestamp() * 1000)}
+         "mtime_ms": int(r["modificationTime"].timestamp() * 1000), "size": r["length"]}
         for r in listed
     ]  # fmt: skip
 
 
-def _files(spark: SparkSession, inputs: Sequence[str]) -> tuple[DataFrame, list[str]]:
-    """The input files, one per partition (local ones), with their index and origin name."""
+def _files(spark: SparkSession, inputs: Sequence[str]) -> tuple[DataFrame, list[str], int]:
+    """The input files, one per partition (local ones), with their index and origin name;
+    and their total size in bytes."""
     from pyspark.sql import functions as F
 
     rows: list[dict] = []
@@ -126,33 +139,44 @@ def _files(spark: SparkSession, inputs: Sequence[str]) -> tuple[DataFrame, list[
         )  # fmt: skip
         df = far if df is None else df.unionByName(far)
     assert df is not None
-    return df, names
+    return df, names, sum(r["size"] for r in rows)
 
 
 def parsed_inputs(
     spark: SparkSession,
     inputs: Sequence[str],
+    events_dir: str,
     *,
     fmt: str = "auto",
     kind: str = "auto",
     options: ParseOptions | None = None,
     chunk_size: int = 65_536,
     as_json: bool = True,
-) -> tuple[DataFrame, list[str]]:
-    """Every input parsed in Spark tasks: a DataFrame of :data:`_tasks.PARSED_SCHEMA` rows
-    (persisted: callers read it several times) and the files' origin names by index."""
+    partitions: int | None = None,
+) -> tuple[DataFrame, list[str], int]:
+    """Every input parsed in Spark tasks, its events written under ``events_dir``: a
+    DataFrame of :data:`_tasks.PARSED_SCHEMA` rows (persisted: callers read it several
+    times), the files' origin names by index, and the number of buckets (``partitions``, or
+    one per :data:`BUCKET_INPUT_BYTES` of input and at least two per core)."""
     from pyspark import StorageLevel
 
-    files, names = _files(spark, inputs)
+    files, names, size = _files(spark, inputs)
+    buckets = partitions or max(2 * spark.sparkContext.defaultParallelism,
+                                math.ceil(size / BUCKET_INPUT_BYTES))  # fmt: skip
     task = partial(_tasks.parse_task, fmt=str(fmt), kind=kind, options=options or ParseOptions(),
-                   chunk_size=chunk_size, as_json=as_json)  # fmt: skip
+                   chunk_size=chunk_size, as_json=as_json, events_dir=events_dir,
+                   buckets=buckets)  # fmt: skip
     parsed = files.mapInArrow(task, spark_schema(_tasks.PARSED_SCHEMA))
-    return parsed.persist(StorageLevel.MEMORY_AND_DISK), names
+    return parsed.persist(StorageLevel.MEMORY_AND_DISK), names, buckets
 
 
-def time_partitioned(events: DataFrame, partitions: int) -> DataFrame:
-    """Every entity's events in one partition, each partition in the local engine's order."""
-    return events.repartition(partitions, "entity").sortWithinPartitions("ts_ms", "_file", "_row")
+def by_bucket(parsed: DataFrame, buckets: int) -> DataFrame:
+    """The parse's event blobs (:data:`_tasks.BLOB_SCHEMA`), bucket ``b`` in partition ``b``:
+    what :func:`_tasks.bucket_tables` reads."""
+    from pyspark.sql import functions as F
+
+    blobs = parsed.filter(F.col("_kind") == _tasks.KIND_EVENT).select("bucket", "blob")
+    return blobs.repartitionById(buckets, "bucket")
 
 
 def write_text(spark: SparkSession, uri: str, text: str) -> None:
@@ -193,18 +217,26 @@ def _first_rejected(parsed: DataFrame, names: list[str]) -> list[Rejected]:
     ]  # fmt: skip
 
 
-def _fitted(spark: SparkSession, ordered: DataFrame, spec_doc: dict, target: str):
+def _fitted(buckets: DataFrame, docs: list[dict], target: str) -> list:
+    """A :class:`FittedPipeline` per spec document: fitted ones as they are, the others fitted
+    in one pass over the buckets (a partial fit per bucket, merged exactly on the driver)."""
     import pickle
 
     from streams.features import FeaturePipeline, FeatureSpec
 
-    if "fingerprint" in spec_doc:  # already fitted
-        return _tasks.fitted_from_doc(spec_doc, target)
-    spec_json = json.dumps(spec_doc)
-    task = partial(_tasks.fit_task, spec_json=spec_json, target=target)
-    parts = [pickle.loads(r["part"]) for r in
-             ordered.mapInArrow(task, spark_schema(_tasks.FIT_SCHEMA)).collect()]  # fmt: skip
-    return FeaturePipeline(FeatureSpec.from_json(spec_json), target).fit_parts(parts)
+    todo = [k for k, doc in enumerate(docs) if "fingerprint" not in doc]
+    specs = [json.dumps(docs[k]) for k in todo]
+    parts: dict[int, list] = {k: [] for k in todo}
+    if todo:
+        task = partial(_tasks.fit_bucket_task, spec_jsons=specs, target=target)
+        for row in buckets.mapInArrow(task, spark_schema(_tasks.BUCKET_FIT_SCHEMA)).collect():
+            parts[todo[row["spec"]]].append(pickle.loads(row["part"]))
+    return [
+        FeaturePipeline(FeatureSpec.from_json(json.dumps(doc)), target).fit_parts(parts[k])
+        if k in parts
+        else _tasks.fitted_from_doc(doc, target)
+        for k, doc in enumerate(docs)
+    ]
 
 
 def run_etl_spark(
@@ -225,8 +257,9 @@ def run_etl_spark(
 ) -> EtlResult:
     """Run the ETL on Spark (see the module docstring); returns counts and output paths.
 
-    ``partitions``: entity partitions for the features (default: twice Spark's default
-    parallelism). Raises ``InputFormatError`` for missing inputs or an unusable spec and
+    ``partitions``: buckets, i.e. feature tasks (default: one per
+    :data:`BUCKET_INPUT_BYTES` of input, at least twice Spark's default parallelism). Raises
+    ``InputFormatError`` for missing inputs or an unusable spec and
     :class:`~streams.errors.SparkSetupError` when Spark cannot start.
     """
 
@@ -241,15 +274,27 @@ def run_etl_spark(
     if _is_local(out):
         Path(out).mkdir(parents=True, exist_ok=True)
     spark = spark_session(master, conf, app="streamscore etl")
-    parsed, events, result = parse_and_write(spark, [str(p) for p in inputs], out, fmt=fmt,
-                                             kind=kind, options=options, chunk_size=chunk_size,
-                                             rejected_format=rejected_format)  # fmt: skip
+    parsed = parse_and_write(spark, [str(p) for p in inputs], out, fmt=fmt, kind=kind,
+                             options=options, chunk_size=chunk_size,
+                             rejected_format=rejected_format, partitions=partitions)  # fmt: skip
     try:
-        if features and result.total.events:
-            _features(spark, events, out, spec, kernel_target, partitions, result)
+        if features and parsed.result.total.events:
+            _features(spark, parsed, out, spec, kernel_target)
     finally:
-        parsed.unpersist()
-    return result
+        parsed.frame.unpersist()
+    return parsed.result
+
+
+@dataclass(slots=True)
+class Parsed:
+    """What :func:`parse_and_write` leaves: the persisted parse (:data:`_tasks.PARSED_SCHEMA`;
+    unpersist it when done), its number of buckets, the counts so far, and how many events
+    are activity (the local engine's spec choice needs it)."""
+
+    frame: DataFrame
+    buckets: int
+    result: EtlResult
+    n_activity: int
 
 
 def parse_and_write(
@@ -262,25 +307,29 @@ def parse_and_write(
     options: ParseOptions | None,
     chunk_size: int,
     rejected_format: RejectedFormat,
-) -> tuple[DataFrame, DataFrame, EtlResult]:
-    """Steps 1 and 2: parse the inputs, write events and rejections, count per file.
-
-    Returns the persisted parse (unpersist it when done), its events (with the ``_file`` and
-    ``_row`` order columns) and the result so far.
-    """
+    partitions: int | None = None,
+) -> Parsed:
+    """Steps 1 and 2: parse the inputs, write events and rejections, count per file."""
     from pyspark.sql import functions as F
 
-    parsed, names = parsed_inputs(spark, inputs, fmt=fmt, kind=kind, options=options,
-                                  chunk_size=chunk_size,
-                                  as_json=rejected_format == "jsonl")  # fmt: skip
-    result = EtlResult()
-    events = parsed.filter(F.col("_kind") == _tasks.KIND_EVENT).select(
-        *EVENT_SCHEMA.names, "_file", "_row"
-    )
     events_path = _join(out, "events.parquet")
-    events.select(*EVENT_SCHEMA.names).write.mode("overwrite").parquet(events_path)
+    _clear(spark, events_path)
+    frame, names, buckets = parsed_inputs(spark, inputs, events_path, fmt=fmt, kind=kind,
+                                          options=options, chunk_size=chunk_size,
+                                          as_json=rejected_format == "jsonl",
+                                          partitions=partitions)  # fmt: skip
+    result = EtlResult()
+    counted = frame.filter(F.col("_kind") == _tasks.KIND_COUNTS).select(
+        "_file", "n_read", "n_parsed", "n_events", "n_rejected", "n_activity"
+    )
+    counts = {r["_file"]: r for r in counted.collect()}  # runs the parse
+    for k, name in enumerate(names):
+        c = counts[k]
+        per = result.per_file.setdefault(name, EtlCounts())
+        for target in (per, result.total):
+            target.add(c["n_read"], c["n_parsed"], c["n_events"], c["n_rejected"])
     rejected_path = _join(out, f"rejected.{rejected_format}")
-    rejected = parsed.filter(F.col("_kind") == _tasks.KIND_REJECTED).orderBy("_file", "_row")
+    rejected = frame.filter(F.col("_kind") == _tasks.KIND_REJECTED).orderBy("_file", "_row")
     if rejected_format == "jsonl":
         rejected.select("rej_json").write.mode("overwrite").text(rejected_path)
     else:
@@ -289,56 +338,36 @@ def parse_and_write(
         rejected.select(*columns).write.mode("overwrite").parquet(rejected_path)
     result.outputs["events"] = Path(events_path)
     result.outputs["rejected"] = Path(rejected_path)
-    counted = parsed.filter(F.col("_kind") == _tasks.KIND_COUNTS).select(
-        "_file", "n_read", "n_parsed", "n_events", "n_rejected"
-    )
-    counts = {r["_file"]: r for r in counted.collect()}
-    for k, name in enumerate(names):
-        c = counts[k]
-        per = result.per_file.setdefault(name, EtlCounts())
-        for target in (per, result.total):
-            target.add(c["n_read"], c["n_parsed"], c["n_events"], c["n_rejected"])
-    result.first_rejected = _first_rejected(parsed, names)
-    return parsed, events, result
+    result.first_rejected = _first_rejected(frame, names)
+    n_activity = sum(c["n_activity"] for c in counts.values())
+    return Parsed(frame, buckets, result, n_activity)
 
 
-def _prefiltered(events: DataFrame, doc: dict) -> DataFrame:
-    """Apply the spec's leading ``keep`` filters in the JVM too, so the events a spec drops
-    are not shipped to its Python tasks (which apply the same filters again)."""
-    from pyspark.sql import functions as F
-
-    for step in (doc["spec"] if "fingerprint" in doc else doc)["steps"]:
-        if step.get("op") != "filter" or step.get("keep") is None:
-            break
-        events = events.filter(F.col(step["column"]).cast("string").isin(list(step["keep"])))
-    return events
-
-
-def _features(spark: SparkSession, events: DataFrame, out: str, spec: Path | None, target: str,
-              partitions: int | None, result: EtlResult) -> None:  # fmt: skip
+def _features(spark: SparkSession, parsed: Parsed, out: str, spec: Path | None,
+              target: str) -> None:  # fmt: skip
+    """Step 3: every spec fitted in one pass over the buckets, and featurised in a second."""
     from pyspark import StorageLevel
-    from pyspark.sql import functions as F
 
-    n_activity = events.filter(F.col("source") == SourceFormat.ACTIVITY.value).count()
-    docs = spec_documents(spec, n_activity, result.total.events)
-    parts = partitions or 2 * spark.sparkContext.defaultParallelism
-    ordered = time_partitioned(events, parts)
-    ordered = ordered.persist(StorageLevel.MEMORY_AND_DISK)
+    result = parsed.result
+    docs = spec_documents(spec, parsed.n_activity, result.total.events)
+    buckets = by_bucket(parsed.frame, parsed.buckets).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        for suffix, doc in docs:
-            kept = _prefiltered(ordered, doc)
-            fitted = _fitted(spark, kept, doc, target)
-            described = fitted.describe()
+        fitted = _fitted(buckets, [doc for _, doc in docs], target)
+        described = [f.describe() for f in fitted]
+        feat_paths = []
+        for (suffix, _), doc in zip(docs, described, strict=True):
             pipeline_path = _join(out, f"pipeline{suffix}.json")
-            write_text(spark, pipeline_path, json.dumps(described, indent=1, allow_nan=False)
-                       + "\n")  # fmt: skip
+            write_text(spark, pipeline_path, json.dumps(doc, indent=1, allow_nan=False) + "\n")
             result.outputs[f"pipeline{suffix}"] = Path(pipeline_path)
-            feat_path = _join(out, f"features{suffix}.parquet")
-            _clear(spark, feat_path)
-            task = partial(_tasks.featurise_task, pipeline_doc=described, target=target,
-                           out_dir=feat_path)  # fmt: skip
-            written = kept.mapInArrow(task, spark_schema(_tasks.WRITTEN_SCHEMA)).collect()
-            result.outputs[f"features{suffix}"] = Path(feat_path)
-            result.feature_rows[f"features{suffix}"] = sum(r["rows"] for r in written)
+            feat_paths.append(_join(out, f"features{suffix}.parquet"))
+            _clear(spark, feat_paths[-1])
+        task = partial(_tasks.featurise_task, pipeline_docs=described, target=target,
+                       out_dirs=feat_paths)  # fmt: skip
+        rows = [0] * len(docs)
+        for row in buckets.mapInArrow(task, spark_schema(_tasks.WRITTEN_SCHEMA)).collect():
+            rows[row["spec"]] += row["rows"]
+        for (suffix, _), path, n in zip(docs, feat_paths, rows, strict=True):
+            result.outputs[f"features{suffix}"] = Path(path)
+            result.feature_rows[f"features{suffix}"] = n
     finally:
-        ordered.unpersist()
+        buckets.unpersist()

@@ -1,11 +1,13 @@
 """``streamscore score --engine spark``: backfill scoring on Spark, the local job's steps.
 
-Parse and write events and rejections as ``etl --engine spark`` does, repartition the events
-by entity and sort each partition by time (the local engine's order), then each task loads
-the champions once (:func:`~streams.scoring.load_model_set`: LiteRT or tf.function,
-as the worker chooses) and scores its whole Arrow batches with
+Parse and write events and rejections as ``etl --engine spark`` does, shuffle the events to
+one task per bucket (every entity's events in one bucket, in the local engine's order: see
+:mod:`streams.spark._tasks`), then each task loads the champions once
+(:func:`~streams.scoring.load_model_set`: LiteRT or tf.function, as the worker chooses),
+scores its events in the local engine's chunks with
 :func:`~streams.pipeline.backfill.score_batches` (each model on the events of the entity kinds
-it scores, as the local engine and the workers do). The registry must be readable by every
+it scores, as the local engine and the workers do) and writes them to
+``scores.parquet/part-NNNNN.parquet`` itself. The registry must be readable by every
 executor (local mode: it is; a cluster: a shared path in ``STREAMSCORE_STATE_DIR``).
 """
 
@@ -23,27 +25,39 @@ import pyarrow as pa
 from streams.etl.job import RejectedFormat
 from streams.etl.types import ParseOptions
 from streams.pipeline.backfill import SCORE_SCHEMA, BackfillResult, check_version
-from streams.spark.etl import _join, parse_and_write, spark_schema, time_partitioned
+from streams.spark.etl import _clear, _join, by_bucket, parse_and_write, spark_schema
 from streams.spark.session import spark_session
 
 if TYPE_CHECKING:
     from streams.settings import Settings
 
-__all__ = ["run_score_spark", "score_task"]
+__all__ = ["SCORED_SCHEMA", "run_score_spark", "score_task"]
+
+SCORED_SCHEMA = pa.schema([("model_name", pa.string()), ("rows", pa.int64())])
 
 
 def score_task(batches: Iterator[pa.RecordBatch], *, settings: Settings,
-               tasks: Sequence[str] | None, version: str | None,
-               scored_ms: int) -> Iterator[pa.RecordBatch]:  # fmt: skip
-    """One partition's events (every entity's here, in time order) -> score rows."""
+               tasks: Sequence[str] | None, version: str | None, scored_ms: int,
+               out_dir: str) -> Iterator[pa.RecordBatch]:  # fmt: skip
+    """A task's buckets (:data:`~streams.spark._tasks.BLOB_SCHEMA` rows) -> score rows in
+    ``OUT_DIR/part-NNNNN.parquet``; returns the rows written per model."""
     from streams.pipeline.backfill import score_batches
     from streams.scoring import load_model_set
-    from streams.spark._tasks import _event_batches, one_core
+    from streams.spark._tasks import PartFile, bucket_tables, event_chunks, one_core, partition_id
 
     one_core()
     models = load_model_set(settings, tasks, version)  # once per task
-    for table in score_batches(models, _event_batches(batches), scored_ms):
-        yield from table.to_batches()
+    rows: dict[str, int] = {}
+    with PartFile(out_dir, f"part-{partition_id():05d}", schema=SCORE_SCHEMA) as out:
+        for _, table in bucket_tables(batches):
+            for scored in score_batches(models, event_chunks(table), scored_ms):
+                out.write(scored)
+                name = scored.column("model_name")[0].as_py()
+                rows[name] = rows.get(name, 0) + scored.num_rows
+    yield pa.RecordBatch.from_arrays(
+        [pa.array(list(rows), pa.string()), pa.array(list(rows.values()), pa.int64())],
+        schema=SCORED_SCHEMA,
+    )
 
 
 def run_score_spark(
@@ -63,9 +77,8 @@ def run_score_spark(
     partitions: int | None = None,
 ) -> BackfillResult:
     """Score files with the registry's champions (or ``version``) on Spark; writes
-    ``OUT/scores.parquet/`` (a folder of part files) beside the events and rejections."""
-    from pyspark.sql import functions as F
-
+    ``OUT/scores.parquet/`` (a folder of part files) beside the events and rejections.
+    ``partitions``: buckets, i.e. scoring tasks (default as :func:`run_etl_spark`)."""
     from streams.scoring import load_model_set
 
     check_version(settings, tasks, version)
@@ -75,20 +88,21 @@ def run_score_spark(
     if "://" not in out:
         Path(out).mkdir(parents=True, exist_ok=True)
     spark = spark_session(master, conf, app="streamscore score")
-    parsed, events, etl = parse_and_write(spark, [str(p) for p in inputs], out, fmt=fmt,
-                                          kind=kind, options=options, chunk_size=chunk_size,
-                                          rejected_format=rejected_format)  # fmt: skip
-    result = BackfillResult(etl, outputs=dict(etl.outputs))
+    parsed = parse_and_write(spark, [str(p) for p in inputs], out, fmt=fmt, kind=kind,
+                             options=options, chunk_size=chunk_size,
+                             rejected_format=rejected_format, partitions=partitions)  # fmt: skip
+    result = BackfillResult(parsed.result, outputs=dict(parsed.result.outputs))
     try:
-        parts = partitions or 2 * spark.sparkContext.defaultParallelism
-        task = partial(score_task, settings=settings, tasks=tasks, version=version,
-                       scored_ms=scored_ms)  # fmt: skip
-        scores = time_partitioned(events, parts).mapInArrow(task, spark_schema(SCORE_SCHEMA))
         scores_path = _join(out, "scores.parquet")
-        scores.write.mode("overwrite").parquet(scores_path)
-        written = spark.read.parquet(scores_path).groupBy("model_name").agg(F.count("*"))
-        result.rows = {r[0]: r[1] for r in written.collect()}
+        _clear(spark, scores_path)
+        task = partial(score_task, settings=settings, tasks=tasks, version=version,
+                       scored_ms=scored_ms, out_dir=scores_path)  # fmt: skip
+        scored = by_bucket(parsed.frame, parsed.buckets).mapInArrow(
+            task, spark_schema(SCORED_SCHEMA)
+        )
+        for row in scored.collect():
+            result.rows[row["model_name"]] = result.rows.get(row["model_name"], 0) + row["rows"]
         result.outputs["scores"] = Path(scores_path)
     finally:
-        parsed.unpersist()
+        parsed.frame.unpersist()
     return result

@@ -20,7 +20,7 @@ from streams.errors import SparkSetupError
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["DEFAULT_MASTER", "ONE_CORE_ENV", "check_spark", "spark_session"]
+__all__ = ["DEFAULT_MASTER", "DRIVER_JAVA_OPTIONS", "ONE_CORE_ENV", "check_spark", "spark_session"]
 
 DEFAULT_MASTER = "local[*]"
 _ARROW_BATCH_ROWS = 65_536
@@ -38,6 +38,16 @@ ONE_CORE_ENV = {
 """The environment of every Python worker: a Spark task is one core, so no library in it may
 start a pool of threads per core (with ``local[2]``, two workers each running Arrow, BLAS and
 TensorFlow pools sized to the machine fought the JVM for its two cores)."""
+
+
+DRIVER_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseParallelGC"
+"""The driver JVM's flags (in ``local[N]`` it is also the executor) unless ``conf`` sets
+``spark.driver.extraJavaOptions``. Our tasks hand the JVM few rows of large Arrow blobs, so
+its own work is copying bytes: C2's optimising compiles (about 19 of 41 JVM CPU seconds of a
+360,000-event ``etl`` + ``score`` at ``local[1]``) and G1's concurrent marking (4 s) cost
+more than they return; C1 only and the throughput collector brought the JVM's share to 13.5 s
+and the whole job from 61.7 to 33.4 CPU s (tests/benchmarks/bench_offline.py). Executors on a
+cluster are long-lived and keep the JVM's defaults."""
 
 
 def _java_major(java: str) -> int | None:
@@ -85,8 +95,8 @@ def spark_session(
 
     ``master``: e.g. ``local[2]``, ``spark://host:7077``, ``yarn`` (default ``local[*]``, or what
     ``spark-submit --master`` set). ``conf``: extra ``spark.*`` settings. Arrow batches of
-    ``65536`` rows and one thread per Python worker (:data:`ONE_CORE_ENV`) unless ``conf``
-    says otherwise. Raises :class:`SparkSetupError`.
+    ``65536`` rows, one thread per Python worker (:data:`ONE_CORE_ENV`) and the driver JVM's
+    :data:`DRIVER_JAVA_OPTIONS` unless ``conf`` says otherwise. Raises :class:`SparkSetupError`.
     """
     check_spark()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -97,6 +107,7 @@ def spark_session(
         "spark.sql.execution.arrow.maxRecordsPerBatch": str(_ARROW_BATCH_ROWS),
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.showConsoleProgress": "true",
+        "spark.driver.extraJavaOptions": DRIVER_JAVA_OPTIONS,
         "spark.executorEnv.PYSPARK_PYTHON": os.environ["PYSPARK_PYTHON"],
         **{f"spark.executorEnv.{k}": v for k, v in ONE_CORE_ENV.items()},
     }

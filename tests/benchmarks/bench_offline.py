@@ -62,8 +62,8 @@ def _prepare(work: Path, events: int) -> dict:
         return json.loads(manifest.read_text())
     inputs = work / "inputs"
     inputs.mkdir(parents=True, exist_ok=True)
-    # ~690 activity events per user over 42 days, plus ~134k log lines from 64 hosts
-    users = max((events - 134_400) // 650, 100)
+    # ~520 activity events per user over 42 days, plus ~134k log lines from 64 hosts
+    users = max((events - 134_400) // 500, 100)
     t = time.perf_counter()
     sim = simulate(SimConfig(n_users=users, seed=1, n_hosts=64, drift_day=30))
     took = time.perf_counter() - t
