@@ -100,8 +100,8 @@ def score_batches(
             n = len(result.scores)
             cols = [
                 event_id, entity,
-                pa.array(np.full(n, result.model_name, dtype=object), pa.string()),
-                pa.array(np.full(n, result.model_version, dtype=object), pa.string()),
+                pa.repeat(pa.scalar(result.model_name, pa.string()), n),  # 40x np.full(object)
+                pa.repeat(pa.scalar(result.model_version, pa.string()), n),
                 pa.array(np.asarray(result.scores, np.float32)),
                 pa.array(np.asarray(result.scores) >= result.threshold),
                 pa.array(np.asarray(result.fallback, bool)),

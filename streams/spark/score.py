@@ -13,6 +13,7 @@ executor (local mode: it is; a cluster: a shared path in ``STREAMSCORE_STATE_DIR
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -43,10 +44,11 @@ def score_task(batches: Iterator[pa.RecordBatch], *, settings: Settings,
     ``OUT_DIR/part-NNNNN.parquet``; returns the rows written per model."""
     from streams.pipeline.backfill import score_batches
     from streams.scoring import load_model_set
-    from streams.spark._tasks import PartFile, bucket_tables, event_chunks, one_core, partition_id
+    from streams.spark._tasks import PartFile, bucket_tables, event_chunks, partition_id, start_task
 
-    one_core()
+    start_task()
     models = load_model_set(settings, tasks, version)  # once per task
+    gc.freeze()  # TensorFlow's objects, which the model set imported (see start_task)
     rows: dict[str, int] = {}
     with PartFile(out_dir, f"part-{partition_id():05d}", schema=SCORE_SCHEMA) as out:
         for _, table in bucket_tables(batches):
