@@ -26,6 +26,7 @@ __all__ = [
     "TOPIC_FORMATS",
     "alternatives",
     "detect_format",
+    "is_5424_head",
     "json_flavour",
     "json_value_kind",
     "syslog_flavour",
@@ -53,9 +54,16 @@ def json_flavour(raw: bytes) -> InputFormat:
     return InputFormat.ACTIVITY
 
 
+def is_5424_head(text: str) -> bool:
+    """Whether ``text`` starts ``<PRI>VERSION `` (RFC 5424). Most ``<`` lines are RFC 3164
+    (``<PRI>Mmm``): the character after the first ``>`` says so without the regex."""
+    end = text.find(">", 2, 5)  # '<' and 1-3 digits: '>' at index 2..4 or it is no 5424 head
+    return end > 0 and text[end + 1 : end + 2].isdecimal() and _RE_5424_HEAD.match(text) is not None
+
+
 def syslog_flavour(text: str) -> InputFormat:
     """RFC 5424 when the line starts ``<PRI>VERSION ``, else RFC 3164."""
-    if text[:1] == "<" and _RE_5424_HEAD.match(text):
+    if text[:1] == "<" and is_5424_head(text):
         return InputFormat.SYSLOG_5424
     return InputFormat.SYSLOG_3164
 

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -129,6 +131,49 @@ class _RejectSink:
             self._pq.close()
 
 
+class _WriteBehind:
+    """Runs writes one at a time, in the order given, on one background thread.
+
+    pyarrow's Parquet writer releases the GIL while it encodes, so the file's writes run on
+    the second core while this thread parses or transforms the next chunk: the same calls in
+    the same order on the same writer, so the same bytes. At most ``depth`` writes are queued
+    or running (:meth:`submit` waits for the oldest beyond that), so memory stays flat. A write
+    that fails raises in the caller's thread at the next :meth:`submit` or at :meth:`close`;
+    the writes queued after it are dropped.
+    """
+
+    def __init__(self, depth: int = 2) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="etl-write")
+        self._pending: deque[Future] = deque()
+        self._depth = depth
+
+    def submit(self, fn: Callable[..., object], *args: object) -> None:
+        while len(self._pending) >= self._depth:
+            self._wait_oldest()
+        self._pending.append(self._pool.submit(fn, *args))
+
+    def _wait_oldest(self) -> None:
+        try:
+            self._pending.popleft().result()
+        except BaseException:
+            self._abandon()
+            raise
+
+    def _abandon(self) -> None:
+        for future in self._pending:
+            future.cancel()
+        self._pending.clear()
+        self._pool.shutdown(wait=True)
+
+    def close(self, ok: bool = True) -> None:
+        """Wait for the queued writes (``ok``), or drop those not started (after an error
+        in the caller); either way no write runs any more when this returns."""
+        if ok:
+            while self._pending:
+                self._wait_oldest()
+        self._abandon()
+
+
 def _progress(total: int, enabled: bool | None, size_bytes: int, desc: str, unit: str):
     from tqdm import tqdm  # imported on use: the CLI should start fast
 
@@ -147,6 +192,8 @@ def _read_inputs(inputs: Sequence[Path], fmt: InputFormat | str, kind: FileKind,
     rejects = _RejectSink(rejected_path, rejected_format)
     size = sum(p.stat().st_size for p in inputs)
     bar = _progress(size, progress, size, "read", "B")
+    behind = _WriteBehind()
+    ok = False
     try:
         for path in inputs:
             counts = result.per_file.setdefault(str(path), EtlCounts())
@@ -154,7 +201,7 @@ def _read_inputs(inputs: Sequence[Path], fmt: InputFormat | str, kind: FileKind,
             for chunk in read_file(path, fmt, kind=kind, options=options, chunk_size=chunk_size):
                 parsed = chunk.parsed
                 if parsed.events.num_rows:
-                    writer.write_batch(parsed.events)
+                    behind.submit(writer.write_batch, parsed.events)
                     batches.append(parsed.events)
                 rejects.write(parsed.rejected)
                 result.first_rejected += parsed.rejected[: 3 - len(result.first_rejected)]
@@ -165,8 +212,12 @@ def _read_inputs(inputs: Sequence[Path], fmt: InputFormat | str, kind: FileKind,
                 done += step
                 bar.update(step)
             bar.update(max(path.stat().st_size - done, 0))
+        ok = True
     finally:
-        writer.close()
+        try:
+            behind.close(ok)
+        finally:
+            writer.close()
         rejects.close()
         bar.close()
     result.outputs["events"] = events_path
@@ -270,18 +321,24 @@ def _write_one(events: pa.Table, out: Path, suffix: str, fitted: FittedPipeline,
     state = fitted.new_state()
     writer = None
     rows = 0
+    behind = _WriteBehind()  # chunk k is written while chunk k+1 is transformed
+    ok = False
     try:
         for start in range(0, max(len(events), 1), chunk_size):
             fb = fitted.transform(events.slice(start, chunk_size), state)
             table = feature_table(fb.to_arrow())
             if writer is None:
                 writer = feature_writer(feat_path, table.schema)
-            writer.write_table(table)
+            behind.submit(writer.write_table, table)
             rows += len(fb)
             bar.update(min(chunk_size, len(events) - start))
+        ok = True
     finally:
-        if writer is not None:
-            writer.close()
+        try:
+            behind.close(ok)
+        finally:
+            if writer is not None:
+                writer.close()
     result.outputs[f"features{suffix}"] = feat_path
     result.feature_rows[f"features{suffix}"] = rows
 

@@ -257,3 +257,24 @@ def test_a_format_the_topic_kind_does_not_take_is_a_caller_error():
         parse_batch([DPKG_LINE], "dpkg", TopicOrigin("t", 0, 0), kind="activity")
     with pytest.raises(InputFormatError, match="topic kind: expected one of any, activity"):
         parse_batch([DPKG_LINE], "auto", TopicOrigin("t", 0, 0), kind="metrics")
+
+
+def test_the_cheap_5424_test_agrees_with_the_regex():
+    """``is_5424_head`` refuses most lines before its regex; it must decide as the regex does,
+    Unicode digits (which ``\\d`` matches) included."""
+    from streams.etl.detect import _RE_5424_HEAD, is_5424_head
+
+    heads = ["<1>1 ", "<12>1 ", "<123>12 ", "<1234>1 ", "<>1 ", "<1>", "<1>1", "<1>123 ",
+             "<1>\u0661 ", "<\u0662\u0663>1 ", "<1>\u00b2 ", "<13>Oct 25", "<1> 1 ", "<1>>1 ",
+             "<", "", "<12>1x", "<12>12 rest", "<999>99 "]  # fmt: skip
+    rng = random.Random(5)
+    alphabet = "<>0123456789 \u0661x"
+
+    def noise() -> str:
+        return "<" * rng.randrange(2) + "".join(
+            rng.choice(alphabet) for _ in range(rng.randrange(9))
+        )
+
+    heads += [noise() for _ in range(5000)]
+    for text in heads:
+        assert is_5424_head(text) == (_RE_5424_HEAD.match(text) is not None), text
