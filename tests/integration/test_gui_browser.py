@@ -152,8 +152,14 @@ def test_gui_shows_live_scores_and_rising_counters(kafka_bootstrap, trained, tmp
             60,
         )
         print(f"GUI latency legend: {legend.group(0)}")
-        lag = wait_until("the lag table has partitions", lambda: table("lag"), 60)
-        assert {row[1] for row in lag} == {f"{d.prefix}activity", f"{d.prefix}raw-logs"}, lag
+        inputs = {f"{d.prefix}activity", f"{d.prefix}raw-logs"}
+
+        def lag_rows() -> list:  # the table fills as the worker's lag of each topic comes in
+            rows = table("lag")
+            return rows if {row[1] for row in rows} >= inputs else []
+
+        lag = wait_until("the lag table has both input topics", lag_rows, 60)
+        assert {row[1] for row in lag} == inputs, lag
         models = {
             row[0]: row for row in wait_until("models are listed", lambda: table("models"), 30)
         }
