@@ -20,12 +20,11 @@ from schemas import decode_score_batch, decode_score_result
 from schemas.events import ENTITY_KINDS, EntityKind, entity_kind_codes, parse_entity_kinds
 from streams.etl import parse_batch
 from streams.etl.types import FileOrigin
-from streams.features import FeaturePipeline, default_spec
 from streams.pipeline import BatchProcessor, SourceRecords
 from streams.pipeline.backfill import score_batches
 from streams.scoring import ModelSet, kind_rows
 from tests.support.workload import mixed_workload
-from tests.unit.pipeline.test_processor import Constant
+from tests.unit.pipeline.test_processor import Constant, fit_serving
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +34,7 @@ def work():
 
 @pytest.fixture(scope="module")
 def fitted(work):
-    values = [v for _, v in work.json_activity]
-    events = parse_batch(values, "activity", FileOrigin("fit", 1)).events
-    return FeaturePipeline(default_spec("serving")).fit(pa.Table.from_batches([events]))
+    return fit_serving(work)
 
 
 def mixed(work) -> SourceRecords:

@@ -11,7 +11,7 @@ import pytest
 from schemas import DeadLetterStage, decode_dead_letter, decode_score_batch, decode_score_result
 from streams.etl import parse_batch
 from streams.etl.types import FileOrigin
-from streams.features import FeaturePipeline, default_spec
+from streams.features import FeaturePipeline, FittedPipeline, default_spec
 from streams.pipeline import BatchProcessor, SourceRecords
 from streams.scoring import ModelSet, ScoredBatch
 from tests.support.workload import mixed_workload
@@ -51,11 +51,16 @@ def workload():
     return mixed_workload(600, seed=3, malformed_frac=0.05)
 
 
-@pytest.fixture(scope="module")
-def pipeline(workload):
+def fit_serving(workload) -> FittedPipeline:
+    """The serving spec fitted on a workload's activity JSON (shared by the pipeline tests)."""
     values = [v for _, v in workload.json_activity]
     events = parse_batch(values, "activity", FileOrigin("fit", 1)).events
     return FeaturePipeline(default_spec("serving")).fit(pa.Table.from_batches([events]))
+
+
+@pytest.fixture(scope="module")
+def pipeline(workload):
+    return fit_serving(workload)
 
 
 def records(workload) -> SourceRecords:
