@@ -47,14 +47,15 @@ class VersionReader:
                 self.versions[(eid, model)] = version
                 self.scores[(eid, model)] = float(score)
 
-    def wait_for(self, keys: set, timeout: float, workers=()) -> None:
-        """Poll until every key has a result (or time out), then 3 s more for duplicates."""
+    def wait_for(self, keys: set, timeout: float, workers=(), settle: float = 3.0) -> None:
+        """Poll until every key has a result (or time out), then ``settle`` seconds more for
+        duplicates (0 in the middle of a run: a later wait settles before the checks)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and not keys <= self.count.keys():
             self.poll(1.0)
             for w in workers:
                 assert w.poll() is None, f"a worker exited with {w.returncode}"
-        self.poll(3.0)
+        self.poll(settle)
 
     def close(self) -> None:
         self._consumer.close()

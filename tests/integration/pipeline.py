@@ -216,9 +216,13 @@ class ResultReader:
                     ] += 1
                     self.dead_reasons.append(letter.reason)
 
-    def wait_for(self, n_scores: int, n_dead: int, timeout: float, workers=()) -> None:
-        """Poll until at least the expected counts arrived (or time out), then a little more
-        so that duplicates, if any, have a chance to show up."""
+    def wait_for(
+        self, n_scores: int, n_dead: int, timeout: float, workers=(), settle: float = 4.0
+    ) -> None:
+        """Poll until at least the expected counts arrived (or time out), then ``settle``
+        seconds more so that duplicates, if any, have a chance to show up. ``settle=0`` for a
+        wait in the middle of a run (the next step should land mid-run, and the last wait
+        settles before the counts are checked)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.poll(1.0)
@@ -226,7 +230,7 @@ class ResultReader:
                 break
             for w in workers:
                 assert w.poll() is None, f"a worker exited with {w.returncode}"
-        self.poll(4.0)
+        self.poll(settle)
 
     def close(self) -> None:
         self._consumer.close()

@@ -46,7 +46,7 @@ def test_a_restarted_broker_comes_back_on_its_port_and_a_running_worker_resumes(
         waves = [mixed_workload(500, seed=100 + k, malformed_frac=0.0) for k in range(2)]
         d.produce(waves[0])
         keys = [{(e, m) for e in w.event_ids for m in MODELS} for w in waves]
-        reader.wait_for(keys[0], 300, workers=[worker])
+        reader.wait_for(keys[0], 300, workers=[worker], settle=0)
         assert keys[0] <= reader.count.keys(), d.log_tail("a")
         assert "stopped Kafka" in kafka(broker, "down").stdout
         again, said = up_port(broker)

@@ -49,7 +49,7 @@ def test_a_model_event_naming_a_path_outside_the_registry_is_refused(
     waves = [mixed_workload(600, seed=80 + k, malformed_frac=0.0) for k in range(2)]
     try:
         d.produce(waves[0])
-        reader.wait_for(keys_of(waves[0]), 300, workers=[a])
+        reader.wait_for(keys_of(waves[0]), 300, workers=[a], settle=0)
         event = ModelEvent(
             "churn", "promoted", v1, evil, parent=v1, artifact=reg.export_version("churn", v1)
         )

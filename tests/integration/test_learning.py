@@ -14,6 +14,7 @@ registry and the topic record why.
 
 from __future__ import annotations
 
+import re
 import time
 
 import numpy as np
@@ -80,6 +81,22 @@ def produce_simulation(
     return sim.events["event_id"].to_numpy(zero_copy_only=False)[is_act].tolist()
 
 
+def wait_for_swap(d: Deployment, names: list[str], task: str, version: str, timeout, workers):
+    """Until each worker's log says it hot-swapped ``task`` to ``version``."""
+    swapped = re.compile(rf"hot swap: .* -> {{[^}}]*'{task}': '{re.escape(version)}'")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(swapped.search(d.log_tail(n, 10**9)) for n in names):
+            return
+        for w in workers:
+            assert w.poll() is None, f"a worker exited with {w.returncode}"
+        time.sleep(0.5)
+    raise AssertionError(
+        f"not every worker of {names} swapped {task} to {version}: "
+        + " | ".join(d.log_tail(n, 1500) for n in names)
+    )
+
+
 def auc_on_fresh_drifted_data(registry: ModelRegistry, task: str, version: str, fresh) -> dict:
     pipeline = registry.load_pipeline(task, version)
     s = build_labelled_set(pipeline, fresh.events, fresh.labels, task=task)
@@ -124,10 +141,11 @@ def test_drift_retrain_promote_and_hot_swap_on_two_workers(kafka_bootstrap, trai
                 print(f"churn champion {churn[-1].champion}: {after}")
                 if after["auc"] >= 0.95 * after["oracle_auc"]:
                     break
-            time.sleep(5)
+            time.sleep(2)
         assert seen, d.log_tail("a", 6000) + d.log_tail("b", 6000)
-        # Events after the swap are scored by the new champion, on both workers' partitions.
-        time.sleep(15)
+        # Events after the swap are scored by the new champion, on both workers' partitions:
+        # produce them once both workers have swapped to it.
+        wait_for_swap(d, ["a", "b"], "churn", churn[-1].champion, 120, workers=[a, b])
         assert len(d.group_members()) == 2
         late = simulate(SimConfig(n_users=300, days=8, decision_min_day=7, horizon_days=1, seed=12))
         late_ids = produce_simulation(d, late, kinds=("activity",), rename=b"late")

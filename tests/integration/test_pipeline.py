@@ -87,7 +87,7 @@ def test_sigkill_twice_still_exactly_once(deployment):
     try:
         deployment.produce(w)
         for name, share in (("k2", 0.2), ("k3", 0.55)):
-            reader.wait_for(int(len(expected) * share), 0, timeout=300, workers=[worker])
+            reader.wait_for(int(len(expected) * share), 0, timeout=300, workers=[worker], settle=0)
             worker.send_signal(signal.SIGKILL)
             worker.wait(30)
             worker = deployment.start_worker(name)

@@ -1,9 +1,11 @@
 """How ``make test`` hands the suite to its pytest-xdist workers (``--dist loadgroup``).
 
-Each test is a unit of work of its own, given to the next free worker, except the tests of a
-group (:data:`GROUPS`): a group is one unit, run by one worker, one test after the other. Units
-start in the order of :data:`FIRST` (the long tests: started last, they would leave the other
-workers idle at the end), then in collection order.
+Each integration test is a unit of work of its own, given to the next free worker; each unit
+test file is one unit (its module-scoped fixtures, such as trained models or simulated
+populations, are then made once per run, not once in every worker that runs one of its tests);
+and the tests of a group (:data:`GROUPS`) are one unit. A unit runs in one worker, one test
+after the other. Units start in the order of :data:`FIRST` (the long ones: started last, they
+would leave the other workers idle at the end), then in collection order.
 
 The groups are decided here, from the test's node id, on the controller. pytest-xdist 3.8's own
 ``xdist_group`` marks do not take effect with pytest 9.2 (they rewrite a node id attribute that
@@ -30,6 +32,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
 FIRST: tuple[str, ...] = (
     "tests/integration/test_faults.py",  # a group: its worker takes no other unit for a while
     "tests/unit/spark/",  # a group too: at the end of the queue it would run alone
+    "tests/unit/models/test_quality.py",  # one unit (a file): two long trainings
     "tests/integration/test_learning.py",
     "tests/integration/test_pipeline.py",
 )
@@ -42,12 +45,17 @@ def group_of(nodeid: str) -> str | None:
     return None
 
 
+def unit_file_of(nodeid: str) -> str | None:
+    """The file of a unit test (``tests/unit/...``): its tests are one unit of work."""
+    return nodeid.split("::", 1)[0] if nodeid.startswith("tests/unit/") else None
+
+
 class GroupScheduling(LoadGroupScheduling):
-    """``--dist loadgroup`` with the groups of :data:`GROUPS` (an ``xdist_group`` mark, where
-    pytest-xdist honours it, still makes a group)."""
+    """``--dist loadgroup`` with the groups of :data:`GROUPS` and a unit test file per unit
+    (an ``xdist_group`` mark, where pytest-xdist honours it, still makes a group)."""
 
     def _split_scope(self, nodeid: str) -> str:
-        return group_of(nodeid) or super()._split_scope(nodeid)
+        return group_of(nodeid) or unit_file_of(nodeid) or super()._split_scope(nodeid)
 
 
 def make_scheduler(config: pytest.Config, log) -> GroupScheduling | None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -19,16 +22,25 @@ def mlp(churn_set):
     return m
 
 
-@pytest.fixture
-def registry(tmp_path, mlp, churn_set):
+@pytest.fixture(scope="module")
+def registry_template(tmp_path_factory, mlp, churn_set) -> Path:
+    """Two champion versions of ``mlp`` with a logistic baseline, registered (and exported to
+    LiteRT) once per module; each test gets a copy of its own in :func:`registry`."""
     from models.logistic import LogisticModel
 
     base = LogisticModel()
     base.fit(churn_set.X, churn_set.y, names=churn_set.names, fingerprint=churn_set.fingerprint)
-    reg = ModelRegistry(tmp_path)
+    root = tmp_path_factory.mktemp("registry")
+    reg = ModelRegistry(root)
     reg.register("churn", mlp, baseline=base, status="champion")
     reg.register("churn", mlp, baseline=base, status="champion", parent="v0001")
-    return reg
+    return root
+
+
+@pytest.fixture
+def registry(tmp_path, registry_template):
+    shutil.copytree(registry_template, tmp_path, dirs_exist_ok=True)
+    return ModelRegistry(tmp_path)
 
 
 @pytest.mark.parametrize("signed_log", [False, True])
