@@ -7,9 +7,8 @@ import time
 from pathlib import Path
 
 from schemas import decode_score_results
-from streams.kafka.clients import make_consumer
 from streams.learning.events import ModelEvent, read_events
-from tests.integration.pipeline import Deployment
+from tests.integration.pipeline import Deployment, first_reads, reader_from_start
 
 
 class VersionReader:
@@ -22,13 +21,13 @@ class VersionReader:
         self.versions: dict[tuple[str, str], str] = {}
         self.seen: dict[tuple[str, str], list] = collections.defaultdict(list)  # (version, p)
         self.scores: dict[tuple[str, str], float] = {}
-        self._consumer = make_consumer(d.bootstrap, settings=d.settings)
-        self._consumer.subscribe([topic_name(d.settings, "scores")])
+        self._consumer = reader_from_start(d, [topic_name(d.settings, "scores")])
+        self._seen: set[tuple[str, int, int]] = set()
 
     def poll(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            raw = [m for m in self._consumer.consume(5000, timeout=0.5) if m.error() is None]
+            raw = first_reads(self._consumer.consume(5000, timeout=0.5), self._seen)
             if not raw:
                 continue
             msgs = [m.value() for m in raw]

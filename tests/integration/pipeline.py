@@ -178,6 +178,36 @@ def last_data_offsets(
         consumer.close()
 
 
+def reader_from_start(d: Deployment, topics: list[str]):
+    """A consumer of ``topics`` from their first offset, on every partition, outside any group.
+
+    A test reader does not subscribe: a group member that rejoins (its coordinator's broker
+    stopped, or the test went longer than ``max.poll.interval.ms`` between polls) has no
+    committed offset and starts again from the earliest one, and every result would be counted
+    twice. Assigned partitions keep their positions through all of that."""
+    from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+
+    consumer = make_consumer(d.bootstrap, settings=d.settings)
+    meta = consumer.list_topics(timeout=30).topics
+    consumer.assign(
+        [TopicPartition(t, p, OFFSET_BEGINNING) for t in topics for p in sorted(meta[t].partitions)]
+    )
+    return consumer
+
+
+def first_reads(msgs, seen: set[tuple[str, int, int]]) -> list:
+    """The records of ``msgs`` read for the first time: a record read again at the same
+    (topic, partition, offset) is the reader's repeat, not a duplicate the workers wrote."""
+    out = []
+    for m in msgs:
+        if m.error() is None:
+            where = (m.topic(), m.partition(), m.offset())
+            if where not in seen:
+                seen.add(where)
+                out.append(m)
+    return out
+
+
 class ResultReader:
     """Reads committed scores and dead letters of a deployment, keeping everything seen."""
 
@@ -188,16 +218,16 @@ class ResultReader:
         self.samples: list[bytes] = []
         self.dead: collections.Counter = collections.Counter()
         self.dead_reasons: list[str] = []
-        self._consumer = make_consumer(d.bootstrap, settings=d.settings)
-        self._consumer.subscribe(
-            [topic_name(d.settings, "scores"), topic_name(d.settings, "dead-letters")]
+        self._consumer = reader_from_start(
+            d, [topic_name(d.settings, "scores"), topic_name(d.settings, "dead-letters")]
         )
+        self._seen: set[tuple[str, int, int]] = set()
         self._scores_topic = topic_name(d.settings, "scores")
 
     def poll(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            msgs = [m for m in self._consumer.consume(2000, timeout=0.5) if m.error() is None]
+            msgs = first_reads(self._consumer.consume(2000, timeout=0.5), self._seen)
             scores = [m.value() for m in msgs if m.topic() == self._scores_topic]
             if scores:
                 cols = decode_score_results(scores)
