@@ -21,6 +21,7 @@ import numpy as np
 from models._tf import tensorflow
 from models.contract import FitReport, ScoringModel
 from models.errors import ModelLoadError
+from models.serving.engines import read_record, record_engines, sha256_of
 
 __all__ = ["MLPModel", "MLPParams"]
 
@@ -93,9 +94,22 @@ class MLPModel(ScoringModel):
     def __init__(self, params: MLPParams | None = None) -> None:
         super().__init__()
         self.params = params or MLPParams()
-        self.keras_model = None
+        self._keras = None
+        self._keras_path: Path | None = None  # a saved model's Keras file, loaded on first use
         self._fn = None
         self.progress = False  # show a tqdm bar over epochs while fitting (not a hyper-parameter)
+
+    @property
+    def keras_model(self):
+        """The Keras model: built by :meth:`fit`, or loaded from the saved file the first time
+        it is needed (a model served through its LiteRT export never loads it)."""
+        if self._keras is None and self._keras_path is not None:
+            self._keras = self._load_keras(self._keras_path)
+        return self._keras
+
+    @keras_model.setter
+    def keras_model(self, model) -> None:
+        self._keras, self._keras_path = model, None
 
     def _build(self, X: np.ndarray):
         tf = tensorflow()
@@ -196,19 +210,40 @@ class MLPModel(ScoringModel):
         tmp = path / f".tmp.{LITERT_FILE}"
         tmp.write_bytes(self.to_litert())
         tmp.replace(path / LITERT_FILE)
+        record_engines(self, path, (KERAS_FILE, LITERT_FILE))
 
     def _load_artifacts(self, path: Path) -> None:
+        """With an engine record (saved since it existed), check the Keras file against the
+        SHA-256 it recorded and leave loading it to the first use; without one, load it now."""
+        self._fn = None
+        record = read_record(path)
+        expected = (record or {}).get("sha256", {}).get(KERAS_FILE)
+        if expected is None:
+            self.keras_model = self._load_keras(path / KERAS_FILE)
+            return
+        got = sha256_of(path / KERAS_FILE)
+        if got != expected:
+            raise ModelLoadError(
+                f"loading {path / KERAS_FILE}: expected the file saved with SHA-256 "
+                f"{expected[:16]}..., got {got[:16]}... (changed or damaged since)"
+            )
+        self._keras, self._keras_path = None, path / KERAS_FILE
+
+    def _load_keras(self, file: Path):
         tensorflow()
         import keras
 
         signed_log_cls()
-        self.keras_model = keras.saving.load_model(path / KERAS_FILE, compile=False)
-        d = self.keras_model.inputs[0].shape[-1]
+        try:
+            model = keras.saving.load_model(file, compile=False)
+        except Exception as exc:  # corrupt files raise anything from zip/h5/keras
+            raise ModelLoadError(f"loading {file}: {exc!r}") from exc
+        d = model.inputs[0].shape[-1]
         if d != len(self.feature_names):
             raise ModelLoadError(
-                f"loading {path / KERAS_FILE}: expected {len(self.feature_names)} inputs, got {d}"
+                f"loading {file}: expected {len(self.feature_names)} inputs, got {d}"
             )
-        self._fn = None
+        return model
 
     def _params_dict(self) -> dict[str, Any]:
         d = asdict(self.params)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -80,7 +83,86 @@ def test_corrupt_champion_falls_back_to_previous_version(registry, churn_set):
     fs = FallbackScorer(registry, "churn", fingerprint=churn_set.fingerprint)
     res = fs.score(churn_set.X, churn_set.names)
     assert (res.version, res.kind, res.fallback_level) == ("v0001", "mlp", 1)
-    assert any("v0002/model" in e for e in res.errors)
+    assert any("v0002/model" in e and "SHA-256" in e for e in res.errors)
+
+
+def _set_record(registry, version: str, **changes) -> None:
+    path = registry.get("churn", version).path / "model" / "serving.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+
+
+LOAD_AND_SCORE = """
+import json, sys
+import numpy as np
+from models.registry import ModelRegistry
+from models.serving import FallbackScorer
+fs = FallbackScorer(ModelRegistry(sys.argv[1]), "churn")
+X = np.load(sys.argv[2])
+res = fs.score(X)
+np.save(sys.argv[3], res.scores)
+print(json.dumps({"engine": res.engine, "version": res.version, "degraded": res.degraded,
+                  "tensorflow": "tensorflow" in sys.modules, "keras": "keras" in sys.modules}))
+"""
+
+
+def test_a_champion_whose_record_chose_litert_serves_without_importing_tensorflow(
+    registry, mlp, churn_set, tmp_path
+):
+    """The engine record saved with a model lets a worker serve its LiteRT export, checked
+    against the recorded Keras scores, without TensorFlow's import (~8 CPU-s of a start)."""
+    record = json.loads(
+        (registry.get("churn", "v0002").path / "model" / "serving.json").read_text()
+    )
+    assert record["engine"] in ("litert", "tf_function") and len(record["reference_scores"]) == 1024
+    assert set(record["sha256"]) == {"model.keras", "model.tflite"}
+    for v in ("v0001", "v0002"):
+        _set_record(registry, v, engine="litert")
+    np.save(tmp_path / "X.npy", churn_set.X[:300])
+    out = subprocess.run(
+        [sys.executable, "-c", LOAD_AND_SCORE, str(registry.root), str(tmp_path / "X.npy"),
+         str(tmp_path / "s.npy")],
+        capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[3],
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    said = json.loads(out.stdout.splitlines()[-1])
+    assert said == {
+        "engine": "litert",
+        "version": "v0002",
+        "degraded": None,
+        "tensorflow": False,
+        "keras": False,
+    }
+    np.testing.assert_allclose(
+        np.load(tmp_path / "s.npy"), mlp.score(churn_set.X[:300], churn_set.names), atol=AGREEMENT
+    )
+
+
+def test_a_record_that_chose_tf_function_serves_the_keras_model(registry, churn_set):
+    _set_record(registry, "v0002", engine="tf_function")
+    fs = FallbackScorer(registry, "churn")
+    assert fs.score(churn_set.X[:5], churn_set.names).engine == "tf_function"
+    assert fs.describe()["chain"][0]["engine"]["recorded"] is True
+
+
+def test_an_export_that_disagrees_with_the_recorded_scores_serves_keras_degraded(
+    registry, mlp, churn_set
+):
+    path = registry.get("churn", "v0002").path / "model" / "serving.json"
+    ref = json.loads(path.read_text())["reference_scores"]
+    _set_record(registry, "v0002", engine="litert", reference_scores=[r + 0.01 for r in ref])
+    res = FallbackScorer(registry, "churn").score(churn_set.X, churn_set.names)
+    assert (res.version, res.engine, res.fallback_level) == ("v0002", "tf_function", 0)
+    assert "differ from the recorded Keras scores" in res.degraded
+    np.testing.assert_allclose(res.scores, mlp.score(churn_set.X, churn_set.names), atol=1e-6)
+
+
+def test_a_model_saved_without_a_record_measures_both_engines_at_load(registry, churn_set):
+    for v in ("v0001", "v0002"):
+        (registry.get("churn", v).path / "model" / "serving.json").unlink()
+    fs = FallbackScorer(registry, "churn")
+    report = fs.describe()["chain"][0]["engine"]
+    assert "seconds_litert" in report and "recorded" not in report
+    assert fs.score(churn_set.X[:5], churn_set.names).version == "v0002"
 
 
 def test_every_mlp_corrupt_falls_back_to_baseline(registry, churn_set):
