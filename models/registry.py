@@ -5,7 +5,8 @@ Layout, per task (``churn``, ``upsell``)::
     models/<task>/v0003/manifest.json   immutable: kind, fingerprint, entity kinds scored,
                                         training range, metrics, parent, artifacts, created time
     models/<task>/v0003/model/          the model (model.json + kind files, e.g. model.keras,
-                                        model.tflite: the exported inference artifact)
+                                        model.tflite: the exported inference artifact,
+                                        serving.json: the engine measured at save time)
     models/<task>/v0003/baseline/       a logistic baseline on the same features (last fallback)
     models/<task>/v0003/pipeline.json   the fitted feature pipeline the model was trained with
     models/<task>/state.json            mutable: status of each version, champion history
