@@ -12,7 +12,9 @@ One :class:`ScoringLoop` runs in its own thread of a worker process (see
    changelog of the staged state, offsets), then write the staged state into the stores.
 
 A failed commit aborts the transaction: the staged state is dropped and the consumer seeks back
-to the committed offsets, so those records are scored again into a new transaction. At a
+to the committed offsets, so those records are scored again into a new transaction. So does a
+producer that fails for good while results are queued (a worker resumed after its transaction
+timed out finds its producer fenced): the producer is replaced and the batch scored again. At a
 rebalance the open transaction commits before the partitions are revoked; partitions lost
 without a revoke (this worker was frozen past its session timeout) abort it instead. Anything
 else that fails inside a batch aborts the transaction and ends the loop with
@@ -155,13 +157,20 @@ class ScoringLoop:
         msgs = self.consumer.take(self.settings.batch_max, IDLE_WAIT_S)
         if msgs:
             self.outage.reachable()
-            self.outbox.begin()
-            if not self._offsets:
-                self._began = time.monotonic()
-            models = self._models()
-            for records in to_records(msgs):
-                self._score(models, records)
-                self._offsets.update(next_offsets(records))
+            try:
+                self.outbox.begin()
+                if not self._offsets:
+                    self._began = time.monotonic()
+                models = self._models()
+                for records in to_records(msgs):
+                    self._score(models, records)
+                    self._offsets.update(next_offsets(records))
+            except CommitFailed as exc:  # the producer failed for good and was replaced
+                _log.warning("sending failed (%s); scoring those records again", exc)
+                self._offsets = {}
+                self.state.discard()
+                self._rewind()
+                return
             self.batches += 1
         if self._offsets and time.monotonic() - self._began >= self.settings.commit_interval_s:
             self._commit()

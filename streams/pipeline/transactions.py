@@ -129,9 +129,13 @@ class Outbox:
     # --- sending -----------------------------------------------------------------------------
 
     def begin(self) -> None:
-        """Open a transaction if none is (exactly-once); a no-op at-least-once."""
+        """Open a transaction if none is (exactly-once); a no-op at-least-once. Raises
+        :class:`CommitFailed` (the producer replaced) when the producer has failed for good."""
         if self.transactional and not self._in_transaction:
-            self._producer.begin_transaction()
+            try:
+                self._producer.begin_transaction()
+            except KafkaException as exc:
+                self._handle(exc.args[0], "beginning a transaction")
             self._in_transaction = True
 
     @property
@@ -139,17 +143,25 @@ class Outbox:
         return self._in_transaction
 
     def send(self, topic: str, partition: int, pairs: Iterable[tuple[bytes | None, bytes]]) -> int:
-        """Queue (key, value) records for ``topic``'s ``partition``; returns how many."""
+        """Queue (key, value) records for ``topic``'s ``partition``; returns how many.
+
+        A producer that failed for good refuses records as they are queued (a worker frozen
+        until the coordinator timed its transaction out finds it fenced when it resumes): that
+        raises :class:`CommitFailed` with the producer replaced and the transaction gone, so the
+        caller rewinds and scores those records again, as after a failed commit."""
         produce = self._producer.produce
         n = 0
-        for key, value in pairs:
-            try:
-                produce(topic, value, key, partition)
-            except BufferError:  # the local queue is full: let librdkafka send, then go on
-                self._producer.poll(0.05)
-                produce(topic, value, key, partition)
-            n += 1
-        self._producer.poll(0)
+        try:
+            for key, value in pairs:
+                try:
+                    produce(topic, value, key, partition)
+                except BufferError:  # the local queue is full: let librdkafka send, then go on
+                    self._producer.poll(0.05)
+                    produce(topic, value, key, partition)
+                n += 1
+            self._producer.poll(0)
+        except KafkaException as exc:
+            self._handle(exc.args[0], f"producing to {topic}[{partition}]")
         return n
 
     def send_values(self, topic: str, partition: int, values: Iterable[bytes]) -> int:
@@ -294,7 +306,7 @@ class Outbox:
                     f"{FENCE_WINDOW_S:.0f} s ({err}); another process uses transactional id "
                     f"{self._tid} (two workers sharing one state directory slot?)"
                 )
-        if err.fatal():
+        if err.fatal() or err.code() == KafkaError._FATAL:
             # e.g. the coordinator timed the transaction out while the broker was away: a new
             # producer with the same id bumps the epoch and aborts whatever was left open.
             self._in_transaction = False

@@ -132,9 +132,25 @@ class Deployment:
 
     def group_members(self) -> dict[str, set[tuple[str, int]]]:
         """Consumer-group members of the default worker group and their assigned partitions."""
+        from confluent_kafka import KafkaError, KafkaException
+
+        coordinator = {
+            KafkaError.NOT_COORDINATOR,
+            KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+            KafkaError.COORDINATOR_NOT_AVAILABLE,
+        }
+
         admin = make_admin(self.bootstrap, self.settings)
         group = f"{self.prefix}worker.activity-logs.all"
-        desc = admin.describe_consumer_groups([group])[group].result(timeout=30)
+        for attempt in range(30):
+            try:
+                desc = admin.describe_consumer_groups([group])[group].result(timeout=30)
+                break
+            except KafkaException as exc:  # NOT_COORDINATOR while a new broker loads offsets
+                err = exc.args[0]
+                if not (err.retriable() or err.code() in coordinator) or attempt == 29:
+                    raise
+                time.sleep(1)
         return {
             m.member_id: {(tp.topic, tp.partition) for tp in m.assignment.topic_partitions}
             for m in desc.members

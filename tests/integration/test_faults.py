@@ -31,15 +31,18 @@ def deployment(kafka_bootstrap, trained, tmp_path):
     return Deployment.create(kafka_bootstrap, trained, tmp_path)
 
 
-def wait_until(condition, timeout: float, what: str, workers=()) -> None:
+def wait_until(condition, timeout: float, what: str, workers=(), logs=lambda: "") -> None:
+    """Until ``condition()``; ``logs()`` (e.g. the workers' log tails) goes into a failure."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
         for w in workers:
-            assert w.poll() is None, f"a worker exited with {w.returncode} while waiting: {what}"
+            assert w.poll() is None, (
+                f"a worker exited with {w.returncode} while waiting: {what}\n{logs()}"
+            )
         time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting: {what}")
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting: {what}\n{logs()}")
 
 
 def test_a_full_state_disk_ends_the_worker_and_loses_or_repeats_nothing(deployment):
@@ -133,7 +136,13 @@ def test_a_frozen_worker_cannot_commit_after_its_partitions_moved(deployment):
         )
         reader.wait_for(len(expected), n_bad, timeout=600, workers=[a])
         b.send_signal(signal.SIGCONT)
-        wait_until(lambda: len(deployment.group_members()) == 2, 120, "b rejoined", [a, b])
+        wait_until(
+            lambda: len(deployment.group_members()) == 2,
+            120,
+            "b rejoined",
+            [a, b],
+            logs=lambda: deployment.log_tail("zb", 3000),
+        )
         reader.poll(15)  # anything b could still commit would show up here
     finally:
         b.send_signal(signal.SIGCONT)
