@@ -320,7 +320,7 @@ def _jvm_command(settings: Settings, java: str, libs: Path, main: list[str]) -> 
         java,
         f"-Xms{min(256, settings.kafka_heap_mb)}m",
         f"-Xmx{settings.kafka_heap_mb}m",
-        "-XX:+UseG1GC",
+        *settings.kafka_jvm_opts.split(),
         "-Djava.awt.headless=true",
         f"-Dlog4j2.configurationFile={log4j}",
         f"-Dkafka.logs.dir={_log_dir(settings).resolve()}",

@@ -55,3 +55,17 @@ def test_settings_are_frozen_and_secrets_masked():
 
 def test_every_environment_variable_feeds_a_real_setting():
     assert set(ENVIRONMENT.values()) <= set(Settings.model_fields)
+
+
+def test_the_local_broker_jvm_options_follow_the_setting():
+    from streams.kafka.local import _jvm_command
+
+    def options(env):
+        cmd = _jvm_command(load_settings(env=env), "java", Path("/libs"), ["kafka.Kafka", "c"])
+        return cmd[cmd.index("-Xmx512m") + 1 : cmd.index("-Djava.awt.headless=true")]
+
+    assert options({}) == ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"]
+    assert options({"STREAMSCORE_KAFKA_JVM_OPTS": " -XX:+UseG1GC  -XX:MaxGCPauseMillis=20 "}) == [
+        "-XX:+UseG1GC",
+        "-XX:MaxGCPauseMillis=20",
+    ]
