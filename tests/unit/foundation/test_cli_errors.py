@@ -1,8 +1,11 @@
 """Every command, given a bad argument or setting, ends with ``streamscore: error: ...`` and exit
-code 2: never a traceback. Each case is a real ``python -m streams.cli`` process."""
+code 2: never a traceback. Each case is a process of its own running the CLI's ``main`` as
+``python -m streams.cli`` does; the processes are forked from one that imported the CLI once
+(:mod:`tests.support.forked_cli`)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -58,15 +61,27 @@ def _env(**extra: str) -> dict[str, str]:
     return {**env, "PYTHONPATH": str(REPO), "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9", **extra}
 
 
-def _start(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "streams.cli", *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+def _run(cases: list[tuple[list[str], Path, dict[str, str], str]]) -> None:
+    """Run each (argv, cwd, env, expected) in a process of its own; check every outcome."""
+    todo = [{"argv": argv, "cwd": str(cwd), "env": env} for argv, cwd, env, _ in cases]
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.support.forked_cli"],
+        input=json.dumps(todo),
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=_env(),
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    for (argv, _, _, expected), got in zip(cases, json.loads(done.stdout), strict=True):
+        _check(argv, got, expected)
 
 
-def _check(proc: subprocess.Popen[str], expected: str) -> None:
-    out, err = proc.communicate(timeout=300)
-    where = f"{proc.args}: rc={proc.returncode}\n{err[-1500:]}"
-    assert proc.returncode == 2, where
+def _check(argv: list[str], got: dict, expected: str) -> None:
+    out, err = got["stdout"], got["stderr"]
+    where = f"{argv}: rc={got['rc']}\n{err[-1500:]}"
+    assert got["rc"] == 2, where
     assert "Traceback" not in err and "Traceback" not in out, where
     last = err.strip().splitlines()[-1]
     assert last.startswith("streamscore: error: "), where
@@ -77,27 +92,23 @@ def test_every_command_rejects_a_bad_value_with_a_message_and_exit_code_2(tmp_pa
     (tmp_path / "README.md").write_text("not an event\n")
     state = ["--state-dir", str(tmp_path / "var")]
     env = _env()
-    procs = [(_start([*state, *argv], tmp_path, env), expected) for argv, expected in CASES]
-    for proc, expected in procs:
-        _check(proc, expected)
+    _run([([*state, *argv], tmp_path, env, expected) for argv, expected in CASES])
 
 
 def test_bad_settings_and_state_dir_are_errors_too(tmp_path):
     (tmp_path / "a-file").write_text("x")
-    procs = [
-        (_start(["topics", "list"], tmp_path, _env(STREAMSCORE_BATCH_MAX="abc")),
+    _run([
+        (["topics", "list"], tmp_path, _env(STREAMSCORE_BATCH_MAX="abc"),
          "batch_max (env STREAMSCORE_BATCH_MAX)"),
-        (_start(["models", "list"], tmp_path, _env(STREAMSCORE_NOPE="1")),
+        (["models", "list"], tmp_path, _env(STREAMSCORE_NOPE="1"),
          "unknown environment variable STREAMSCORE_NOPE"),
         # A command that writes state checks it first (streams/state_dir.py)...
-        (_start(["--state-dir", "a-file", "simulate"], tmp_path, _env()),
+        (["--state-dir", "a-file", "simulate"], tmp_path, _env(),
          "state directory a-file: expected a directory"),
         # ...and one that only reads it is told the same before it reads anything.
-        (_start(["--state-dir", "a-file", "models", "list"], tmp_path, _env()),
+        (["--state-dir", "a-file", "models", "list"], tmp_path, _env(),
          "state directory (--state-dir, env STREAMSCORE_STATE_DIR): expected a directory"),
-    ]  # fmt: skip
-    for proc, expected in procs:
-        _check(proc, expected)
+    ])  # fmt: skip
 
 
 def test_worker_roles_are_the_pipelines_input_roles():
