@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from streams.cli import main
 
 REPO = Path(__file__).resolve().parents[3]
@@ -22,24 +24,31 @@ def _env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-def test_a_command_that_loads_a_model_prints_no_tensorflow_start_up_lines(tmp_path):
-    state = ["--state-dir", str(tmp_path)]
+@pytest.fixture(scope="module")
+def state(tmp_path_factory) -> list[str]:
+    """A state directory with a churn model, trained in this process."""
+    state = ["--state-dir", str(tmp_path_factory.mktemp("quiet"))]
     assert main([*state, "simulate", "--users", "300", "--days", "28", "--hosts", "1"]) == 0
     assert main([*state, "train", "--task", "churn", "--epochs", "1"]) == 0
+    return state
+
+
+def _evaluate(state: list[str], **env: str) -> subprocess.CompletedProcess:
     cli = [sys.executable, "-m", "streams.cli", *state]
-    evaluate = subprocess.run([*cli, "evaluate", "--task", "churn"], env=_env(),
-                              capture_output=True, text=True, timeout=600)  # fmt: skip
-    assert evaluate.returncode == 0, evaluate.stderr[-2000:]
-    assert (tmp_path / "reports" / "churn-v0001" / "metrics.json").exists()
+    done = subprocess.run([*cli, "evaluate", "--task", "churn"], env=_env(**env),
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done
+
+
+def test_a_command_that_loads_a_model_prints_no_tensorflow_start_up_lines(state):
+    evaluate = _evaluate(state)
+    assert (Path(state[1]) / "reports" / "churn-v0001" / "metrics.json").exists()
     assert not START_UP.search(evaluate.stderr + evaluate.stdout), evaluate.stderr[-2000:]
 
 
-def test_verbose_or_an_explicit_level_shows_them():
-    probe = "from models._tf import tensorflow; tensorflow()"
-    quiet = subprocess.run([sys.executable, "-c", probe], env=_env(), capture_output=True,
-                           text=True, timeout=600)  # fmt: skip
-    shown = subprocess.run([sys.executable, "-c", probe], env=_env(TF_CPP_MIN_LOG_LEVEL="0"),
-                           capture_output=True, text=True, timeout=600)  # fmt: skip
-    assert quiet.returncode == shown.returncode == 0
-    assert not START_UP.search(quiet.stderr), quiet.stderr
+def test_verbose_or_an_explicit_level_shows_them(state):
+    """The same command with the level set prints them: the quiet run had lines to filter
+    (``evaluate`` imports TensorFlow to score with the Keras model)."""
+    shown = _evaluate(state, TF_CPP_MIN_LOG_LEVEL="0")
     assert START_UP.search(shown.stderr), "TensorFlow printed no start-up line to filter"
