@@ -73,7 +73,7 @@ def test_demo_runs_the_whole_loop(env, tmp_path):
         str(tmp_path),
         "demo",
         "--duration",
-        "40",
+        "30",
         "--users",
         "800",
         "--rate",
