@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 
 from schemas.events import EVENT_SCHEMA, SourceFormat
 from streams.etl.errors import InputFormatError
-from streams.etl.files import FileKind, read_file
+from streams.etl.files import FileKind, ParsePool, detect_file_kind, read_file
 from streams.etl.types import FileOrigin, InputFormat, ParseOptions, Rejected
 
 if TYPE_CHECKING:
@@ -58,6 +58,9 @@ __all__ = [
 RejectedFormat = Literal["jsonl", "parquet"]
 PROGRESS_MIN_BYTES = 8 << 20
 """Inputs smaller than this (in total) show no progress bar."""
+PARSE_POOL_MIN_BYTES = 32 << 20
+"""Text inputs smaller than this (in total) are parsed in this process: starting the parse
+workers (about a second) would cost more than they save."""
 
 _REJECTED_SCHEMA = pa.schema([
     ("origin", pa.string()), ("stage", pa.string()), ("error", pa.string()),
@@ -186,8 +189,22 @@ def _progress(total: int, enabled: bool | None, size_bytes: int, desc: str, unit
 
 def _read_inputs(inputs: Sequence[Path], fmt: InputFormat | str, kind: FileKind,
                  options: ParseOptions | None, out: Path, rejected_format: RejectedFormat,
-                 chunk_size: int, progress: bool | None,
+                 chunk_size: int, progress: bool | None, workers: int | None,
                  result: EtlResult) -> list[pa.RecordBatch]:  # fmt: skip
+    workers = _parse_workers(inputs, kind, workers)
+    pool = ParsePool(workers) if workers > 1 else None  # before any thread: see ParsePool
+    try:
+        return _read_all(inputs, fmt, kind, options, out, rejected_format, chunk_size,
+                         progress, pool, result)  # fmt: skip
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def _read_all(inputs: Sequence[Path], fmt: InputFormat | str, kind: FileKind,
+              options: ParseOptions | None, out: Path, rejected_format: RejectedFormat,
+              chunk_size: int, progress: bool | None, pool: ParsePool | None,
+              result: EtlResult) -> list[pa.RecordBatch]:  # fmt: skip
     events_path = out / "events.parquet"
     rejected_path = out / f"rejected.{rejected_format}"
     batches: list[pa.RecordBatch] = []
@@ -201,7 +218,8 @@ def _read_inputs(inputs: Sequence[Path], fmt: InputFormat | str, kind: FileKind,
         for path in inputs:
             counts = result.per_file.setdefault(str(path), EtlCounts())
             done = 0
-            for chunk in read_file(path, fmt, kind=kind, options=options, chunk_size=chunk_size):
+            for chunk in read_file(path, fmt, kind=kind, options=options, chunk_size=chunk_size,
+                                   pool=pool):  # fmt: skip
                 parsed = chunk.parsed
                 if parsed.events.num_rows:
                     behind.submit(writer.write_batch, parsed.events)
@@ -226,6 +244,16 @@ def _read_inputs(inputs: Sequence[Path], fmt: InputFormat | str, kind: FileKind,
     result.outputs["events"] = events_path
     result.outputs["rejected"] = rejected_path
     return batches
+
+
+def _parse_workers(inputs: Sequence[Path], kind: FileKind, workers: int | None) -> int:
+    """Processes to parse text inputs in: ``workers`` when given, else the CPUs this process
+    may run on when the text inputs add up to :data:`PARSE_POOL_MIN_BYTES`, else 1 (here)."""
+    if workers is not None:
+        return max(workers, 1)
+    text = sum(p.stat().st_size for p in inputs
+               if (detect_file_kind(p) if kind == "auto" else kind) == "text")  # fmt: skip
+    return len(os.sched_getaffinity(0)) if text >= PARSE_POOL_MIN_BYTES else 1
 
 
 def time_ordered(events: pa.Table) -> pa.Table:
@@ -396,10 +424,14 @@ def run_etl(
     kernel_target: str = "cpu",
     chunk_size: int = 65_536,
     progress: bool | None = None,
+    parse_workers: int | None = None,
 ) -> EtlResult:
     """Run the offline ETL (see the module docstring); returns counts and output paths.
 
-    ``progress=None`` shows a bar only for inputs over :data:`PROGRESS_MIN_BYTES`. Raises
+    ``progress=None`` shows a bar only for inputs over :data:`PROGRESS_MIN_BYTES`.
+    ``parse_workers``: processes that parse text inputs (1: in this one); by default one per
+    CPU when the text inputs reach :data:`PARSE_POOL_MIN_BYTES`. The outputs are the same
+    whatever the number. Raises
     ``InputFormatError`` for a missing input or an unusable spec; bad lines are counted and
     written to the rejected file, never raised.
     """
@@ -418,7 +450,7 @@ def run_etl(
     out.mkdir(parents=True, exist_ok=True)
     result = EtlResult()
     batches = _read_inputs(paths, fmt, kind, options, out, rejected_format, chunk_size,
-                           progress, result)  # fmt: skip
+                           progress, parse_workers, result)  # fmt: skip
     if features and batches:
         events = time_ordered(pa.Table.from_batches(batches, schema=EVENT_SCHEMA))
         size = sum(p.stat().st_size for p in paths)
