@@ -2,6 +2,10 @@
 
 1. Read every input with :func:`~streams.etl.files.read_file` (chunk by chunk), appending the
    events to ``events.parquet`` and the rejections to ``rejected.jsonl`` (or ``.parquet``).
+   Big text inputs are parsed in worker processes, by default one per available CPU
+   (:func:`parse_workers`), while this one reads the next lines, writes and fits; while the
+   events of a single input come in time order, the feature specs are fitted on them as they
+   arrive (:class:`_EarlyFit`), which spares step 2 a featurising pass.
 2. Put the events in time order (a stable sort on ``ts_ms``: events of one millisecond keep
    their file order), so each entity's window features see its events as they happened
    whatever the order of the files. Fit the feature pipeline on all the events (normaliser
@@ -12,6 +16,11 @@
    ``pipeline[-NAME].json``. The Spark engine (:mod:`streams.spark`) gives the same rows: it
    sorts each entity's events the same way in one task.
 
+Parquet files are written on a background thread (:class:`_WriteBehind`), chunk k while
+chunk k+1 is parsed or transformed: pyarrow encodes without the GIL, on another core. The
+outputs are the same, byte for byte, whatever the number of parse workers and whether the
+fit ran early.
+
 Without a spec, each built-in spec (activity, logs) runs when its filter keeps some events.
 The events of all inputs are held in memory for step 2 (Arrow columns, ~100-200 bytes an event).
 """
@@ -19,6 +28,7 @@ The events of all inputs are held in memory for step 2 (Arrow columns, ~100-200 
 from __future__ import annotations
 
 import base64
+import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -47,6 +57,8 @@ __all__ = [
     "feature_matrix",
     "feature_table",
     "feature_writer",
+    "available_cpus",
+    "parse_workers",
     "spec_documents",
     "EtlResult",
     "RejectedFormat",
@@ -187,15 +199,74 @@ def _progress(total: int, enabled: bool | None, size_bytes: int, desc: str, unit
     return tqdm(total=total, unit=unit, unit_scale=True, desc=desc, disable=disable)
 
 
+class _EarlyFit:
+    """Fits the feature specs on the events while they are read, as long as they come in time
+    order (a log file's usually do), so that step 2 need not featurise them once more to fit.
+
+    The events given in time order, with one window state, are exactly what the fit after
+    sorting featurises, and the statistics are exact sums (see
+    :mod:`streams.features._stats`), so the fitted pipelines are the same. At the first batch
+    out of order, or any error (the fit after reading then raises it as before), it stops and
+    step 2 fits as before. Both built-in specs are fitted when none is given: which ones run is
+    known only at the end.
+    """
+
+    def __init__(self, spec_path: Path | None, target: str) -> None:
+        from streams.features import FeaturePipeline, FeatureSpec
+
+        self._fits: dict[str, tuple] = {}  # suffix -> (pipeline, state, FitPart so far)
+        self._last_ts: int | None = None
+        try:
+            for suffix, doc in spec_documents(spec_path, 1, 2):  # given spec, or both built-ins
+                if "fingerprint" not in doc:  # an already fitted pipeline needs no fit
+                    pipe = FeaturePipeline(FeatureSpec.model_validate(doc), target)
+                    state = pipe.new_state()
+                    self._fits[suffix] = (pipe, state, pipe.fit_part((), state))
+        except Exception:  # step 2 reads the spec again and says what is wrong
+            self._fits = {}
+
+    def add(self, events: pa.RecordBatch) -> None:
+        if not self._fits or not events.num_rows:
+            return
+        try:
+            ts = events.column("ts_ms").to_numpy()
+            if (self._last_ts is not None and ts[0] < self._last_ts) or not bool(
+                (ts[1:] >= ts[:-1]).all()
+            ):
+                self._fits = {}  # out of order: step 2 sorts them and fits
+                return
+            self._last_ts = int(ts[-1])
+            for pipe, state, total in self._fits.values():
+                part = pipe.fit_part((events,), state)
+                total.seen += part.seen
+                total.kept += part.kept
+                for mine, theirs in zip(total.stats, part.stats, strict=True):
+                    mine.merge(theirs)
+        except Exception:  # the fit in step 2 raises it where it did before
+            self._fits = {}
+
+    def fitted(self, suffix: str) -> FittedPipeline | None:
+        """The spec of output ``suffix`` fitted on all the events; None when stopped. Raises
+        what :meth:`FeaturePipeline.fit` raises on them (no event left after the filters)."""
+        fit = self._fits.get(suffix)
+        return None if fit is None else fit[0].fit_parts([fit[2]])
+
+
 def _read_inputs(inputs: Sequence[Path], fmt: InputFormat | str, kind: FileKind,
                  options: ParseOptions | None, out: Path, rejected_format: RejectedFormat,
-                 chunk_size: int, progress: bool | None, workers: int | None,
-                 result: EtlResult) -> list[pa.RecordBatch]:  # fmt: skip
-    workers = _parse_workers(inputs, kind, workers)
+                 chunk_size: int, progress: bool | None, result: EtlResult, *,
+                 workers: int | None = 1,
+                 early: _EarlyFit | None = None) -> list[pa.RecordBatch]:  # fmt: skip
+    """Step 1 (also ``streamscore score``'s): the events of all inputs, in input order.
+
+    ``workers``: parse processes (see :func:`parse_workers`; 1, the default, parses here:
+    ``score`` has its models' threads running before it reads, and a fork copies none of
+    them); ``early``: fit while reading."""
+    workers = parse_workers(inputs, kind, workers)
     pool = ParsePool(workers) if workers > 1 else None  # before any thread: see ParsePool
     try:
         return _read_all(inputs, fmt, kind, options, out, rejected_format, chunk_size,
-                         progress, pool, result)  # fmt: skip
+                         progress, pool, result, early)  # fmt: skip
     finally:
         if pool is not None:
             pool.close()
@@ -204,7 +275,7 @@ def _read_inputs(inputs: Sequence[Path], fmt: InputFormat | str, kind: FileKind,
 def _read_all(inputs: Sequence[Path], fmt: InputFormat | str, kind: FileKind,
               options: ParseOptions | None, out: Path, rejected_format: RejectedFormat,
               chunk_size: int, progress: bool | None, pool: ParsePool | None,
-              result: EtlResult) -> list[pa.RecordBatch]:  # fmt: skip
+              result: EtlResult, early: _EarlyFit | None) -> list[pa.RecordBatch]:  # fmt: skip
     events_path = out / "events.parquet"
     rejected_path = out / f"rejected.{rejected_format}"
     batches: list[pa.RecordBatch] = []
@@ -224,6 +295,8 @@ def _read_all(inputs: Sequence[Path], fmt: InputFormat | str, kind: FileKind,
                 if parsed.events.num_rows:
                     behind.submit(writer.write_batch, parsed.events)
                     batches.append(parsed.events)
+                    if early is not None:
+                        early.add(parsed.events)
                 rejects.write(parsed.rejected)
                 result.first_rejected += parsed.rejected[: 3 - len(result.first_rejected)]
                 n_ok = chunk.n_read - len(parsed.rejected)
@@ -246,14 +319,24 @@ def _read_all(inputs: Sequence[Path], fmt: InputFormat | str, kind: FileKind,
     return batches
 
 
-def _parse_workers(inputs: Sequence[Path], kind: FileKind, workers: int | None) -> int:
-    """Processes to parse text inputs in: ``workers`` when given, else the CPUs this process
-    may run on when the text inputs add up to :data:`PARSE_POOL_MIN_BYTES`, else 1 (here)."""
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def parse_workers(inputs: Sequence[Path], kind: FileKind, workers: int | None = None) -> int:
+    """Processes that parse the text inputs (1: this one): ``workers`` when given; else
+    :func:`available_cpus` when the text inputs add up to :data:`PARSE_POOL_MIN_BYTES`, else
+    1. Always 1 where processes cannot be forked (see :class:`~streams.etl.files.ParsePool`)."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 1
     if workers is not None:
         return max(workers, 1)
     text = sum(p.stat().st_size for p in inputs
                if (detect_file_kind(p) if kind == "auto" else kind) == "text")  # fmt: skip
-    return len(os.sched_getaffinity(0)) if text >= PARSE_POOL_MIN_BYTES else 1
+    return available_cpus() if text >= PARSE_POOL_MIN_BYTES else 1
 
 
 def time_ordered(events: pa.Table) -> pa.Table:
@@ -294,9 +377,11 @@ def spec_documents(
 
 
 def _specs(
-    events: pa.Table, spec_path: Path | None, target: str
+    events: pa.Table, spec_path: Path | None, target: str, early: _EarlyFit | None = None
 ) -> list[tuple[str, FittedPipeline]]:
-    """(output suffix, FittedPipeline) for each feature spec to run; imported on use."""
+    """(output suffix, FittedPipeline) for each feature spec to run; imported on use.
+
+    ``early``: the specs fitted while reading, when the events came in time order."""
     from streams.features import FeaturePipeline, FeatureSpec, FittedPipeline
 
     is_activity = pc.equal(events.column("source"), SourceFormat.ACTIVITY.value)
@@ -307,15 +392,17 @@ def _specs(
             assert spec_path is not None
             out.append((suffix, FittedPipeline.load(spec_path, target)))
         else:
-            spec = FeatureSpec.model_validate(doc)
-            out.append((suffix, FeaturePipeline(spec, target).fit(events)))
+            fitted = early.fitted(suffix) if early is not None else None
+            if fitted is None:
+                fitted = FeaturePipeline(FeatureSpec.model_validate(doc), target).fit(events)
+            out.append((suffix, fitted))
     return out
 
 
 def _write_features(events: pa.Table, out: Path, spec_path: Path | None, target: str,
                     chunk_size: int, result: EtlResult, progress: bool | None,
-                    size_bytes: int) -> None:  # fmt: skip
-    specs = _specs(events, spec_path, target)
+                    size_bytes: int, early: _EarlyFit | None = None) -> None:  # fmt: skip
+    specs = _specs(events, spec_path, target, early)
     with _progress(len(events) * len(specs), progress, size_bytes, "features", "ev") as bar:
         for suffix, fitted in specs:
             bar.set_description(f"features{suffix}")
@@ -430,8 +517,8 @@ def run_etl(
 
     ``progress=None`` shows a bar only for inputs over :data:`PROGRESS_MIN_BYTES`.
     ``parse_workers``: processes that parse text inputs (1: in this one); by default one per
-    CPU when the text inputs reach :data:`PARSE_POOL_MIN_BYTES`. The outputs are the same
-    whatever the number. Raises
+    available CPU when the text inputs reach :data:`PARSE_POOL_MIN_BYTES` (see
+    :func:`parse_workers`). The outputs are the same, byte for byte, whatever the number. Raises
     ``InputFormatError`` for a missing input or an unusable spec; bad lines are counted and
     written to the rejected file, never raised.
     """
@@ -449,10 +536,15 @@ def run_etl(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     result = EtlResult()
+    # Fit while reading one input only: separate files seldom come in time order one after
+    # another (rotated logs are numbered newest first, shards overlap), and a fit abandoned
+    # midway is wasted work.
+    early = _EarlyFit(spec, kernel_target) if features and len(paths) == 1 else None
     batches = _read_inputs(paths, fmt, kind, options, out, rejected_format, chunk_size,
-                           progress, parse_workers, result)  # fmt: skip
+                           progress, result, workers=parse_workers, early=early)  # fmt: skip
     if features and batches:
         events = time_ordered(pa.Table.from_batches(batches, schema=EVENT_SCHEMA))
         size = sum(p.stat().st_size for p in paths)
-        _write_features(events, out, spec, kernel_target, chunk_size, result, progress, size)
+        _write_features(events, out, spec, kernel_target, chunk_size, result, progress, size,
+                        early)  # fmt: skip
     return result
