@@ -3,7 +3,7 @@
 1. Read every input with :func:`~streams.etl.files.read_file` (chunk by chunk), appending the
    events to ``events.parquet`` and the rejections to ``rejected.jsonl`` (or ``.parquet``).
    Big text inputs are parsed in worker processes, by default one per available CPU
-   (:func:`parse_workers`), while this one reads the next lines, writes and fits; while the
+   (:func:`parse_worker_count`), while this one reads the next lines, writes and fits; while the
    events of a single input come in time order, the feature specs are fitted on them as they
    arrive (:class:`_EarlyFit`), which spares step 2 a featurising pass.
 2. Put the events in time order (a stable sort on ``ts_ms``: events of one millisecond keep
@@ -58,7 +58,7 @@ __all__ = [
     "feature_table",
     "feature_writer",
     "available_cpus",
-    "parse_workers",
+    "parse_worker_count",
     "spec_documents",
     "EtlResult",
     "RejectedFormat",
@@ -259,10 +259,10 @@ def _read_inputs(inputs: Sequence[Path], fmt: InputFormat | str, kind: FileKind,
                  early: _EarlyFit | None = None) -> list[pa.RecordBatch]:  # fmt: skip
     """Step 1 (also ``streamscore score``'s): the events of all inputs, in input order.
 
-    ``workers``: parse processes (see :func:`parse_workers`; 1, the default, parses here:
+    ``workers``: parse processes (see :func:`parse_worker_count`; 1, the default, parses here:
     ``score`` has its models' threads running before it reads, and a fork copies none of
     them); ``early``: fit while reading."""
-    workers = parse_workers(inputs, kind, workers)
+    workers = parse_worker_count(inputs, kind, workers)
     pool = ParsePool(workers) if workers > 1 else None  # before any thread: see ParsePool
     try:
         return _read_all(inputs, fmt, kind, options, out, rejected_format, chunk_size,
@@ -326,7 +326,7 @@ def available_cpus() -> int:
     return os.cpu_count() or 1
 
 
-def parse_workers(inputs: Sequence[Path], kind: FileKind, workers: int | None = None) -> int:
+def parse_worker_count(inputs: Sequence[Path], kind: FileKind, workers: int | None = None) -> int:
     """Processes that parse the text inputs (1: this one): ``workers`` when given; else
     :func:`available_cpus` when the text inputs add up to :data:`PARSE_POOL_MIN_BYTES`, else
     1. Always 1 where processes cannot be forked (see :class:`~streams.etl.files.ParsePool`)."""
@@ -518,9 +518,9 @@ def run_etl(
     ``progress=None`` shows a bar only for inputs over :data:`PROGRESS_MIN_BYTES`.
     ``parse_workers``: processes that parse text inputs (1: in this one); by default one per
     available CPU when the text inputs reach :data:`PARSE_POOL_MIN_BYTES` (see
-    :func:`parse_workers`). The outputs are the same, byte for byte, whatever the number. Raises
-    ``InputFormatError`` for a missing input or an unusable spec; bad lines are counted and
-    written to the rejected file, never raised.
+    :func:`parse_worker_count`). The outputs are the same, byte for byte, whatever the number.
+    Raises ``InputFormatError`` for a missing input or an unusable spec; bad lines are counted
+    and written to the rejected file, never raised.
     """
     paths = [Path(p) for p in inputs]
     missing = [str(p) for p in paths if not p.is_file()]

@@ -201,10 +201,10 @@ def test_the_parse_worker_count_is_given_or_one_per_cpu_for_big_text(tmp_path, m
     small.write_bytes(b"<13>Oct  1 00:00:00 h p: x\n")
     table = tmp_path / "t.parquet"
     pq.write_table(pa.table({"x": [1]}), table)
-    assert job.parse_workers([small], "auto") == 1  # under PARSE_POOL_MIN_BYTES
-    assert job.parse_workers([small], "auto", 3) == 3
-    assert job.parse_workers([small], "auto", 0) == 1
+    assert job.parse_worker_count([small], "auto") == 1  # under PARSE_POOL_MIN_BYTES
+    assert job.parse_worker_count([small], "auto", 3) == 3
+    assert job.parse_worker_count([small], "auto", 0) == 1
     monkeypatch.setattr(job, "PARSE_POOL_MIN_BYTES", 1)
-    assert job.parse_workers([small], "auto") == job.available_cpus() >= 1
-    assert job.parse_workers([table], "auto") == 1  # no text: nothing to parse in workers
-    assert job.parse_workers([small], "auto") == job.parse_workers([small], "auto")
+    assert job.parse_worker_count([small], "auto") == job.available_cpus() >= 1
+    assert job.parse_worker_count([table], "auto") == 1  # no text: nothing to parse in workers
+    assert job.parse_worker_count([small], "auto") == job.parse_worker_count([small], "auto")
