@@ -53,6 +53,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--chunk-size", type=positive_int, default=65_536, help="payloads per batch"
     )
+    parser.add_argument("--parse-workers", type=positive_int, metavar="N",
+                        help="local engine: processes that parse text inputs, 1 to parse in "
+                        "the main one (default: one per available CPU when the text inputs "
+                        "reach 32 MiB, else 1); the outputs are the same whatever N")  # fmt: skip
     add_engine_args(parser)
     bar = parser.add_mutually_exclusive_group()
     bar.add_argument("--progress", dest="progress", action="store_true", default=None,
@@ -90,7 +94,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     else:
         from streams.etl.job import run_etl
 
-        result = run_etl(args.inputs, args.out, **common, progress=args.progress)
+        result = run_etl(args.inputs, args.out, **common, progress=args.progress,
+                         parse_workers=args.parse_workers)  # fmt: skip
     print_counts(result)
     return 1 if result.total.read and not result.total.parsed else 0
 

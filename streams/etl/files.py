@@ -22,8 +22,11 @@ from __future__ import annotations
 
 import bisect
 import gzip
+import multiprocessing
 import os
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Literal
@@ -41,7 +44,7 @@ from streams.etl.errors import EventValidationError, InputFormatError, ParseErro
 from streams.etl.tables import check_table
 from streams.etl.types import FileOrigin, InputFormat, ParsedBatch, ParseOptions, Rejected
 
-__all__ = ["FileChunk", "FileKind", "detect_file_kind", "read_file"]
+__all__ = ["FileChunk", "FileKind", "ParsePool", "detect_file_kind", "read_file"]
 
 FileKind = Literal["auto", "text", "csv", "parquet", "arrow"]
 _EXT_KIND: dict[str, FileKind] = {
@@ -86,6 +89,32 @@ def detect_file_kind(path: str | os.PathLike[str]) -> FileKind:
     return "text"
 
 
+class ParsePool:
+    """Worker processes that parse text chunks for :func:`read_file`, ``workers`` at a time.
+
+    Parsing is Python and holds the GIL, so a second core needs a second process. The workers
+    are forked when the pool is made, all at once: make it before starting threads of one's
+    own (the ETL job makes it before its writer thread and progress bar), since a fork copies
+    only the forking thread. Fork, not spawn: a spawned worker would re-run the caller's main
+    script, which a script without a ``__main__`` guard does not survive. Use it as a context
+    manager, or :meth:`close` it.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+        self.executor.submit(int).result()  # fork them all now (the first submit does)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> ParsePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def _open_text(path: Path) -> IO[bytes]:
     with open(path, "rb") as f:
         gz = f.read(2) == b"\x1f\x8b"
@@ -110,7 +139,10 @@ def _lines(path: Path) -> Iterator[tuple[bytes, int]]:
             yield (tail[:-1] if tail[-1:] == b"\r" else tail), raw.tell()
 
 
-def _read_text(path: Path, fmt: InputFormat, opts: ParseOptions, chunk: int) -> Iterator[FileChunk]:
+def _text_payloads(
+    path: Path, fmt: InputFormat, chunk: int
+) -> Iterator[tuple[list[bytes], FileOrigin | list[FileOrigin], int]]:
+    """The payloads of a text file, ``chunk`` at a time: (payloads, their origins, position)."""
     name = str(path)
     payloads: list[bytes] = []
     origins: list[FileOrigin] = []  # stanza mode only; lines are contiguous: one origin a chunk
@@ -147,10 +179,7 @@ def _read_text(path: Path, fmt: InputFormat, opts: ParseOptions, chunk: int) -> 
         else:
             payloads.append(line)
         if len(payloads) >= chunk:
-            where = origins if stanzas else FileOrigin(name, n - len(payloads) + 1)
-            yield FileChunk(
-                parse_batch(payloads, fmt, where, options=opts), len(payloads), pos, payloads
-            )
+            yield payloads, origins if stanzas else FileOrigin(name, n - len(payloads) + 1), pos
             payloads, origins = [], []
     if first and not stanzas:  # a file of blank lines only
         payloads.extend(b"" for _ in leading)
@@ -159,10 +188,42 @@ def _read_text(path: Path, fmt: InputFormat, opts: ParseOptions, chunk: int) -> 
         payloads.append(b"\n".join(stanza))
         origins.append(FileOrigin(name, stanza_line))
     if payloads:
-        where = origins if stanzas else FileOrigin(name, n - len(payloads) + 1)
-        yield FileChunk(
-            parse_batch(payloads, fmt, where, options=opts), len(payloads), pos, payloads
-        )
+        yield payloads, origins if stanzas else FileOrigin(name, n - len(payloads) + 1), pos
+
+
+def _parse_chunk(
+    payloads: list[bytes], fmt: InputFormat, where: FileOrigin | list[FileOrigin],
+    opts: ParseOptions,
+) -> ParsedBatch:  # fmt: skip
+    """One chunk's parse (module level, so a process pool can run it)."""
+    return parse_batch(payloads, fmt, where, options=opts)
+
+
+def _read_text(
+    path: Path, fmt: InputFormat, opts: ParseOptions, chunk: int, pool: ParsePool | None
+) -> Iterator[FileChunk]:
+    parts = _text_payloads(path, fmt, chunk)
+    if pool is None:
+        for payloads, where, pos in parts:
+            yield FileChunk(_parse_chunk(payloads, fmt, where, opts), len(payloads), pos, payloads)
+        return
+    # Chunks parse in the pool's processes, two per worker ahead (memory stays flat); results
+    # come back in file order.
+    ahead: deque[tuple[Future, list[bytes], int]] = deque()
+    limit = 2 * pool.workers
+    submit = pool.executor.submit
+    try:
+        for payloads, where, pos in parts:
+            ahead.append((submit(_parse_chunk, payloads, fmt, where, opts), payloads, pos))
+            while len(ahead) >= limit:
+                future, done, at = ahead.popleft()
+                yield FileChunk(future.result(), len(done), at, done)
+        while ahead:
+            future, done, at = ahead.popleft()
+            yield FileChunk(future.result(), len(done), at, done)
+    finally:
+        for future, _, _ in ahead:  # the caller stopped early, or a chunk failed
+            future.cancel()
 
 
 def _row_raw(table: pa.Table | pa.RecordBatch, r: int) -> bytes:
@@ -299,8 +360,12 @@ def read_file(
     kind: FileKind = "auto",
     options: ParseOptions | None = None,
     chunk_size: int = 65_536,
+    pool: ParsePool | None = None,
 ) -> Iterator[FileChunk]:
     """Read one file in chunks of at most ``chunk_size`` payloads, parsed and validated.
+
+    ``pool``: a :class:`ParsePool` whose processes parse a text file's chunks while this one
+    reads the next; the same chunks, in file order, as without one.
 
     ``fmt`` is the payload format of text files (``auto`` detects per line); columnar kinds
     always hold activity or normalised events. When ``options.reference_ms`` is unset, the file's
@@ -316,7 +381,7 @@ def read_file(
     if opts.reference_ms is None:
         opts = replace(opts, reference_ms=int(p.stat().st_mtime * 1000))
     if kind == "text":
-        yield from _read_text(p, fmt, opts, chunk_size)
+        yield from _read_text(p, fmt, opts, chunk_size, pool)
     elif kind == "csv":
         yield from _read_csv(p, chunk_size)
     elif kind == "parquet":

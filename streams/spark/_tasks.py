@@ -393,8 +393,9 @@ def featurise_task(batches: Iterator[pa.RecordBatch], *, pipeline_docs: list[dic
     one window state per pipeline carried through them as a stream worker carries it.
 
     Pipeline ``k`` writes ``OUT_DIRS[k]/part-NNNNN.parquet`` (NNNNN: the Spark partition, see
-    :class:`PartFile`) with the local engine's schema (fixed-size float32 lists, names and
-    fingerprint in the metadata). Returns one (spec, path, rows) row per pipeline.
+    :class:`PartFile`) with the local engine's schema (:func:`~streams.etl.job.feature_table`:
+    float32 vectors as fixed-size binary, names and fingerprint in the metadata). Returns
+    one (spec, path, rows) row per pipeline.
     """
     from contextlib import ExitStack
 

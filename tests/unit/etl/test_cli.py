@@ -10,10 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import orjson
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from schemas.events import EVENT_SCHEMA
 from streams.cli import main
+from streams.etl.job import feature_matrix
 from tests.support.etl_inputs import BAD_CORPUS
 from tests.unit.etl.conftest import FIXTURES
 
@@ -56,7 +58,10 @@ def test_streamscore_etl_command_writes_events_features_and_rejects(tmp_path):
     act = pq.read_table(out / "features-activity.parquet")
     logs = pq.read_table(out / "features-logs.parquet")
     assert act.num_rows == 7 and logs.num_rows == 13 + 10 + 8
-    x = np.stack(act.column("features").to_numpy(zero_copy_only=False))
+    assert act.schema.field("features").type == pa.binary(
+        4 * len(json.loads(act.schema.metadata[b"feature_names"]))
+    )  # one float32 vector as bytes per row
+    x = feature_matrix(act)
     assert x.dtype == np.float32 and np.isfinite(x).all()
     names = json.loads(act.schema.metadata[b"feature_names"])
     assert x.shape[1] == len(names)
@@ -75,6 +80,7 @@ def test_etl_reuses_a_fitted_pipeline_and_writes_parquet_rejects(tmp_path, capsy
     a = pq.read_table(first / "features-activity.parquet")
     b = pq.read_table(second / "features.parquet")
     assert a.column("features").equals(b.column("features"))  # same events, same fitted stats
+    assert np.array_equal(feature_matrix(a), feature_matrix(b))
     assert pq.read_table(second / "rejected.parquet").num_rows == 0
 
 
@@ -99,3 +105,34 @@ def test_produce_format_choices_are_the_text_input_formats():
     from streams.etl import InputFormat
 
     assert set(_FORMATS) == {f.value for f in InputFormat} - {"arrow"}
+
+
+def test_etl_parse_workers_flag_gives_the_same_files(tmp_path, monkeypatch, capsys):
+    """``--parse-workers 2`` parses in two forked processes: the same bytes in every output
+    as ``--parse-workers 1`` (in this process), and the same counts printed."""
+    from streams.etl import job
+
+    forked = []
+    real_pool = job.ParsePool
+
+    def spy(workers):
+        forked.append(workers)
+        return real_pool(workers)
+
+    monkeypatch.setattr(job, "ParsePool", spy)
+    inputs = _inputs(tmp_path)
+    printed = {}
+    for n in ("1", "2"):
+        rc = main(["etl", *map(str, inputs), "--out", str(tmp_path / n), "--no-progress",
+                   "--reference-time", "2025-11-24T16:00:00", "--parse-workers", n])  # fmt: skip
+        assert rc == 0
+        printed[n] = capsys.readouterr().out
+    assert forked == [2]
+    assert printed["1"].replace(str(tmp_path / "1"), "") == printed["2"].replace(
+        str(tmp_path / "2"), "")  # fmt: skip
+    assert "total" in printed["1"]
+    names = sorted(p.name for p in (tmp_path / "1").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "2").iterdir())
+    assert "features-logs.parquet" in names and "rejected.jsonl" in names
+    for name in names:
+        assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes(), name

@@ -82,10 +82,12 @@ def feature_rows(path) -> tuple[list[tuple], np.ndarray, list[str]]:
     its feature names."""
     import json
 
+    from streams.etl.job import feature_matrix
+
     table = pq.read_table(path)
     names = json.loads(table.schema.metadata[b"feature_names"]) if table.schema.metadata else []
     n = table.num_rows
-    x = table.column("features").combine_chunks().flatten().to_numpy().reshape(n, -1)
+    x = feature_matrix(table)
     keys = list(zip(table.column("entity").to_pylist(), table.column("ts_ms").to_pylist(),
                     table.column("event_id").to_pylist(), strict=True))  # fmt: skip
     order = sorted(range(n), key=keys.__getitem__)
