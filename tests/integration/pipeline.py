@@ -204,7 +204,12 @@ def reader_from_start(d: Deployment, topics: list[str]):
     from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
     consumer = make_consumer(d.bootstrap, settings=d.settings)
+    deadline = time.monotonic() + 60
     meta = consumer.list_topics(timeout=30).topics
+    while not all(t in meta and meta[t].partitions for t in topics):  # just created: not yet
+        assert time.monotonic() < deadline, f"topics {topics} not in the metadata: {sorted(meta)}"
+        time.sleep(0.5)
+        meta = consumer.list_topics(timeout=30).topics
     consumer.assign(
         [TopicPartition(t, p, OFFSET_BEGINNING) for t in topics for p in sorted(meta[t].partitions)]
     )
