@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.pipeline import train_models
+from tests.integration.pipeline import STARTED, stop, train_models
 from tests.support.run import once_per_run, run_dir
 
 
@@ -24,3 +24,12 @@ def trained(pytestconfig: pytest.Config) -> Path:
         return Path(once_per_run(run_dir(pytestconfig), "trained-models", train)["state_dir"])
     except RuntimeError as exc:
         pytest.fail(str(exc))
+
+
+@pytest.fixture(autouse=True)
+def stop_leftover_workers():
+    """Stop the worker processes a test left running (a failure before its ``finally``): a
+    leftover worker would hold CPU for the rest of the run."""
+    yield
+    while STARTED:
+        stop(STARTED.pop())

@@ -40,6 +40,12 @@ def train_models(state_dir: Path) -> None:
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
 
 
+STARTED: list[subprocess.Popen] = []
+"""Every worker process a test started: what a test left running is stopped after it
+(``stop_leftover_workers`` in tests/integration/conftest.py), even when it failed before its
+own ``finally``."""
+
+
 @dataclass
 class Deployment:
     """One isolated deployment: its own topic prefix and state directory, sharing the models."""
@@ -115,7 +121,9 @@ class Deployment:
             disk.mkdir(exist_ok=True)
             mount = f'mount -t tmpfs -o size={workers_disk_bytes} tmpfs "$0" && exec "$@"'
             argv = ["unshare", "-rm", "sh", "-c", mount, str(disk), *argv]
-        return subprocess.Popen(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        STARTED.append(proc)
+        return proc
 
     def log_tail(self, name: str, chars: int = 3000) -> str:
         path = self.state_dir.parent / f"{name}.log"
