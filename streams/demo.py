@@ -63,6 +63,7 @@ class DemoOptions:
     workers: int = 1
     users: int = 3000  # simulated users (training and live)
     days: int = 35
+    epochs: int | None = None  # max epochs of the first training (None: train's default)
     gui: bool = True  # serve the web GUI next to the workers
 
 
@@ -107,7 +108,8 @@ def _ensure_models(settings: Settings, opts: DemoOptions, console: Console) -> N
         return
     console.print("models: none yet, simulating a population and training churn and upsell")
     _cli(settings, "simulate", "--users", str(opts.users), "--days", str(opts.days))
-    _cli(settings, "train", "--task", "all", "--kind", "mlp")
+    epochs = [] if opts.epochs is None else ["--epochs", str(opts.epochs)]
+    _cli(settings, "train", "--task", "all", "--kind", "mlp", *epochs)
 
 
 def _produce(pub: Publisher, opts: DemoOptions, summary: DemoSummary, stop: threading.Event):

@@ -50,6 +50,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=3000,
         help="simulated users, for training and live traffic (default 3000)",
     )
+    parser.add_argument(
+        "--epochs",
+        type=positive_int,
+        default=None,
+        help="max training epochs of the models the demo trains when the registry has none "
+        "(default: `streamscore train`'s, 40 with early stopping)",
+    )
     parser.set_defaults(func=_run)
 
 
@@ -63,6 +70,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             rate=args.rate,
             workers=args.workers,
             users=args.users,
+            epochs=args.epochs,
             gui=args.gui,
         ),
     )

@@ -76,6 +76,8 @@ def test_demo_runs_the_whole_loop(env, tmp_path):
         "30",
         "--users",
         "800",
+        "--epochs",
+        "4",
         "--rate",
         "1500",
         env=env,
