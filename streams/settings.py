@@ -193,6 +193,11 @@ class Settings(BaseModel):
         description="How often the leader worker retrains each task from the feature and "
         "outcome streams (seconds); 0 turns continuous learning off.",
     )
+    retrain_tasks: str = Field(
+        "",
+        description="Which tasks the leader retrains, comma-separated (empty: every task the "
+        "worker scores).",
+    )
     retrain_min_samples: int = Field(
         500,
         ge=1,
@@ -328,6 +333,7 @@ ENVIRONMENT: dict[str, str] = {
     "STREAMSCORE_GUI_PORT": "gui_port",
     "STREAMSCORE_RETRAIN_INTERVAL_S": "retrain_interval_s",
     "STREAMSCORE_RETRAIN_MIN_SAMPLES": "retrain_min_samples",
+    "STREAMSCORE_RETRAIN_TASKS": "retrain_tasks",
     "STREAMSCORE_PROMOTE_MARGIN": "promote_margin",
     "STREAMSCORE_PROMOTE_METRIC": "promote_metric",
     "STREAMSCORE_RETRAIN_HOLDOUT": "retrain_holdout",

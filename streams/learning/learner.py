@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 
+from streams.errors import ConfigError
 from streams.learning.drift import DriftMonitor
 from streams.learning.retrain import StreamCollector, build_sets, retrain_pool, retrain_task
 from streams.learning.swap import ModelEventFollower, ModelHolder
@@ -43,7 +44,12 @@ class Learner:
         from models.registry import TASKS, ModelRegistry
 
         reg = ModelRegistry.from_settings(self.settings)
-        return [t for t in (self._models or TASKS) if reg.champion(t) is not None]
+        chosen = retrain_tasks(self.settings)
+        return [
+            t
+            for t in (self._models or TASKS)
+            if (not chosen or t in chosen) and reg.champion(t) is not None
+        ]
 
     async def tick(self) -> None:
         if not self.collector.started:
@@ -113,6 +119,21 @@ class Learner:
         return decision
 
 
+def retrain_tasks(settings: Settings) -> tuple[str, ...]:
+    """The tasks ``STREAMSCORE_RETRAIN_TASKS`` names (empty: every task the worker scores);
+    a name that is not a task is a :class:`~streams.errors.ConfigError`."""
+    from models.registry import TASKS
+
+    names = tuple(n.strip() for n in settings.retrain_tasks.split(",") if n.strip())
+    unknown = [n for n in names if n not in TASKS]
+    if unknown:
+        raise ConfigError(
+            "retraining (env STREAMSCORE_RETRAIN_TASKS): expected a comma-separated list of "
+            f"{', '.join(TASKS)}, got {settings.retrain_tasks!r}"
+        )
+    return names
+
+
 def add_learning(
     app,
     settings: Settings,
@@ -123,6 +144,7 @@ def add_learning(
     """Add the leader-only retraining timer to ``app`` (nothing when the interval is 0)."""
     if settings.retrain_interval_s <= 0:
         return None
+    retrain_tasks(settings)  # a bad STREAMSCORE_RETRAIN_TASKS stops the worker at its start
     learner = Learner(settings, follower.bootstrap, models)
 
     @app.timer(min(TICK_S, settings.retrain_interval_s), on_leader=True, name="retrain")

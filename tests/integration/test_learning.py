@@ -116,6 +116,7 @@ def test_drift_retrain_promote_and_hot_swap_on_two_workers(kafka_bootstrap, trai
         "STREAMSCORE_RETRAIN_MIN_SAMPLES": "300",
         "STREAMSCORE_PROMOTE_MARGIN": "0.01",
         "STREAMSCORE_DRIFT_WINDOW_ROWS": "5000",
+        "STREAMSCORE_RETRAIN_TASKS": "churn",  # what this test checks; upsell would double it
     }
     a = d.start_worker("a", **learn)
     b = d.start_worker("b", **learn)
