@@ -73,17 +73,21 @@ def wait_for_log(
     d: Deployment, names: list[str], text: str, count: int, timeout: float, workers=()
 ) -> None:
     """Until each worker's log holds ``text`` at least ``count`` times."""
+    wait_for_logs(d, names, lambda log: log.count(text) >= count, f"{text!r} x{count}", timeout,
+                  workers)  # fmt: skip
+
+
+def wait_for_logs(d: Deployment, names: list[str], found, what: str, timeout: float, workers=()):
+    """Until ``found(log)`` holds for each worker's whole log; ``what`` names it in a failure."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        logs = [_log(d, n) for n in names]
-        if all(log.count(text) >= count for log in logs):
+        if all(found(_log(d, n)) for n in names):
             return
         for w in workers:
             assert w.poll() is None, f"a worker exited with {w.returncode}: {d.log_tail(names[0])}"
         time.sleep(0.5)
     raise AssertionError(
-        f"{text!r} x{count} not in every log of {names}: "
-        + " | ".join(d.log_tail(n, 1500) for n in names)
+        f"{what} not in every log of {names}: " + " | ".join(d.log_tail(n, 1500) for n in names)
     )
 
 

@@ -32,6 +32,7 @@ from tests.integration.learning import (
     model_events,
     wait_for_group,
     wait_for_log,
+    wait_for_logs,
 )
 from tests.integration.pipeline import MODELS, Deployment, stop
 
@@ -84,17 +85,7 @@ def produce_simulation(
 def wait_for_swap(d: Deployment, names: list[str], task: str, version: str, timeout, workers):
     """Until each worker's log says it hot-swapped ``task`` to ``version``."""
     swapped = re.compile(rf"hot swap: .* -> {{[^}}]*'{task}': '{re.escape(version)}'")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if all(swapped.search(d.log_tail(n, 10**9)) for n in names):
-            return
-        for w in workers:
-            assert w.poll() is None, f"a worker exited with {w.returncode}"
-        time.sleep(0.5)
-    raise AssertionError(
-        f"not every worker of {names} swapped {task} to {version}: "
-        + " | ".join(d.log_tail(n, 1500) for n in names)
-    )
+    wait_for_logs(d, names, swapped.search, f"a hot swap of {task} to {version}", timeout, workers)
 
 
 def auc_on_fresh_drifted_data(registry: ModelRegistry, task: str, version: str, fresh) -> dict:
