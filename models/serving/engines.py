@@ -133,6 +133,14 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def _degraded(tfl: Path, why: str) -> dict:
+    """The report of a model served through tf.function because its LiteRT export is unusable."""
+    return {
+        "engine": "tf_function",
+        "degraded": f"LiteRT export {tfl.name} unusable, serving the Keras model: {why}",
+    }
+
+
 def _measure(model: ScoringModel, tfl: Path) -> tuple[Engine, LiteRTEngine | None, dict]:
     """Both engines on the probe batch: the tf.function engine, the LiteRT one (None when the
     export is unusable), and the report (the choice, the timings, the difference, or why the
@@ -146,11 +154,7 @@ def _measure(model: ScoringModel, tfl: Path) -> tuple[Engine, LiteRTEngine | Non
         return (
             tf_engine,
             None,
-            {
-                "engine": "tf_function",
-                "degraded": f"LiteRT export {tfl.name} unusable, serving the Keras model: "
-                f"{str(exc)[:300] or type(exc).__name__}",
-            },
+            _degraded(tfl, str(exc)[:300] or type(exc).__name__),
         )
     reference = tf_engine(X)
     diff = float(np.max(np.abs(reference - lite_scores)))
@@ -225,10 +229,7 @@ def _follow_record(model: ScoringModel, tfl: Path, record: dict) -> tuple[Engine
         if diff <= AGREEMENT:
             return lite, {**public, "recorded": True, "max_abs_diff_at_load": diff}
         why = f"its scores differ from the recorded Keras scores by {diff:.3g} (> {AGREEMENT})"
-    return TFFunctionEngine(model), {
-        "engine": "tf_function",
-        "degraded": f"LiteRT export {tfl.name} unusable, serving the Keras model: {why}",
-    }
+    return TFFunctionEngine(model), _degraded(tfl, why)
 
 
 def choose_engine(
