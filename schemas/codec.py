@@ -44,9 +44,17 @@ SCORE_BATCH_IDENTIFIER = b"SSB1"
 _SLOT = {name: i for i, name in enumerate(SCORE_FIELDS)}
 _STRING_FIELDS = ("event_id", "entity", "model_name", "model_version", "served_by")
 _CHUNK = 4096  # messages per vectorised decoding pass: bounds its index arrays in memory
-_PADS = pa.array([b"\0" * 4, b"\0" * 3, b"\0" * 2, b"\0"], pa.large_binary())
+# Both built from buffers: pyarrow converts a Python list or bytes by way of a pandas check,
+# which imports pandas (0.4-0.7 s) in every process that imports this module.
+_PADS = pa.LargeBinaryArray.from_buffers(
+    pa.large_binary(),
+    4,
+    [None, pa.py_buffer(np.array([0, 4, 7, 9, 10], np.int64)), pa.py_buffer(b"\0" * 10)],
+)
 """NUL and padding after a string, by its length mod 4 (strings end 4-aligned)."""
-_NOTHING = pa.scalar(b"", pa.large_binary())
+_NOTHING = pa.LargeBinaryArray.from_buffers(
+    pa.large_binary(), 1, [None, pa.py_buffer(np.zeros(2, np.int64)), pa.py_buffer(b"")]
+)[0]
 _FEW = 48  # below this many events a plain loop beats the NumPy passes' fixed cost (~90 us)
 _CONSTANT_FIELDS = ("model_name", "model_version")  # one value per batch
 _VARYING_FIELDS = ("event_id", "entity", "served_by")
