@@ -11,7 +11,9 @@
 4. Produce, in a background thread and at a steady rate: a fresh simulation (activity events,
    some as Arrow batches), this machine's own log files, and a few malformed records.
 5. Show a live terminal view of scores, throughput and dead letters, read from the output topics
-   (read_committed), until Ctrl-C or ``duration`` seconds.
+   (read_committed), until Ctrl-C or ``duration`` seconds after the first result (the workers'
+   start-up does not count: on a busy machine it can take most of a short run). No result
+   within :data:`FIRST_RESULT_TIMEOUT_S` of starting the workers ends the demo with an error.
 6. Stop the producer, the GUI and the workers (SIGTERM, then SIGKILL after a grace period).
    The broker keeps running.
 """
@@ -56,9 +58,13 @@ JUNK = (
 )
 
 
+FIRST_RESULT_TIMEOUT_S = 300.0
+"""How long the demo waits for the workers' first score or dead letter before it gives up."""
+
+
 @dataclass(frozen=True)
 class DemoOptions:
-    duration_s: float | None = None  # None: until Ctrl-C
+    duration_s: float | None = None  # after the first result; None: until Ctrl-C
     rate: float = 2000.0  # events produced per second
     workers: int = 1
     users: int = 3000  # simulated users (training and live)
@@ -277,7 +283,8 @@ def run_demo(settings: Settings, opts: DemoOptions, console: Console | None = No
     scores_topic = topic_name(settings, "scores")
     consumer.subscribe([scores_topic, topic_name(settings, "dead-letters")])
     producer.start()
-    deadline = None if opts.duration_s is None else time.monotonic() + opts.duration_s
+    first_by = time.monotonic() + FIRST_RESULT_TIMEOUT_S
+    deadline = None  # duration_s after the first result
     try:
         with Live(
             _view(summary, settings, workers),
@@ -290,6 +297,15 @@ def run_demo(settings: Settings, opts: DemoOptions, console: Console | None = No
                 live.update(_view(summary, settings, workers))
                 if all(w.poll() is not None for w in workers):
                     summary.error = "every worker exited; see " + str(logs)
+                    break
+                results = summary.scores + summary.dead_letters
+                if results and deadline is None and opts.duration_s is not None:
+                    deadline = time.monotonic() + opts.duration_s
+                elif not results and time.monotonic() > first_by:
+                    summary.error = (
+                        f"no score or dead letter within {FIRST_RESULT_TIMEOUT_S:.0f} s of "
+                        f"starting the workers; see {logs}"
+                    )
                     break
     except KeyboardInterrupt:
         console.print("stopping (Ctrl-C)")

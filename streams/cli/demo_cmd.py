@@ -23,7 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--duration",
         type=positive_float,
         default=None,
-        help="seconds to run (default: until Ctrl-C)",
+        help="seconds of live scoring, counted from the first score or dead letter (the "
+        "workers' start-up is not counted; none within 300 s is an error) (default: until "
+        "Ctrl-C)",
     )
     parser.add_argument(
         "--rate",
