@@ -131,8 +131,8 @@ class ScoringService(mode.Service):
     """Runs the scoring loop in its own thread for as long as the Faust worker runs.
 
     It starts once the models are loaded (after model-events was read to its end). When the
-    loop fails, the worker crashes with :class:`ScoringStopped` and exits non-zero (ended after
-    :data:`CRASH_EXIT_AFTER_S` if its shutdown hangs), so a supervisor restarts it.
+    loop fails, the worker crashes with :class:`ScoringStopped`, stops and exits with code 70
+    (ended after :data:`CRASH_EXIT_AFTER_S` if its shutdown hangs), so a supervisor restarts it.
     """
 
     def __init__(
@@ -194,12 +194,14 @@ class ScoringService(mode.Service):
             self.loop_obj.run(self._stopping)
         except ScoringStopped as exc:
             _log.critical("%s; the worker exits", exc)
-            self._crash(loop, exc)
+            self._fail(loop, exc)
         except BaseException as exc:
             _log.critical("the scoring loop died: %r; the worker exits", exc, exc_info=True)
-            self._crash(loop, ScoringStopped(f"scoring stopped: {exc!r}"))
+            self._fail(loop, ScoringStopped(f"scoring stopped: {exc!r}"))
 
-    def _crash(self, loop: asyncio.AbstractEventLoop, exc: BaseException) -> None:
+    def _fail(self, loop: asyncio.AbstractEventLoop, exc: BaseException) -> None:
+        # Not named _crash: mode.Service.crash calls _crash(reason) on every service of the
+        # app, and a method of that name here made it raise TypeError and stop nothing.
         def end() -> None:  # a shutdown that hangs must not leave an idle worker behind
             _log.critical("the worker did not stop within %.0f s; exiting", CRASH_EXIT_AFTER_S)
             os._exit(70)
@@ -209,7 +211,17 @@ class ScoringService(mode.Service):
         timer.start()
         if loop.is_closed():
             os._exit(70)
-        asyncio.run_coroutine_threadsafe(self.app.crash(exc), loop)
+        asyncio.run_coroutine_threadsafe(self._crash_and_exit(exc), loop)
+
+    async def _crash_and_exit(self, exc: BaseException) -> None:
+        """Mark the app crashed (Faust logs the reason), stop it (leave the group, close the
+        clients) and exit 70 (a crashed Faust app stops nothing by itself)."""
+        try:
+            await self.app.crash(exc)
+            await self.app.stop()
+        finally:
+            logging.shutdown()  # flush the log before the process ends without unwinding
+            os._exit(70)
 
     def _create_changelog(self) -> None:
         """The window-state changelog: compacted, one partition per input partition."""
