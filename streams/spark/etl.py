@@ -9,12 +9,15 @@
    counts, and the events as Arrow IPC blobs, one per chunk and bucket (an entity's bucket:
    Kafka's murmur2 partition of its id, one bucket per feature task; see
    :mod:`streams.spark._tasks`).
-2. Write the rejections (``rejected.jsonl/`` or ``rejected.parquet/``) and collect the counts
-   per file.
+2. Collect the counts per file and each file's first rejections (one job, which runs the
+   parse) and write the rejections (``rejected.jsonl/`` or ``rejected.parquet/``) in input
+   order: with local inputs partition ``k`` is file ``k``, its rejections in order, so they are
+   written as they stand, one part per file; remote ones are sorted by file and line first.
 3. Features, per spec (as the local engine picks them): Spark shuffles the blobs to one task
    per bucket (``repartitionById``), which puts its events in the local engine's order
-   (``ts_ms``, then input file, then position) and carries one window state through them as a
-   stream worker does between micro-batches. Fitting runs one task per bucket and merges the
+   (``ts_ms``, then input file, then position: the blobs in input order, then a stable sort on
+   time) and carries one window state through them as a stream worker does between
+   micro-batches. Fitting runs one task per bucket and merges the
    exact partial statistics on the driver (bit for bit the local fit); a second pass writes
    ``features[-NAME].parquet/`` and the driver saves ``pipeline[-NAME].json``.
 
