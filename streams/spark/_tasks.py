@@ -38,11 +38,11 @@ __all__ = [
     "BUCKET_FIT_SCHEMA",
     "PartFile",
     "FILE_SCHEMA",
+    "FIRST_REJECTED",
     "FIT_SCHEMA",
     "KIND_COUNTS",
     "KIND_EVENT",
     "KIND_REJECTED",
-    "ORDERED_SCHEMA",
     "PARSED_SCHEMA",
     "WRITTEN_SCHEMA",
     "bucket_tables",
@@ -58,12 +58,8 @@ __all__ = [
 ]
 
 KIND_EVENT, KIND_REJECTED, KIND_COUNTS = 0, 1, 2
-
-ORDERED_SCHEMA = EVENT_SCHEMA.append(pa.field("_file", pa.int32(), nullable=False)).append(
-    pa.field("_row", pa.int64(), nullable=False)
-)
-"""Events with their place in the input (file index, n-th event of the file): what a bucket's
-blobs hold, sorted by ``(ts_ms, _file, _row)`` into the local engine's order."""
+FIRST_REJECTED = 3
+"""Rejections the driver collects per file (with the counts) for the job's first three."""
 
 FILE_SCHEMA = pa.schema([
     ("file", pa.int32()),  # position in the job's input list (the local engine's file order)
@@ -76,9 +72,9 @@ FILE_SCHEMA = pa.schema([
 PARSED_SCHEMA = pa.schema([
     ("_kind", pa.int8()),  # KIND_EVENT / KIND_REJECTED / KIND_COUNTS
     ("_file", pa.int32()),
-    ("_row", pa.int64()),  # events: first event of the blob in its file; rejections: line/row
+    ("_row", pa.int64()),  # events: the chunk's first event in its file; rejections: line/row
     ("bucket", pa.int32()),  # events: the bucket of every event in the blob
-    ("blob", pa.binary()),  # events: an Arrow IPC stream (LZ4) of ORDERED_SCHEMA
+    ("blob", pa.binary()),  # events: an Arrow IPC stream (LZ4) of EVENT_SCHEMA, in file order
     ("rej_origin", pa.string()),
     ("rej_stage", pa.string()),
     ("rej_error", pa.string()),
@@ -88,14 +84,17 @@ PARSED_SCHEMA = pa.schema([
     ("n_read", pa.int64()),
     ("n_parsed", pa.int64()),
     ("n_events", pa.int64()),
-    ("n_rejected", pa.int64()),
+    ("n_rejected", pa.int64()),  # counts: the file's; a rejection: the file's before it
     ("n_activity", pa.int64()),  # events whose source is activity (the spec choice needs it)
 ])  # fmt: skip
 """One schema for everything a parse task returns (Spark's mapInArrow takes one): event
 blobs, rejections and per-file counts, told apart by ``_kind``."""
 
-BLOB_SCHEMA = pa.schema([("bucket", pa.int32()), ("blob", pa.binary())])
-"""What the bucket tasks read: the parse's event rows, shuffled to one task per bucket."""
+BLOB_SCHEMA = pa.schema([("bucket", pa.int32()), ("_file", pa.int32()), ("_row", pa.int64()),
+                         ("blob", pa.binary())])  # fmt: skip
+"""What the bucket tasks read: the parse's event rows, shuffled to one task per bucket. A
+blob's place in the input (``_file``, ``_row``) orders a bucket's blobs, and so its events,
+as the input holds them, whatever order the shuffle brings them in."""
 
 FIT_SCHEMA = pa.schema([("part", pa.binary())])
 BUCKET_FIT_SCHEMA = pa.schema([("spec", pa.int32()), ("part", pa.binary())])
@@ -109,18 +108,13 @@ def _batch(columns: dict[str, pa.Array], n: int) -> pa.RecordBatch:
 
 def _event_blobs(events: pa.RecordBatch, file: int, first_row: int,
                  buckets: int) -> pa.RecordBatch:  # fmt: skip
-    """One PARSED row per bucket that has events in this chunk, holding them as IPC."""
+    """One PARSED row per bucket that has events in this chunk, holding them as IPC (in
+    their order in the chunk)."""
     from kernels.partition import kafka_partitions
 
-    n = events.num_rows
-    placed = pa.RecordBatch.from_arrays(
-        [*events.columns, pa.array(np.full(n, file, np.int32)),
-         pa.array(np.arange(first_row, first_row + n, dtype=np.int64))],
-        schema=ORDERED_SCHEMA,
-    )  # fmt: skip
     where = kafka_partitions(events.column("entity"), buckets)
     order = np.argsort(where, kind="stable")
-    grouped = placed.take(pa.array(order))
+    grouped = events.take(pa.array(order))
     bounds = np.searchsorted(where[order], np.arange(buckets + 1))
     spans = enumerate(zip(bounds[:-1], bounds[1:], strict=True))
     rows = [(b, _blob(grouped.slice(lo, hi - lo))) for b, (lo, hi) in spans if hi > lo]
@@ -143,12 +137,14 @@ def _blob(events: pa.RecordBatch) -> bytes:
     shuffle and copy (it spent about 13 CPU us per uncompressed event doing so), for about
     0.6 us per event here and 0.15 us per read."""
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, ORDERED_SCHEMA, options=_BLOB_OPTIONS) as writer:
+    with pa.ipc.new_stream(sink, EVENT_SCHEMA, options=_BLOB_OPTIONS) as writer:
         writer.write_batch(events)
     return sink.getvalue().to_pybytes()
 
 
-def _rejected_batch(rejected: list[Rejected], file: int, as_json: bool) -> pa.RecordBatch:
+def _rejected_batch(rejected: list[Rejected], file: int, before: int,
+                    as_json: bool) -> pa.RecordBatch:  # fmt: skip
+    """Rejections as PARSED rows; ``before``: the file's rejections before these."""
     import orjson
 
     from streams.etl.job import rejected_record
@@ -158,6 +154,7 @@ def _rejected_batch(rejected: list[Rejected], file: int, as_json: bool) -> pa.Re
         "_kind": pa.array(np.full(n, KIND_REJECTED, np.int8)),
         "_file": pa.array(np.full(n, file, np.int32)),
         "_row": pa.array([getattr(r.origin, "line", 0) for r in rejected], pa.int64()),
+        "n_rejected": pa.array(np.arange(before, before + n, dtype=np.int64)),
         "rej_origin": pa.array([str(r.origin) for r in rejected], pa.string()),
         "rej_stage": pa.array([r.stage.label for r in rejected], pa.string()),
         "rej_error": pa.array([r.error for r in rejected], pa.string()),
@@ -212,7 +209,7 @@ def _parse_one(row: dict, fmt: str, kind: str, options: ParseOptions, chunk_size
                     else r
                     for r in rejected
                 ]
-                yield _rejected_batch(rejected, file, as_json)
+                yield _rejected_batch(rejected, file, n_rejected, as_json)
             read += chunk.n_read
             parsed += chunk.n_read - len(rejected)
             n_events += events.num_rows
@@ -238,29 +235,30 @@ def parse_task(batches: Iterator[pa.RecordBatch], *, fmt: str, kind: str,
 def bucket_tables(batches: Iterator[pa.RecordBatch]) -> Iterator[tuple[int, pa.Table]]:
     """(bucket, its events in the local engine's order) for each bucket among a task's
     :data:`BLOB_SCHEMA` rows (one with ``repartitionById``), in bucket order; each table has
-    :data:`ORDERED_SCHEMA`."""
-    blobs: dict[int, list[pa.RecordBatch]] = {}
+    :data:`~schemas.events.EVENT_SCHEMA`.
+
+    The local engine's order is time, then input file, then position in it: the blobs
+    decoded in input order (``_file``, ``_row``) and stably sorted by ``ts_ms`` give it, and
+    when they are already in time order (a bucket of one time-ordered file) nothing moves."""
+    from streams.etl.job import time_ordered
+
+    blobs: dict[int, list[tuple[int, int, pa.Buffer]]] = {}
     for batch in batches:
-        for bucket, blob in zip(batch.column("bucket").to_pylist(), batch.column("blob"),
-                                strict=True):  # fmt: skip
-            blobs.setdefault(bucket, []).extend(pa.ipc.open_stream(blob.as_buffer()))
+        columns = (batch.column(n).to_pylist() for n in ("bucket", "_file", "_row"))
+        for bucket, file, row, blob in zip(*columns, batch.column("blob"), strict=True):
+            blobs.setdefault(bucket, []).append((file, row, blob.as_buffer()))
     for bucket in sorted(blobs):
-        yield bucket, _ordered(blobs.pop(bucket))
-
-
-def _ordered(blobs: list[pa.RecordBatch]) -> pa.Table:
-    import pyarrow.compute as pc
-
-    table = pa.Table.from_batches(blobs, ORDERED_SCHEMA)
-    keys = [("ts_ms", "ascending"), ("_file", "ascending"), ("_row", "ascending")]
-    return table.take(pc.sort_indices(table, sort_keys=keys))
+        placed = sorted(blobs.pop(bucket), key=lambda b: (b[0], b[1]))
+        table = pa.Table.from_batches(
+            [rb for _, _, blob in placed for rb in pa.ipc.open_stream(blob)], EVENT_SCHEMA
+        )
+        yield bucket, time_ordered(table)
 
 
 def event_chunks(table: pa.Table, chunk_size: int = 65_536) -> Iterator[pa.Table]:
-    """A bucket's ordered events as :data:`EVENT_SCHEMA` chunks, the local engine's size."""
-    events = table.select(EVENT_SCHEMA.names)
+    """A bucket's ordered events (:func:`bucket_tables`) in chunks of the local engine's size."""
     for start in range(0, table.num_rows, chunk_size):
-        yield events.slice(start, chunk_size)
+        yield table.slice(start, chunk_size)
 
 
 def _event_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

@@ -9,12 +9,15 @@
    counts, and the events as Arrow IPC blobs, one per chunk and bucket (an entity's bucket:
    Kafka's murmur2 partition of its id, one bucket per feature task; see
    :mod:`streams.spark._tasks`).
-2. Write the rejections (``rejected.jsonl/`` or ``rejected.parquet/``) and collect the counts
-   per file.
+2. Collect the counts per file and each file's first rejections (one job, which runs the
+   parse) and write the rejections (``rejected.jsonl/`` or ``rejected.parquet/``) in input
+   order: with local inputs partition ``k`` is file ``k``, its rejections in order, so they are
+   written as they stand, one part per file; remote ones are sorted by file and line first.
 3. Features, per spec (as the local engine picks them): Spark shuffles the blobs to one task
    per bucket (``repartitionById``), which puts its events in the local engine's order
-   (``ts_ms``, then input file, then position) and carries one window state through them as a
-   stream worker does between micro-batches. Fitting runs one task per bucket and merges the
+   (``ts_ms``, then input file, then position: the blobs in input order, then a stable sort on
+   time) and carries one window state through them as a stream worker does between
+   micro-batches. Fitting runs one task per bucket and merges the
    exact partial statistics on the driver (bit for bit the local fit); a second pass writes
    ``features[-NAME].parquet/`` and the driver saves ``pipeline[-NAME].json``.
 
@@ -108,9 +111,10 @@ def _remote_rows(spark: SparkSession, index: int, arg: str) -> list[dict]:
     ]  # fmt: skip
 
 
-def _files(spark: SparkSession, inputs: Sequence[str]) -> tuple[DataFrame, list[str], int]:
-    """The input files, one per partition (local ones), with their index and origin name;
-    and their total size in bytes."""
+def _files(spark: SparkSession, inputs: Sequence[str]) -> tuple[DataFrame, list[str], int, bool]:
+    """The input files, with their index and origin name; their total size in bytes; and
+    whether partition ``k`` holds file ``k`` (so does every file's parse, in order), as when
+    all inputs are local (Spark's ``binaryFile`` source packs remote files its own way)."""
     from pyspark.sql import functions as F
 
     rows: list[dict] = []
@@ -119,15 +123,14 @@ def _files(spark: SparkSession, inputs: Sequence[str]) -> tuple[DataFrame, list[
     for k, row in enumerate(rows):
         row["file"] = k
     names = [r["name"] for r in rows]
-    ddl = spark_schema(_tasks.FILE_SCHEMA)
     local = [{k: r[k] for k in _tasks.FILE_SCHEMA.names} for r in rows if _is_local(r["path"])]
     remote = [r for r in rows if not _is_local(r["path"])]
     df = None
     if local:
-        rdd = spark.sparkContext.parallelize(
-            [tuple(r.values()) for r in local], numSlices=len(local)
-        )
-        df = spark.createDataFrame(rdd, ddl)
+        # From an Arrow table, the rows go to the JVM as Arrow (no Python worker runs for
+        # them, as one does for an RDD of Python rows); file k's row to partition k.
+        table = pa.Table.from_pylist(local, schema=_tasks.FILE_SCHEMA)
+        df = spark.createDataFrame(table).repartitionById(len(local), "file")
     if remote:
         index = spark.createDataFrame([(r["path"], r["file"]) for r in remote],
                                       "path string, file int")  # fmt: skip
@@ -139,7 +142,7 @@ def _files(spark: SparkSession, inputs: Sequence[str]) -> tuple[DataFrame, list[
         )  # fmt: skip
         df = far if df is None else df.unionByName(far)
     assert df is not None
-    return df, names, sum(r["size"] for r in rows)
+    return df, names, sum(r["size"] for r in rows), not remote
 
 
 def parsed_inputs(
@@ -153,21 +156,22 @@ def parsed_inputs(
     chunk_size: int = 65_536,
     as_json: bool = True,
     partitions: int | None = None,
-) -> tuple[DataFrame, list[str], int]:
+) -> tuple[DataFrame, list[str], int, bool]:
     """Every input parsed in Spark tasks, its events written under ``events_dir``: a
     DataFrame of :data:`_tasks.PARSED_SCHEMA` rows (persisted: callers read it several
-    times), the files' origin names by index, and the number of buckets (``partitions``, or
-    one per :data:`BUCKET_INPUT_BYTES` of input and at least two per core)."""
+    times), the files' origin names by index, the number of buckets (``partitions``, or
+    one per :data:`BUCKET_INPUT_BYTES` of input and at least two per core), and whether
+    partition ``k`` holds file ``k``'s rows (see :func:`_files`)."""
     from pyspark import StorageLevel
 
-    files, names, size = _files(spark, inputs)
+    files, names, size, by_file = _files(spark, inputs)
     buckets = partitions or max(2 * spark.sparkContext.defaultParallelism,
                                 math.ceil(size / BUCKET_INPUT_BYTES))  # fmt: skip
     task = partial(_tasks.parse_task, fmt=str(fmt), kind=kind, options=options or ParseOptions(),
                    chunk_size=chunk_size, as_json=as_json, events_dir=events_dir,
                    buckets=buckets)  # fmt: skip
     parsed = files.mapInArrow(task, spark_schema(_tasks.PARSED_SCHEMA))
-    return parsed.persist(StorageLevel.MEMORY_AND_DISK), names, buckets
+    return parsed.persist(StorageLevel.MEMORY_AND_DISK), names, buckets, by_file
 
 
 def by_bucket(parsed: DataFrame, buckets: int) -> DataFrame:
@@ -175,7 +179,7 @@ def by_bucket(parsed: DataFrame, buckets: int) -> DataFrame:
     what :func:`_tasks.bucket_tables` reads."""
     from pyspark.sql import functions as F
 
-    blobs = parsed.filter(F.col("_kind") == _tasks.KIND_EVENT).select("bucket", "blob")
+    blobs = parsed.filter(F.col("_kind") == _tasks.KIND_EVENT).select(*_tasks.BLOB_SCHEMA.names)
     return blobs.repartitionById(buckets, "bucket")
 
 
@@ -207,13 +211,14 @@ def _join(out: str, name: str) -> str:
     return str(Path(out) / name) if _is_local(out) else out.rstrip("/") + "/" + name
 
 
-def _first_rejected(parsed: DataFrame, names: list[str]) -> list[Rejected]:
-    first = parsed.filter("_kind = 1").orderBy("_file", "_row").limit(3)
-    rows = first.select("_file", "_row", "rej_raw", "rej_stage", "rej_reason", "rej_error")
+def _first_rejected(rows: list, names: list[str]) -> list[Rejected]:
+    """The first 3 rejections of the job (files in input order), as the local engine keeps
+    them, from each file's first 3 (:data:`_tasks.FIRST_REJECTED` rows)."""
+    first = sorted(rows, key=lambda r: (r["_file"], r["n_rejected"]))[:3]
     return [
         Rejected(bytes(r["rej_raw"]), FileOrigin(names[r["_file"]], r["_row"]),
                  DeadLetterStage.from_label(r["rej_stage"]), r["rej_reason"], r["rej_error"])
-        for r in rows.collect()
+        for r in first
     ]  # fmt: skip
 
 
@@ -314,22 +319,30 @@ def parse_and_write(
 
     events_path = _join(out, "events.parquet")
     _clear(spark, events_path)
-    frame, names, buckets = parsed_inputs(spark, inputs, events_path, fmt=fmt, kind=kind,
-                                          options=options, chunk_size=chunk_size,
-                                          as_json=rejected_format == "jsonl",
-                                          partitions=partitions)  # fmt: skip
+    frame, names, buckets, by_file = parsed_inputs(spark, inputs, events_path, fmt=fmt,
+                                                   kind=kind, options=options,
+                                                   chunk_size=chunk_size,
+                                                   as_json=rejected_format == "jsonl",
+                                                   partitions=partitions)  # fmt: skip
     result = EtlResult()
-    counted = frame.filter(F.col("_kind") == _tasks.KIND_COUNTS).select(
-        "_file", "n_read", "n_parsed", "n_events", "n_rejected", "n_activity"
-    )
-    counts = {r["_file"]: r for r in counted.collect()}  # runs the parse
+    # One job runs the parse and brings back the counts and each file's first rejections.
+    kind = F.col("_kind")
+    first = (kind == _tasks.KIND_REJECTED) & (F.col("n_rejected") < _tasks.FIRST_REJECTED)
+    counted = frame.filter((kind == _tasks.KIND_COUNTS) | first).select(
+        "_kind", "_file", "_row", "n_read", "n_parsed", "n_events", "n_rejected", "n_activity",
+        "rej_raw", "rej_stage", "rej_reason", "rej_error",
+    )  # fmt: skip
+    collected = counted.collect()
+    counts = {r["_file"]: r for r in collected if r["_kind"] == _tasks.KIND_COUNTS}
     for k, name in enumerate(names):
         c = counts[k]
         per = result.per_file.setdefault(name, EtlCounts())
         for target in (per, result.total):
             target.add(c["n_read"], c["n_parsed"], c["n_events"], c["n_rejected"])
     rejected_path = _join(out, f"rejected.{rejected_format}")
-    rejected = frame.filter(F.col("_kind") == _tasks.KIND_REJECTED).orderBy("_file", "_row")
+    rejected = frame.filter(kind == _tasks.KIND_REJECTED)
+    if not by_file:  # else partition k holds file k's rejections in order: no sort to run
+        rejected = rejected.orderBy("_file", "_row")
     if rejected_format == "jsonl":
         rejected.select("rej_json").write.mode("overwrite").text(rejected_path)
     else:
@@ -338,7 +351,9 @@ def parse_and_write(
         rejected.select(*columns).write.mode("overwrite").parquet(rejected_path)
     result.outputs["events"] = Path(events_path)
     result.outputs["rejected"] = Path(rejected_path)
-    result.first_rejected = _first_rejected(frame, names)
+    result.first_rejected = _first_rejected(
+        [r for r in collected if r["_kind"] == _tasks.KIND_REJECTED], names
+    )
     n_activity = sum(c["n_activity"] for c in counts.values())
     return Parsed(frame, buckets, result, n_activity)
 

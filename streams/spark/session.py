@@ -95,8 +95,9 @@ def spark_session(
 
     ``master``: e.g. ``local[2]``, ``spark://host:7077``, ``yarn`` (default ``local[*]``, or what
     ``spark-submit --master`` set). ``conf``: extra ``spark.*`` settings. Arrow batches of
-    ``65536`` rows, one thread per Python worker (:data:`ONE_CORE_ENV`) and the driver JVM's
-    :data:`DRIVER_JAVA_OPTIONS` unless ``conf`` says otherwise. Raises :class:`SparkSetupError`.
+    ``65536`` rows, one thread per Python worker (:data:`ONE_CORE_ENV`), the driver JVM's
+    :data:`DRIVER_JAVA_OPTIONS` and the Python daemon :mod:`streams.spark.daemon` unless
+    ``conf`` says otherwise. Raises :class:`SparkSetupError`.
     """
     check_spark()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -108,6 +109,7 @@ def spark_session(
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.showConsoleProgress": "true",
         "spark.driver.extraJavaOptions": DRIVER_JAVA_OPTIONS,
+        "spark.python.daemon.module": "streams.spark.daemon",
         "spark.executorEnv.PYSPARK_PYTHON": os.environ["PYSPARK_PYTHON"],
         **{f"spark.executorEnv.{k}": v for k, v in ONE_CORE_ENV.items()},
     }
