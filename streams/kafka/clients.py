@@ -9,6 +9,7 @@ it (``poll``, ``consume``, ``flush``, a metadata request), naming the setting to
 
 from __future__ import annotations
 
+import collections
 import logging
 import time
 import uuid
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from streams.settings import Settings
 
 __all__ = [
+    "TimeAligned",
     "auth_error",
     "check_credentials",
     "list_metadata",
@@ -208,3 +210,52 @@ def read_topic(
                     return
     finally:
         consumer.close()
+
+
+class TimeAligned:
+    """Records of several partitions of a topic, handed on in the order of their timestamps.
+
+    A consumer that starts behind gets a topic's partitions in chunks, one partition's
+    backlog after another's (for feature snapshots: a whole partition's first days, then the
+    next partition's). A reader that treats arrival order as stream order (the drift
+    monitor's warm-up and reference windows, the collector's "oldest rows" cut) then sees time
+    jump back and forth. Like Kafka Streams picking the partition whose next record is the
+    oldest, :meth:`release` hands on the buffered record with the smallest timestamp, and only
+    once every partition has a record buffered or is known to be at its end (the consumer's
+    ``enable.partition.eof``); a partition that stays silent for ``max_idle_s`` without being
+    at its end stops holding the others back (as Kafka Streams' ``max.task.idle.ms``).
+    """
+
+    def __init__(self, partitions: Iterator[int] | range, max_idle_s: float = 2.0) -> None:
+        self._queues: dict[int, collections.deque] = {p: collections.deque() for p in partitions}
+        self._at_end = dict.fromkeys(self._queues, False)
+        self._max_idle_s = max_idle_s
+        self._held_since: float | None = None
+
+    def add(self, message: Message) -> None:
+        """Buffer a record (its partition is then not known to be at its end)."""
+        self._queues[message.partition()].append((message.timestamp()[1], message))
+        self._at_end[message.partition()] = False
+
+    def at_end(self, partition: int) -> None:
+        """The consumer reached the end of ``partition`` (a ``_PARTITION_EOF`` event)."""
+        self._at_end[partition] = True
+
+    def release(self, now: float | None = None) -> list[Message]:
+        """The records that can go on now, oldest first."""
+        now = time.monotonic() if now is None else now
+        out: list[Message] = []
+        while True:
+            heads = [(q[0][0], p) for p, q in self._queues.items() if q]
+            if not heads:
+                self._held_since = None
+                return out
+            silent = any(not q and not self._at_end[p] for p, q in self._queues.items())
+            if silent:
+                if self._held_since is None:
+                    self._held_since = now
+                if now - self._held_since < self._max_idle_s:
+                    return out
+            out.append(self._queues[min(heads)[1]].popleft()[1])
+            if not silent:
+                self._held_since = None

@@ -93,7 +93,9 @@ def gate(
 
 
 class StreamCollector:
-    """A daemon thread reading feature snapshots and outcomes from the start of their topics.
+    """A daemon thread reading feature snapshots and outcomes from the start of their topics,
+    the snapshots of all partitions in the order of their timestamps
+    (:class:`~streams.kafka.clients.TimeAligned`).
 
     Keeps at most ``retrain_max_rows`` snapshot rows (oldest dropped). Snapshots of another
     feature pipeline than the first seen (or the champion's) are skipped: a challenger is
@@ -126,15 +128,15 @@ class StreamCollector:
         self._stop.set()
 
     def _run(self) -> None:
-        from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+        from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
 
-        from streams.kafka.clients import make_consumer
+        from streams.kafka.clients import TimeAligned, make_consumer
         from streams.topics import TOPICS, topic_name
 
         consumer = make_consumer(
             self._bootstrap,
             settings=self._settings,
-            **{"fetch.message.max.bytes": 16 * 1024 * 1024},
+            **{"fetch.message.max.bytes": 16 * 1024 * 1024, "enable.partition.eof": True},
         )
         feats = topic_name(self._settings, "features")
         outs = topic_name(self._settings, "outcomes")
@@ -148,12 +150,18 @@ class StreamCollector:
                 for p in range(TOPICS["outcomes"].partitions)
             ]
         )
+        # Snapshots in the order the workers made them, not partition by partition as a
+        # consumer that starts behind gets them: the drift monitor's windows are row counts.
+        snapshots = TimeAligned(range(TOPICS["features"].partitions))
         try:
             while not self._stop.is_set():
-                msgs = consumer.consume(500, timeout=0.5)
-                for m in msgs:
-                    if m.error() is not None:
-                        continue
+                outcomes = []
+                for m in consumer.consume(500, timeout=0.5):
+                    if m.error() is None:
+                        (snapshots.add if m.topic() == feats else outcomes.append)(m)
+                    elif m.error().code() == KafkaError._PARTITION_EOF and m.topic() == feats:
+                        snapshots.at_end(m.partition())
+                for m in snapshots.release() + outcomes:
                     try:
                         if m.topic() == feats:
                             self._add_snapshot(m.value())
