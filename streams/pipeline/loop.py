@@ -214,10 +214,12 @@ class ScoringLoop:
         if not self._offsets and not self.outbox.open:
             return
         changelog = self.config.outputs["changelog"]
-        for partition, records in self.state.changelog_records().items():
-            self.outbox.send(changelog, partition, records)
         offsets, self._offsets = self._offsets, {}
         try:
+            # The changelog goes out in the transaction too: a producer that fails for good
+            # while sending it (fenced after a freeze) fails this commit, not the worker.
+            for partition, records in self.state.changelog_records().items():
+                self.outbox.send(changelog, partition, records)
             self.outbox.commit(offsets, self.consumer.group_metadata, self.consumer.commit)
         except CommitFailed as exc:
             _log.warning("commit failed (%s); scoring those records again", exc)
