@@ -280,17 +280,35 @@ def init_retrain_process() -> None:
     the OS has it) and one TensorFlow thread, so
     the scoring process keeps its cores (on a 2-core machine a retrain at full priority and
     full threads tripled the scoring p99), then TensorFlow imported ahead of the first retrain.
+    The child ends itself when the worker that started it is gone (:func:`_exit_with_parent`).
     """
     import contextlib
 
     from models._tf import tensorflow
 
+    _exit_with_parent(os.getppid())
     with contextlib.suppress(OSError):  # nice is not allowed everywhere
         os.nice(19)
     # Linux: SCHED_IDLE runs the child only on otherwise idle CPU time, below even nice 19.
     with contextlib.suppress(AttributeError, OSError):
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     tensorflow(threads=1)
+
+
+def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
+    """A daemon thread that ends this process once ``parent`` is no longer its parent.
+
+    A worker killed with SIGKILL (or dying from the OOM killer) cannot shut its pool down, and
+    its retraining child, reparented, went on: one from an earlier test run lived two hours
+    here, a TensorFlow process holding CPU and memory. (``PR_SET_PDEATHSIG`` would fire when the
+    thread that spawned the child ends, not the worker.)"""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def retrain_pool():
