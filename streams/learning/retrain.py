@@ -275,18 +275,20 @@ def build_sets(
 # -- one retrain (in a child process) ------------------------------------------------------------
 
 
-def init_retrain_process() -> None:
+def init_retrain_process(parent: int | None = None) -> None:
     """Initializer of the retraining child: lowest CPU priority (nice 19, and SCHED_IDLE where
     the OS has it) and one TensorFlow thread, so
     the scoring process keeps its cores (on a 2-core machine a retrain at full priority and
     full threads tripled the scoring p99), then TensorFlow imported ahead of the first retrain.
-    The child ends itself when the worker that started it is gone (:func:`_exit_with_parent`).
+    The child ends itself when ``parent``, the worker that started it, is gone
+    (:func:`_exit_with_parent`).
     """
     import contextlib
 
     from models._tf import tensorflow
 
-    _exit_with_parent(os.getppid())
+    if parent is not None:
+        _exit_with_parent(parent)
     with contextlib.suppress(OSError):  # nice is not allowed everywhere
         os.nice(19)
     # Linux: SCHED_IDLE runs the child only on otherwise idle CPU time, below even nice 19.
@@ -303,7 +305,7 @@ def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
     here, a TensorFlow process holding CPU and memory. (``PR_SET_PDEATHSIG`` would fire when the
     thread that spawned the child ends, not the worker.)"""
 
-    def watch() -> None:
+    def watch() -> None:  # already reparented when the worker died while this one started
         while os.getppid() == parent:
             time.sleep(every_s)
         os._exit(1)
@@ -318,7 +320,10 @@ def retrain_pool():
     from concurrent.futures import ProcessPoolExecutor
 
     return ProcessPoolExecutor(
-        1, mp_context=multiprocessing.get_context("spawn"), initializer=init_retrain_process
+        1,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=init_retrain_process,
+        initargs=(os.getpid(),),
     )
 
 

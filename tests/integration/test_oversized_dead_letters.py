@@ -147,6 +147,7 @@ def test_oversized_records_become_one_truncated_dead_letter_each(
 
 
 def test_topics_create_raises_the_record_limit_of_an_older_dead_letters_topic(kafka_bootstrap):
+    from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
     from streams.kafka.admin import create_topics
@@ -161,9 +162,17 @@ def test_topics_create_raises_the_record_limit_of_an_older_dead_letters_topic(ka
 
     def limit() -> int:
         resource = ConfigResource(ResourceType.TOPIC, name)
-        return int(
-            admin.describe_configs([resource])[resource].result(30)["max.message.bytes"].value
-        )
+        deadline = time.monotonic() + 30
+        while True:  # a topic created a moment ago may not be in the broker's metadata yet
+            try:
+                configs = admin.describe_configs([resource])[resource].result(30)
+            except KafkaException as exc:
+                unknown = exc.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+                if not unknown or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+                continue
+            return int(configs["max.message.bytes"].value)
 
     was = limit()
     assert was < DEAD_LETTER_MESSAGE_BYTES
