@@ -62,6 +62,26 @@ def _writes_state(args: argparse.Namespace) -> bool:
     return actions is None or action in actions
 
 
+def _add_global_options(parser: argparse.ArgumentParser) -> None:
+    """The options that come before the command."""
+    parser.add_argument(
+        "--state-dir",
+        help="state directory for broker data, models, logs and caches "
+        "(default ./var, env STREAMSCORE_STATE_DIR)",
+    )
+    parser.add_argument(
+        "--bootstrap-servers",
+        help="use this Kafka cluster instead of the local broker (env KAFKA_BOOTSTRAP_SERVERS)",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show TensorFlow's start-up and C++ log lines (hidden by default; also shown with "
+        "TF_CPP_MIN_LOG_LEVEL=0 or a worker's --loglevel debug)",
+    )
+
+
 class _GlobalOptions(argparse.ArgumentParser):
     """The options before the command, to find which command a command line names."""
 
@@ -73,9 +93,7 @@ def _command_of(argv: Sequence[str]) -> str | None:
     """The command a command line names (``worker`` in ``--state-dir d worker -l warn``), or
     None (none, ``--help``, or options the full parser must report)."""
     pre = _GlobalOptions(add_help=False)
-    for option in ("--state-dir", "--bootstrap-servers"):
-        pre.add_argument(option)
-    pre.add_argument("-v", "--verbose", action="store_true")
+    _add_global_options(pre)
     pre.add_argument("rest", nargs=argparse.REMAINDER)
     try:
         rest = pre.parse_known_args(list(argv))[0].rest
@@ -94,22 +112,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         prog="streamscore",
         description="Streaming ETL and online scoring on Apache Kafka.",
     )
-    parser.add_argument(
-        "--state-dir",
-        help="state directory for broker data, models, logs and caches "
-        "(default ./var, env STREAMSCORE_STATE_DIR)",
-    )
-    parser.add_argument(
-        "--bootstrap-servers",
-        help="use this Kafka cluster instead of the local broker (env KAFKA_BOOTSTRAP_SERVERS)",
-    )
-    parser.add_argument(
-        "-v",
-        "--verbose",
-        action="store_true",
-        help="show TensorFlow's start-up and C++ log lines (hidden by default; also shown with "
-        "TF_CPP_MIN_LOG_LEVEL=0 or a worker's --loglevel debug)",
-    )
+    _add_global_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in modules:
         importlib.import_module(name).register(sub)

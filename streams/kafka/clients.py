@@ -13,7 +13,7 @@ import collections
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
@@ -226,7 +226,7 @@ class TimeAligned:
     at its end stops holding the others back (as Kafka Streams' ``max.task.idle.ms``).
     """
 
-    def __init__(self, partitions: Iterator[int] | range, max_idle_s: float = 2.0) -> None:
+    def __init__(self, partitions: Iterable[int], max_idle_s: float = 2.0) -> None:
         self._queues: dict[int, collections.deque] = {p: collections.deque() for p in partitions}
         self._at_end = dict.fromkeys(self._queues, False)
         self._max_idle_s = max_idle_s

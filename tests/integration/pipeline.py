@@ -202,6 +202,19 @@ def last_data_offsets(
         consumer.close()
 
 
+def wait_until_listed(client, topics: list[str], timeout_s: float = 60) -> dict:
+    """The broker's topic metadata once it lists every one of ``topics`` with its partitions
+    (a topic created a moment before is not listed yet, and describing or assigning it fails).
+    ``client``: any confluent-kafka client."""
+    deadline = time.monotonic() + timeout_s
+    meta = client.list_topics(timeout=30).topics
+    while not all(t in meta and meta[t].partitions for t in topics):
+        assert time.monotonic() < deadline, f"topics {topics} not in the metadata: {sorted(meta)}"
+        time.sleep(0.5)
+        meta = client.list_topics(timeout=30).topics
+    return meta
+
+
 def reader_from_start(d: Deployment, topics: list[str]):
     """A consumer of ``topics`` from their first offset, on every partition, outside any group.
 
@@ -212,12 +225,7 @@ def reader_from_start(d: Deployment, topics: list[str]):
     from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
     consumer = make_consumer(d.bootstrap, settings=d.settings)
-    deadline = time.monotonic() + 60
-    meta = consumer.list_topics(timeout=30).topics
-    while not all(t in meta and meta[t].partitions for t in topics):  # just created: not yet
-        assert time.monotonic() < deadline, f"topics {topics} not in the metadata: {sorted(meta)}"
-        time.sleep(0.5)
-        meta = consumer.list_topics(timeout=30).topics
+    meta = wait_until_listed(consumer, topics)
     consumer.assign(
         [TopicPartition(t, p, OFFSET_BEGINNING) for t in topics for p in sorted(meta[t].partitions)]
     )

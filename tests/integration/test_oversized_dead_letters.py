@@ -26,7 +26,13 @@ from streams.pipeline import BatchProcessor, records_from_values
 from streams.produce import Publisher
 from streams.scoring import load_model_set
 from streams.topics import topic_name
-from tests.integration.pipeline import MODELS, Deployment, ResultReader, stop
+from tests.integration.pipeline import (
+    MODELS,
+    Deployment,
+    ResultReader,
+    stop,
+    wait_until_listed,
+)
 from tests.support.cli import streamscore
 from tests.support.workload import Workload, arrow_payload, mixed_workload
 
@@ -147,7 +153,6 @@ def test_oversized_records_become_one_truncated_dead_letter_each(
 
 
 def test_topics_create_raises_the_record_limit_of_an_older_dead_letters_topic(kafka_bootstrap):
-    from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
     from streams.kafka.admin import create_topics
@@ -159,20 +164,13 @@ def test_topics_create_raises_the_record_limit_of_an_older_dead_letters_topic(ka
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
     # As an older release created it: the broker's default record limit (1 MiB).
     admin.create_topics([NewTopic(name, 6, -1)])[name].result(30)
+    wait_until_listed(admin, [name])
 
     def limit() -> int:
         resource = ConfigResource(ResourceType.TOPIC, name)
-        deadline = time.monotonic() + 30
-        while True:  # a topic created a moment ago may not be in the broker's metadata yet
-            try:
-                configs = admin.describe_configs([resource])[resource].result(30)
-            except KafkaException as exc:
-                unknown = exc.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART
-                if not unknown or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-                continue
-            return int(configs["max.message.bytes"].value)
+        return int(
+            admin.describe_configs([resource])[resource].result(30)["max.message.bytes"].value
+        )
 
     was = limit()
     assert was < DEAD_LETTER_MESSAGE_BYTES
