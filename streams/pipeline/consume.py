@@ -97,12 +97,22 @@ class BatchConsumer:
                     _log.warning("consumer error on %s [%s]: %s", m.topic(), m.partition(), err)
         return good
 
-    def rewind(self) -> None:
+    def serve(self, seconds: float) -> int:
+        """Run librdkafka's callbacks (rebalance, errors) for ``seconds``, dropping the records
+        that come with them; returns how many were dropped. Only for a consumer about to seek
+        back over them (:meth:`rewind`)."""
+        dropped = 0
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            dropped += len(self._consumer.consume(10_000, left))
+        return dropped
+
+    def rewind(self, timeout_s: float = 30.0) -> None:
         """Seek every assigned partition back to its committed offset (after an abort)."""
         assignment = self._consumer.assignment()
         if not assignment:
             return
-        committed = self._consumer.committed(assignment, timeout=30)
+        committed = self._consumer.committed(assignment, timeout=timeout_s)
         for tp in committed:
             if tp.offset < 0:
                 tp.offset = OFFSET_BEGINNING

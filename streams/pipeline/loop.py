@@ -12,7 +12,11 @@ One :class:`ScoringLoop` runs in its own thread of a worker process (see
    changelog of the staged state, offsets), then write the staged state into the stores.
 
 A failed commit aborts the transaction: the staged state is dropped and the consumer seeks back
-to the committed offsets, so those records are scored again into a new transaction. So does a
+to the committed offsets, so those records are scored again into a new transaction. The seek
+happens at the start of the next turn, and while the broker cannot say where the committed
+offsets are, each turn tries again and serves the consumer in between (the records it fetched
+meanwhile are dropped: the seek goes back over them), so a group that dropped this member
+during an outage can hand it its partitions again, and a stop is still noticed. So does a
 producer that fails for good while results are queued (a worker resumed after its transaction
 timed out finds its producer fenced): the producer is replaced and the batch scored again. At a
 rebalance the open transaction commits before the partitions are revoked; partitions lost
@@ -55,6 +59,12 @@ CHECKPOINT_INTERVAL_S = 30.0
 
 IDLE_WAIT_S = 0.05
 """Longest a turn waits for a first record when none is queued (the stop flag's latency)."""
+
+REWIND_TIMEOUT_S = 10.0
+"""How long one try at reading the committed offsets waits for the group coordinator."""
+
+REWIND_RETRY_S = (0.5, 5.0)
+"""First and longest wait between two tries at rewinding, spent serving the consumer."""
 
 
 class ScoringStopped(StreamscoreError, RuntimeError):
@@ -122,6 +132,8 @@ class ScoringLoop:
         )
         self._offsets: dict[tuple[str, int], int] = {}  # next offsets of the open transaction
         self._began = 0.0
+        self._rewind_due = False  # a failed commit's records wait to be scored again
+        self._rewind_tries = 0
         self._next_checkpoint = time.monotonic() + CHECKPOINT_INTERVAL_S
         self.batches = 0
         self.snapshots = SnapshotPolicy.parse(settings.snapshots)  # parsed once, not per batch
@@ -154,6 +166,8 @@ class ScoringLoop:
 
     def turn(self) -> None:
         """One batch (steps 1-2 of the module docstring) and, when due, a commit (step 3)."""
+        if self._rewind_due and not self._rewound():
+            return
         msgs = self.consumer.take(self.settings.batch_max, IDLE_WAIT_S)
         if msgs:
             self.outage.reachable()
@@ -243,16 +257,35 @@ class ScoringLoop:
             _log.error("aborting the transaction failed: %s", exc)
 
     def _rewind(self) -> None:
-        """Seek back to the committed offsets; retried while the broker does not answer."""
-        delay = 0.5
-        while True:
-            try:
-                self.consumer.rewind()
-                return
-            except KafkaException as exc:
-                _log.warning("rewinding to the committed offsets failed: %s; retrying", exc)
-                time.sleep(delay)
-                delay = min(5.0, delay * 2)
+        """Score the records since the last commit again: seek back to the committed offsets
+        before the next batch is taken (see :meth:`_rewound`)."""
+        self._rewind_due = True
+
+    def _rewound(self) -> bool:
+        """Try the pending rewind once; on failure serve the consumer a while and say so.
+
+        Not a blocking retry: librdkafka runs the group's rebalance callbacks only from
+        ``consume``, and a member whose session ran out during an outage stays out of the group
+        (no heartbeats, no committed offsets) until they have run.
+        """
+        try:
+            self.consumer.rewind(REWIND_TIMEOUT_S)
+        except KafkaException as exc:
+            self._rewind_tries += 1
+            first, longest = REWIND_RETRY_S
+            wait = min(longest, first * 2 ** (self._rewind_tries - 1))
+            if self._rewind_tries & (self._rewind_tries - 1) == 0:  # 1st, 2nd, 4th, 8th try...
+                _log.warning(
+                    "rewinding to the committed offsets failed (%d tries): %s; retrying",
+                    self._rewind_tries,
+                    exc,
+                )
+            self.consumer.serve(wait)
+            return False
+        if self._rewind_tries:
+            _log.info("rewound to the committed offsets after %d tries", self._rewind_tries + 1)
+        self._rewind_due, self._rewind_tries = False, 0
+        return True
 
     def _changelog_ends(self) -> dict[int, int] | None:
         """High watermarks of the owned changelog partitions (only with no transaction open)."""

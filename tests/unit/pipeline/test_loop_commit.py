@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+from confluent_kafka import KafkaError, KafkaException
+
 from streams.pipeline.loop import ScoringLoop
 from streams.pipeline.transactions import CommitFailed
 
@@ -47,9 +49,51 @@ def test_a_producer_failing_on_the_changelog_rewinds_instead_of_stopping_the_wor
     loop.outbox, loop.state = FencedOutbox(), StagedState()
     loop._offsets = {("activity", 0): 42}
     rewound = []
-    loop.consumer = SimpleNamespace(rewind=lambda: rewound.append(True))
+    loop.consumer = SimpleNamespace(rewind=lambda timeout_s: rewound.append(True))
+    loop._rewind_due, loop._rewind_tries = False, 0
 
     loop._commit()  # raised CommitFailed out of the loop before
 
-    assert rewound == [True] and loop.state.discarded and not loop.state.applied
+    assert loop._rewind_due and loop.state.discarded and not loop.state.applied
+    assert loop._rewound() and rewound == [True] and not loop._rewind_due
     assert not loop.outbox.committed and loop._offsets == {}
+
+
+class OutOfTheGroupConsumer:
+    """librdkafka after an outage that outlasted the session: the committed offsets cannot be
+    read until ``consume`` has run the lost-partitions callback (found by the broker-outage
+    test in a clean-clone run: a loop that retried ``committed()`` without serving the
+    consumer waited for ten minutes with the broker back)."""
+
+    def __init__(self, loop: ScoringLoop) -> None:
+        self.loop, self.assigned, self.served, self.taken = loop, [("activity", 0)], 0.0, 0
+
+    def rewind(self, timeout_s: float) -> None:
+        if self.assigned:
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "Failed to get committed"))
+
+    def serve(self, seconds: float) -> int:
+        self.served += seconds
+        lost, self.assigned = self.assigned, []
+        self.loop._lost(lost)
+        return 500
+
+    def take(self, max_records: int, wait_s: float) -> list:
+        self.taken += 1
+        return []
+
+
+def test_a_rewind_the_broker_cannot_answer_yet_serves_the_consumer_between_tries():
+    loop = ScoringLoop.__new__(ScoringLoop)
+    loop.settings = SimpleNamespace(batch_max=100, commit_interval_s=1.0)
+    loop._offsets, loop._rewind_due, loop._rewind_tries = {}, False, 0
+    lost = []
+    loop._lost = lost.extend
+    loop.consumer = consumer = OutOfTheGroupConsumer(loop)
+
+    loop._rewind()
+    loop.turn()  # the first try fails: the consumer is served, no batch is taken
+    assert loop._rewind_due and consumer.served > 0 and lost == [("activity", 0)]
+    assert consumer.taken == 0
+    loop.turn()  # served: out of the group, nothing assigned, nothing to seek
+    assert not loop._rewind_due and consumer.taken == 1
