@@ -133,7 +133,12 @@ def _tree_cpu_s() -> float:
 
 
 def _run_engine(
-    work: Path, engine: str, master: str | None, code: str | None, extra: list[str]
+    work: Path,
+    engine: str,
+    master: str | None,
+    code: str | None,
+    extra: list[str],
+    prefix: str = "",
 ) -> dict:
     """In a child process: etl then score; seconds of each, session start excluded.
 
@@ -149,7 +154,7 @@ def _run_engine(
     opts = ParseOptions(reference_ms=REF_MS)
     kernels.warm_up()
     tag = engine if master is None else master.replace("[", "").replace("]", "")
-    tag = f"base-{tag}" if code else tag
+    tag = prefix + (f"base-{tag}" if code else tag)
     out = work / f"out-{tag}"
     if engine == "spark":
         from streams.spark.etl import run_etl_spark
@@ -200,7 +205,9 @@ def engines(args: argparse.Namespace) -> None:
     base = _baseline_tree(work, args.baseline) if args.baseline else None
     runs = []
     for name in args.engines.split(","):
-        root = REPO
+        root, cpus = REPO, None
+        if name.startswith("1cpu:"):  # the whole process tree on one core (the JVM too)
+            cpus, name = {min(os.sched_getaffinity(0))}, name[len("1cpu:") :]
         if name.startswith("base:"):
             if base is None:
                 raise SystemExit(f"engine {name}: give --baseline REF")
@@ -211,11 +218,14 @@ def engines(args: argparse.Namespace) -> None:
             cmd += ["--master", master]
         if root != REPO:
             cmd += ["--code", str(root)]
+        if cpus:
+            cmd += ["--tag", "1cpu-"]
         for item in args.conf:
             cmd += ["--conf", item]
         print(f"{time.strftime('%H:%M:%S')} load {os.getloadavg()[0]:.1f}: {name} "
               f"({'baseline' if root != REPO else 'this tree'})", flush=True)  # fmt: skip
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root,
+        pin = (lambda c=cpus: os.sched_setaffinity(0, c)) if cpus else None
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root, preexec_fn=pin,
                               env={**os.environ, "PYTHONPATH": str(root)})  # fmt: skip
         if proc.returncode:
             print(proc.stdout[-2000:], proc.stderr[-4000:])
@@ -232,6 +242,13 @@ def engines(args: argparse.Namespace) -> None:
               f"{run['load']:.1f}{session}", flush=True)  # fmt: skip
     by = {r["engine"]: r for r in runs}
     for prefix in ("", "base-"):
+        if {"1cpu-local", f"1cpu-{prefix}local1"} <= set(by):
+            local, one = by["1cpu-local"], by[f"1cpu-{prefix}local1"]
+            print(
+                f"{prefix or 'this tree '}Spark overhead with both engines on one core "
+                f"(1cpu:local / 1cpu:local[1]): {local['rate'] / one['rate']:.2f}x in events/s, "
+                f"{local['cpu_rate'] / one['cpu_rate']:.2f}x in events per CPU second"
+            )
         names = ("local", f"{prefix}local1", f"{prefix}local2")
         if not set(names) <= set(by):
             continue
@@ -391,7 +408,8 @@ def main() -> int:
         "--engines",
         default="local,local[2],local[1]",
         help="what to run, in order: local and Spark masters, base:MASTER for --baseline's "
-        "code (default: local,local[2],local[1])",
+        "code, 1cpu:NAME for NAME with its whole process tree pinned to one core "
+        "(default: local,local[2],local[1])",
     )
     e.add_argument("--baseline", metavar="REF", help="the commit base:MASTER engines run")
     e.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
@@ -418,6 +436,7 @@ def main() -> int:
     r.add_argument("--master")
     r.add_argument("--code")
     r.add_argument("--conf", action="append", default=[])
+    r.add_argument("--tag", default="")
     args = ap.parse_args()
     if args.part == "engines":
         engines(args)
@@ -425,7 +444,11 @@ def main() -> int:
         syslog(args)
     else:
         print(
-            json.dumps(_run_engine(Path(args.work), args.engine, args.master, args.code, args.conf))
+            json.dumps(
+                _run_engine(
+                    Path(args.work), args.engine, args.master, args.code, args.conf, args.tag
+                )
+            )
         )
     return 0
 
