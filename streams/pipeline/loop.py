@@ -265,8 +265,9 @@ class ScoringLoop:
         """Try the pending rewind once; on failure serve the consumer a while and say so.
 
         Not a blocking retry: librdkafka runs the group's rebalance callbacks only from
-        ``consume``, and a member whose session ran out during an outage stays out of the group
-        (no heartbeats, no committed offsets) until they have run.
+        ``consume``, and a member whose session ran out during an outage waits for its
+        lost-partitions callback to run (join state ``wait-unassign-call``), sending no
+        heartbeats and not rejoining, until then.
         """
         try:
             self.consumer.rewind(REWIND_TIMEOUT_S)
