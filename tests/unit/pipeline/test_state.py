@@ -4,9 +4,12 @@ pipeline and fault tests.)"""
 
 from __future__ import annotations
 
-import pytest
+import time
 
-from streams.pipeline.state import StateStoreError, WindowState
+import pytest
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+
+from streams.pipeline.state import StateStoreError, WindowState, _watermarks
 
 
 def _state(tmp_path, kind="rocksdb") -> WindowState:
@@ -63,3 +66,39 @@ def test_a_store_that_cannot_be_opened_names_its_path(tmp_path):
     state = WindowState("changelog", "rocksdb", blocker, lambda: None)
     with pytest.raises(StateStoreError, match=str(blocker)):
         state._open(0)
+
+
+class LeaderComingUp:
+    """A consumer whose broker says NOT_LEADER_FOR_PARTITION twice (a changelog topic just
+    created, its leader still being elected), then answers; or always ``error``."""
+
+    def __init__(self, error: int | None = None) -> None:
+        self.asked, self.error = 0, error
+
+    def get_watermark_offsets(self, tp, timeout):
+        self.asked += 1
+        if self.error is not None or self.asked <= 2:
+            code = self.error or KafkaError.NOT_LEADER_FOR_PARTITION
+            raise KafkaException(KafkaError(code, "Failed to get watermark offsets"))
+        return 0, 42
+
+
+def test_a_watermark_query_the_broker_cannot_answer_yet_is_asked_again():
+    """Found by a clean-clone run: a worker exited 70 on NOT_LEADER_FOR_PARTITION while it
+    restored a changelog partition that had just been created."""
+    tp = TopicPartition("app-windows-changelog", 3)
+    consumer = LeaderComingUp()
+    assert _watermarks(consumer, tp, time.monotonic() + 30) == (0, 42)
+    assert consumer.asked == 3
+
+
+def test_a_watermark_error_that_does_not_pass_or_a_deadline_gone_is_raised():
+    tp = TopicPartition("app-windows-changelog", 3)
+    refused = LeaderComingUp(KafkaError.TOPIC_AUTHORIZATION_FAILED)
+    with pytest.raises(KafkaException):
+        _watermarks(refused, tp, time.monotonic() + 30)
+    assert refused.asked == 1
+    late = LeaderComingUp()
+    with pytest.raises(KafkaException):
+        _watermarks(late, tp, time.monotonic() - 1)
+    assert late.asked == 1
