@@ -12,6 +12,7 @@ leaves at once.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 
@@ -139,6 +140,18 @@ class BatchConsumer:
     def close(self) -> None:
         self._consumer.close()  # runs on_revoke for what is still assigned
 
+    def abandon(self) -> None:
+        """Close on a thread of its own, the rebalance hooks disconnected first: this consumer
+        is being replaced, and nothing it still reports may touch its owner's state."""
+        self._on_assign = self._on_revoke = self._on_lost = _ignore
+        threading.Thread(target=self._close_quietly, name="abandoned-consumer", daemon=True).start()
+
+    def _close_quietly(self) -> None:
+        try:
+            self._consumer.close()
+        except Exception as exc:
+            _log.debug("closing an abandoned consumer: %s", exc)
+
     # --- rebalance ---------------------------------------------------------------------------
 
     def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -205,3 +218,7 @@ def _topic_partitions(offsets: dict[tuple[str, int], int]) -> list[TopicPartitio
 
 def _names(partitions: Iterable[TopicPartition]) -> str:
     return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions) or "nothing"
+
+
+def _ignore(partitions: list[TopicPartition]) -> None:
+    """The rebalance hooks of an abandoned consumer."""

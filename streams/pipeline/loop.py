@@ -66,6 +66,12 @@ REWIND_TIMEOUT_S = 10.0
 REWIND_RETRY_S = (0.5, 5.0)
 """First and longest wait between two tries at rewinding, spent serving the consumer."""
 
+REJOIN_AFTER_S = 60.0
+"""A consumer that lost its partitions and has had none assigned for this long is replaced
+by a new one, which joins the group afresh: in clean-clone runs, librdkafka's consumer ran
+the lost-partitions callback after a broker outage and then never joined again (the
+broker's log shows no JoinGroup for nine minutes)."""
+
 
 class ScoringStopped(StreamscoreError, RuntimeError):
     """The scoring path failed and stopped; the worker must exit (and be restarted)."""
@@ -120,16 +126,9 @@ class ScoringLoop:
             ),
         )
         self.outbox = Outbox(config.bootstrap, config.transactional_id, clients, settings)
-        self.consumer = BatchConsumer(
-            config.bootstrap,
-            config.group,
-            list(config.inputs),
-            on_assign=self._assigned,
-            on_revoke=self._revoked,
-            on_lost=self._lost,
-            client_config=clients,
-            settings=settings,
-        )
+        self._clients = clients
+        self.consumer = self._new_consumer()
+        self._lost_at: float | None = None  # partitions lost, none assigned since
         self._offsets: dict[tuple[str, int], int] = {}  # next offsets of the open transaction
         self._began = 0.0
         self._rewind_due = False  # a failed commit's records wait to be scored again
@@ -166,6 +165,8 @@ class ScoringLoop:
 
     def turn(self) -> None:
         """One batch (steps 1-2 of the module docstring) and, when due, a commit (step 3)."""
+        if self._lost_at is not None and time.monotonic() - self._lost_at > REJOIN_AFTER_S:
+            self._rejoin()
         if self._rewind_due and not self._rewound():
             return
         msgs = self.consumer.take(self.settings.batch_max, IDLE_WAIT_S)
@@ -303,7 +304,33 @@ class ScoringLoop:
 
     # --- rebalance ---------------------------------------------------------------------------
 
+    def _new_consumer(self) -> BatchConsumer:
+        return BatchConsumer(
+            self.config.bootstrap,
+            self.config.group,
+            list(self.config.inputs),
+            on_assign=self._assigned,
+            on_revoke=self._revoked,
+            on_lost=self._lost,
+            client_config=self._clients,
+            settings=self.settings,
+        )
+
+    def _rejoin(self) -> None:
+        """Replace a consumer that lost its partitions and never joined again (see
+        :data:`REJOIN_AFTER_S`); the old one closes on a thread of its own, unhooked."""
+        _log.warning(
+            "no partitions assigned %.0f s after losing them: joining the group again with a "
+            "new consumer",
+            time.monotonic() - (self._lost_at or 0.0),
+        )
+        old, self.consumer = self.consumer, self._new_consumer()
+        self._lost_at = time.monotonic()  # and again later, if this one is stuck too
+        self._rewind_due = False  # a new member starts at the committed offsets
+        old.abandon()
+
     def _assigned(self, partitions: list[TopicPartition]) -> None:
+        self._lost_at = None
         self.state.assign({tp.partition for tp in partitions})
 
     def _revoked(self, partitions: list[TopicPartition]) -> None:
@@ -314,6 +341,7 @@ class ScoringLoop:
         self._drop(partitions)
 
     def _lost(self, partitions: list[TopicPartition]) -> None:
+        self._lost_at = time.monotonic()
         self._abort("partitions lost")
         self._drop(partitions)
 

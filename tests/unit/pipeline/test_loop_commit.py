@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
+import streams.pipeline.loop as loop_module
 from streams.pipeline.loop import ScoringLoop
 from streams.pipeline.transactions import CommitFailed
 
@@ -86,7 +87,7 @@ class OutOfTheGroupConsumer:
 def test_a_rewind_the_broker_cannot_answer_yet_serves_the_consumer_between_tries():
     loop = ScoringLoop.__new__(ScoringLoop)
     loop.settings = SimpleNamespace(batch_max=100, commit_interval_s=1.0)
-    loop._offsets, loop._rewind_due, loop._rewind_tries = {}, False, 0
+    loop._offsets, loop._rewind_due, loop._rewind_tries, loop._lost_at = {}, False, 0, None
     lost = []
     loop._lost = lost.extend
     loop.consumer = consumer = OutOfTheGroupConsumer(loop)
@@ -97,3 +98,43 @@ def test_a_rewind_the_broker_cannot_answer_yet_serves_the_consumer_between_tries
     assert consumer.taken == 0
     loop.turn()  # served: out of the group, nothing assigned, nothing to seek
     assert not loop._rewind_due and consumer.taken == 1
+
+
+class NeverRejoins:
+    """librdkafka in clean-clone runs after a broker outage: the lost-partitions callback ran,
+    then the consumer never joined the group again (no partitions, ever)."""
+
+    def __init__(self) -> None:
+        self.abandoned, self.taken = False, 0
+
+    def take(self, max_records: int, wait_s: float) -> list:
+        self.taken += 1
+        return []
+
+    def assignment(self) -> list:
+        return []
+
+    def abandon(self) -> None:
+        self.abandoned = True
+
+
+def test_a_consumer_that_lost_its_partitions_and_never_rejoins_is_replaced(monkeypatch):
+    loop = ScoringLoop.__new__(ScoringLoop)
+    loop.settings = SimpleNamespace(batch_max=100, commit_interval_s=1.0)
+    loop._offsets, loop._rewind_due, loop._rewind_tries = {}, False, 0
+    loop.outbox = SimpleNamespace(open=False, abort=lambda why: None)
+    loop.state = SimpleNamespace(discard=lambda: None, revoke=lambda gone: None,
+                                 assign=lambda partitions: None)  # fmt: skip
+    stuck, fresh = NeverRejoins(), NeverRejoins()
+    loop.consumer = stuck
+    loop._new_consumer = lambda: fresh
+    loop._lost_at = None
+
+    loop._lost([TopicPartition("activity", 0)])
+    loop.turn()  # just lost: librdkafka is given time to rejoin
+    assert loop.consumer is stuck and stuck.taken == 1
+    monkeypatch.setattr(loop_module.time, "monotonic", lambda: loop._lost_at + 61.0)
+    loop.turn()
+    assert loop.consumer is fresh and stuck.abandoned and fresh.taken == 1
+    loop._assigned([])  # joined, even with nothing to own: no more replacing
+    assert loop._lost_at is None
