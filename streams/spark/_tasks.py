@@ -5,14 +5,16 @@ one back. They are the local engine's own steps (:func:`~streams.etl.files.read_
 :meth:`FittedPipeline.transform`, :func:`~streams.pipeline.backfill.score_batches`), so the
 two engines cannot drift apart.
 
-Events never cross into the JVM as rows: a parse task writes a file's events to Parquet itself
-and hands Spark, per chunk and per *bucket* (``kafka_partitions(entity, buckets)``: every
-entity in one bucket), one row holding those events as an Arrow IPC message
-(:data:`BLOB_SCHEMA`). Spark shuffles these few large rows to one task per bucket
-(``repartitionById``), which decodes them and puts the bucket's events in the local engine's
-order (time, then input file, then position in it) before fitting, featurising or scoring.
-Converting millions of event rows to and from Spark's row format, shuffling, sorting and
-writing them in the JVM cost 4-8x the local engine's own work.
+Events never cross into the JVM: a parse task writes a file's events to Parquet itself, and
+once more split by *bucket* (``kafka_partitions(entity, buckets)``: every entity in one
+bucket) into an exchange file in the output folder (:class:`BucketedEvents`). A bucket task
+(one per bucket) reads its bucket's batches from every input file's exchange file
+(:func:`bucket_tables`) and puts the bucket's events in the local engine's order (time, then
+input file, then position in it) before fitting, featurising or scoring. Spark schedules the
+tasks and carries the rejections and counts. Converting millions of event rows to and from
+Spark's row format, shuffling, sorting and writing them in the JVM cost 4-8x the local
+engine's own work; caching and shuffling the events as a few large Arrow blobs per bucket
+still cost the JVM about 15 CPU s per 5 million events, which the exchange files save.
 
 Every function here is module level and takes plain picklable arguments (JSON documents,
 dataclasses), bound with :func:`functools.partial` by the driver.
@@ -21,6 +23,7 @@ dataclasses), bound with :func:`functools.partial` by the driver.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import pickle
 import tempfile
@@ -34,14 +37,14 @@ from schemas.events import EVENT_SCHEMA
 from streams.etl.types import FileOrigin, ParseOptions, Rejected
 
 __all__ = [
-    "BLOB_SCHEMA",
     "BUCKET_FIT_SCHEMA",
+    "BUCKET_SCHEMA",
+    "BucketedEvents",
     "PartFile",
     "FILE_SCHEMA",
     "FIRST_REJECTED",
     "FIT_SCHEMA",
     "KIND_COUNTS",
-    "KIND_EVENT",
     "KIND_REJECTED",
     "PARSED_SCHEMA",
     "WRITTEN_SCHEMA",
@@ -57,7 +60,7 @@ __all__ = [
     "start_task",
 ]
 
-KIND_EVENT, KIND_REJECTED, KIND_COUNTS = 0, 1, 2
+KIND_REJECTED, KIND_COUNTS = 1, 2
 FIRST_REJECTED = 3
 """Rejections the driver collects per file (with the counts) for the job's first three."""
 
@@ -70,11 +73,9 @@ FILE_SCHEMA = pa.schema([
 ])  # fmt: skip
 
 PARSED_SCHEMA = pa.schema([
-    ("_kind", pa.int8()),  # KIND_EVENT / KIND_REJECTED / KIND_COUNTS
+    ("_kind", pa.int8()),  # KIND_REJECTED / KIND_COUNTS
     ("_file", pa.int32()),
-    ("_row", pa.int64()),  # events: the chunk's first event in its file; rejections: line/row
-    ("bucket", pa.int32()),  # events: the bucket of every event in the blob
-    ("blob", pa.binary()),  # events: an Arrow IPC stream (LZ4) of EVENT_SCHEMA, in file order
+    ("_row", pa.int64()),  # rejections: the line or row
     ("rej_origin", pa.string()),
     ("rej_stage", pa.string()),
     ("rej_error", pa.string()),
@@ -87,14 +88,12 @@ PARSED_SCHEMA = pa.schema([
     ("n_rejected", pa.int64()),  # counts: the file's; a rejection: the file's before it
     ("n_activity", pa.int64()),  # events whose source is activity (the spec choice needs it)
 ])  # fmt: skip
-"""One schema for everything a parse task returns (Spark's mapInArrow takes one): event
-blobs, rejections and per-file counts, told apart by ``_kind``."""
+"""One schema for everything a parse task returns (Spark's mapInArrow takes one):
+rejections and per-file counts, told apart by ``_kind``."""
 
-BLOB_SCHEMA = pa.schema([("bucket", pa.int32()), ("_file", pa.int32()), ("_row", pa.int64()),
-                         ("blob", pa.binary())])  # fmt: skip
-"""What the bucket tasks read: the parse's event rows, shuffled to one task per bucket. A
-blob's place in the input (``_file``, ``_row``) orders a bucket's blobs, and so its events,
-as the input holds them, whatever order the shuffle brings them in."""
+BUCKET_SCHEMA = pa.schema([("bucket", pa.int32())])
+"""What a bucket task gets from Spark: the numbers of its buckets (one, with
+``repartitionById``); the events it reads from the exchange files (:func:`bucket_tables`)."""
 
 FIT_SCHEMA = pa.schema([("part", pa.binary())])
 BUCKET_FIT_SCHEMA = pa.schema([("spec", pa.int32()), ("part", pa.binary())])
@@ -106,40 +105,63 @@ def _batch(columns: dict[str, pa.Array], n: int) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(arrays, schema=PARSED_SCHEMA)
 
 
-def _event_blobs(events: pa.RecordBatch, file: int, first_row: int,
-                 buckets: int) -> pa.RecordBatch:  # fmt: skip
-    """One PARSED row per bucket that has events in this chunk, holding them as IPC (in
-    their order in the chunk)."""
-    from kernels.partition import kafka_partitions
-
-    where = kafka_partitions(events.column("entity"), buckets)
-    order = np.argsort(where, kind="stable")
-    grouped = events.take(pa.array(order))
-    bounds = np.searchsorted(where[order], np.arange(buckets + 1))
-    spans = enumerate(zip(bounds[:-1], bounds[1:], strict=True))
-    rows = [(b, _blob(grouped.slice(lo, hi - lo))) for b, (lo, hi) in spans if hi > lo]
-    k = len(rows)
-    cols = {
-        "_kind": pa.array(np.full(k, KIND_EVENT, np.int8)),
-        "_file": pa.array(np.full(k, file, np.int32)),
-        "_row": pa.array(np.full(k, first_row, np.int64)),
-        "bucket": pa.array([b for b, _ in rows], pa.int32()),
-        "blob": pa.array([blob for _, blob in rows], pa.binary()),
-    }
-    return _batch(cols, k)
+_EXCHANGE_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
 
 
-_BLOB_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
+class BucketedEvents:
+    """One input file's events, split by bucket, for the bucket tasks: ``DIR/FFFFFF.arrow``
+    (FFFFFF: the file's index) is an Arrow IPC file whose record batches each hold one bucket's
+    events of one chunk, in the file's order; ``DIR/FFFFFF.json`` lists the bucket of each
+    batch. Both are written under temporary names and renamed when the file is parsed (the
+    index last), so a retried task overwrites them and a failed one leaves no index; a file
+    without events gets an empty index and no IPC file. LZ4 (the exchange may be a remote
+    store): about 0.6 CPU us per event written and 0.15 per event read."""
 
+    def __init__(self, exchange_dir: str, file: int, buckets: int) -> None:
+        from pyspark import TaskContext
 
-def _blob(events: pa.RecordBatch) -> bytes:
-    """Events as an LZ4-compressed Arrow IPC stream: 2.5x fewer bytes for the JVM to cache,
-    shuffle and copy (it spent about 13 CPU us per uncompressed event doing so), for about
-    0.6 us per event here and 0.15 us per read."""
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, EVENT_SCHEMA, options=_BLOB_OPTIONS) as writer:
-        writer.write_batch(events)
-    return sink.getvalue().to_pybytes()
+        context = TaskContext.get()
+        attempt = context.attemptNumber() if context else 0
+        self.fs, self.root = _filesystem(exchange_dir)
+        self.fs.create_dir(self.root, recursive=True)
+        self.name, self.attempt, self.buckets = f"{file:06d}", attempt, buckets
+        self.index: list[int] = []
+        self._sink = self._writer = None
+
+    def _temp(self, suffix: str) -> str:
+        return f"{self.root}/_tmp-{self.name}-{self.attempt}{suffix}"
+
+    def write(self, events: pa.RecordBatch) -> None:
+        """A chunk's events: one batch per bucket that has any, in their order in the chunk."""
+        from kernels.partition import kafka_partitions
+
+        where = kafka_partitions(events.column("entity"), self.buckets)
+        order = np.argsort(where, kind="stable")
+        grouped = events.take(pa.array(order))
+        bounds = np.searchsorted(where[order], np.arange(self.buckets + 1))
+        if self._writer is None:
+            self._sink = self.fs.open_output_stream(self._temp(".arrow"))
+            self._writer = pa.ipc.new_file(self._sink, EVENT_SCHEMA, options=_EXCHANGE_OPTIONS)
+        for bucket, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+            if hi > lo:
+                self._writer.write_batch(grouped.slice(lo, hi - lo))
+                self.index.append(bucket)
+
+    def __enter__(self) -> BucketedEvents:
+        return self
+
+    def __exit__(self, kind, *_) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._sink.close()
+            if kind is not None:
+                self.fs.delete_file(self._temp(".arrow"))
+                return
+            self.fs.move(self._temp(".arrow"), f"{self.root}/{self.name}.arrow")
+        if kind is None:
+            with self.fs.open_output_stream(self._temp(".json")) as out:
+                out.write(json.dumps(self.index).encode())
+            self.fs.move(self._temp(".json"), f"{self.root}/{self.name}.json")
 
 
 def _rejected_batch(rejected: list[Rejected], file: int, before: int,
@@ -176,7 +198,7 @@ def _counts_batch(file: int, counts: tuple[int, ...]) -> pa.RecordBatch:
 
 
 def _parse_one(row: dict, fmt: str, kind: str, options: ParseOptions, chunk_size: int,
-               as_json: bool, scratch: Path, events_dir: str,
+               as_json: bool, scratch: Path, events_dir: str, exchange_dir: str,
                buckets: int) -> Iterator[pa.RecordBatch]:  # fmt: skip
     import pyarrow.compute as pc
 
@@ -194,12 +216,15 @@ def _parse_one(row: dict, fmt: str, kind: str, options: ParseOptions, chunk_size
         path = Path(row["path"])
     opened = str(path)
     read = parsed = n_events = n_rejected = n_activity = 0
-    with PartFile(events_dir, f"part-{file:05d}", schema=EVENT_SCHEMA) as out:  # even if empty
+    with (
+        PartFile(events_dir, f"part-{file:05d}", schema=EVENT_SCHEMA) as out,  # even if empty
+        BucketedEvents(exchange_dir, file, buckets) as exchange,
+    ):
         for chunk in read_file(path, fmt, kind=kind, options=opts, chunk_size=chunk_size):
             events, rejected = chunk.parsed.events, chunk.parsed.rejected
             if events.num_rows:
                 out.write(pa.Table.from_batches([events]))
-                yield _event_blobs(events, file, n_events, buckets)
+                exchange.write(events)
                 is_activity = pc.equal(events.column("source"), SourceFormat.ACTIVITY.value)
                 n_activity += pc.sum(is_activity).as_py() or 0
             if rejected:
@@ -219,40 +244,48 @@ def _parse_one(row: dict, fmt: str, kind: str, options: ParseOptions, chunk_size
 
 def parse_task(batches: Iterator[pa.RecordBatch], *, fmt: str, kind: str,
                options: ParseOptions, chunk_size: int, as_json: bool, events_dir: str,
-               buckets: int) -> Iterator[pa.RecordBatch]:  # fmt: skip
-    """Files (:data:`FILE_SCHEMA` rows) -> event blobs, rejections and counts
-    (:data:`PARSED_SCHEMA`), each file read whole by :func:`~streams.etl.files.read_file`, in
-    order; each file's events written to ``EVENTS_DIR/part-NNNNN.parquet`` (NNNNN: the file's
-    index, so the parts are in input order)."""
+               exchange_dir: str, buckets: int) -> Iterator[pa.RecordBatch]:  # fmt: skip
+    """Files (:data:`FILE_SCHEMA` rows) -> rejections and counts (:data:`PARSED_SCHEMA`), each
+    file read whole by :func:`~streams.etl.files.read_file`, in order; each file's events
+    written to ``EVENTS_DIR/part-NNNNN.parquet`` (NNNNN: the file's index, so the parts are in
+    input order) and, split into ``buckets``, to ``EXCHANGE_DIR`` (:class:`BucketedEvents`)."""
     start_task()
     with tempfile.TemporaryDirectory(prefix="streamscore-spark-") as tmp:
         for batch in batches:
             for row in batch.to_pylist():
                 yield from _parse_one(row, fmt, kind, options, chunk_size, as_json, Path(tmp),
-                                      events_dir, buckets)  # fmt: skip
+                                      events_dir, exchange_dir, buckets)  # fmt: skip
 
 
-def bucket_tables(batches: Iterator[pa.RecordBatch]) -> Iterator[tuple[int, pa.Table]]:
+def bucket_tables(batches: Iterator[pa.RecordBatch], *, exchange_dir: str,
+                  n_files: int) -> Iterator[tuple[int, pa.Table]]:  # fmt: skip
     """(bucket, its events in the local engine's order) for each bucket among a task's
-    :data:`BLOB_SCHEMA` rows (one with ``repartitionById``), in bucket order; each table has
-    :data:`~schemas.events.EVENT_SCHEMA`.
+    :data:`BUCKET_SCHEMA` rows, in bucket order; each table has
+    :data:`~schemas.events.EVENT_SCHEMA`. The events are the bucket's batches of the
+    exchange files (:class:`BucketedEvents`) of the job's ``n_files`` input files.
 
-    The local engine's order is time, then input file, then position in it: the blobs
-    decoded in input order (``_file``, ``_row``) and stably sorted by ``ts_ms`` give it, and
-    when they are already in time order (a bucket of one time-ordered file) nothing moves."""
+    The local engine's order is time, then input file, then position in it: the batches read
+    in input order (file, then chunk) and stably sorted by ``ts_ms`` give it, and when they
+    are already in time order (a bucket of one time-ordered file) nothing moves."""
     from streams.etl.job import time_ordered
 
-    blobs: dict[int, list[tuple[int, int, pa.Buffer]]] = {}
-    for batch in batches:
-        columns = (batch.column(n).to_pylist() for n in ("bucket", "_file", "_row"))
-        for bucket, file, row, blob in zip(*columns, batch.column("blob"), strict=True):
-            blobs.setdefault(bucket, []).append((file, row, blob.as_buffer()))
-    for bucket in sorted(blobs):
-        placed = sorted(blobs.pop(bucket), key=lambda b: (b[0], b[1]))
-        table = pa.Table.from_batches(
-            [rb for _, _, blob in placed for rb in pa.ipc.open_stream(blob)], EVENT_SCHEMA
-        )
-        yield bucket, time_ordered(table)
+    wanted = sorted({b for batch in batches for b in batch.column("bucket").to_pylist()})
+    if not wanted:
+        return
+    fs, root = _filesystem(exchange_dir)
+    indexes = []
+    for file in range(n_files):
+        with fs.open_input_stream(f"{root}/{file:06d}.json") as index:
+            indexes.append(json.loads(index.read()))
+    for bucket in wanted:
+        parts: list[pa.RecordBatch] = []
+        for file, index in enumerate(indexes):
+            mine = [k for k, b in enumerate(index) if b == bucket]
+            if mine:
+                with fs.open_input_file(f"{root}/{file:06d}.arrow") as source:
+                    reader = pa.ipc.open_file(source)
+                    parts += [reader.get_batch(k) for k in mine]
+        yield bucket, time_ordered(pa.Table.from_batches(parts, EVENT_SCHEMA))
 
 
 def event_chunks(table: pa.Table, chunk_size: int = 65_536) -> Iterator[pa.Table]:
@@ -285,15 +318,16 @@ def fit_task(batches: Iterator[pa.RecordBatch], *, spec_json: str,
     yield _fit_part_row(pipeline.fit_part(_event_batches(batches), pipeline.new_state()))
 
 
-def fit_bucket_task(batches: Iterator[pa.RecordBatch], *, spec_jsons: list[str],
-                    target: str) -> Iterator[pa.RecordBatch]:  # fmt: skip
-    """:func:`fit_task` over :data:`BLOB_SCHEMA` rows, for several specs in one pass: one
-    :class:`FitPart` per spec and bucket (:data:`BUCKET_FIT_SCHEMA`)."""
+def fit_bucket_task(batches: Iterator[pa.RecordBatch], *, spec_jsons: list[str], target: str,
+                    exchange_dir: str, n_files: int) -> Iterator[pa.RecordBatch]:  # fmt: skip
+    """:func:`fit_task` over a task's buckets (:data:`BUCKET_SCHEMA` rows, their events read by
+    :func:`bucket_tables`), for several specs in one pass: one :class:`FitPart` per spec and
+    bucket (:data:`BUCKET_FIT_SCHEMA`)."""
     from streams.features import FeaturePipeline, FeatureSpec
 
     start_task()
     pipelines = [FeaturePipeline(FeatureSpec.from_json(doc), target) for doc in spec_jsons]
-    for _, table in bucket_tables(batches):
+    for _, table in bucket_tables(batches, exchange_dir=exchange_dir, n_files=n_files):
         for k, pipeline in enumerate(pipelines):
             part = pipeline.fit_part(event_chunks(table), pipeline.new_state())
             yield pa.RecordBatch.from_arrays(
@@ -385,8 +419,10 @@ def partition_id() -> int:
 
 
 def featurise_task(batches: Iterator[pa.RecordBatch], *, pipeline_docs: list[dict],
-                   target: str, out_dirs: list[str]) -> Iterator[pa.RecordBatch]:  # fmt: skip
-    """Feature vectors of a task's buckets (:data:`BLOB_SCHEMA` rows) for each fitted pipeline
+                   target: str, out_dirs: list[str], exchange_dir: str,
+                   n_files: int) -> Iterator[pa.RecordBatch]:  # fmt: skip
+    """Feature vectors of a task's buckets (:data:`BUCKET_SCHEMA` rows, their events read by
+    :func:`bucket_tables`) for each fitted pipeline
     (``describe()`` documents) in one pass: each bucket's events in the local engine's order,
     one window state per pipeline carried through them as a stream worker carries it.
 
@@ -404,7 +440,7 @@ def featurise_task(batches: Iterator[pa.RecordBatch], *, pipeline_docs: list[dic
     name = f"part-{partition_id():05d}"
     with ExitStack() as stack:
         outs = [stack.enter_context(PartFile(d, name, feature_writer)) for d in out_dirs]
-        for _, table in bucket_tables(batches):
+        for _, table in bucket_tables(batches, exchange_dir=exchange_dir, n_files=n_files):
             states = [f.new_state() for f in fitted]
             for events in event_chunks(table):
                 for pipeline, state, out in zip(fitted, states, outs, strict=True):

@@ -5,28 +5,30 @@
    file is read whole, in one task, by :func:`~streams.etl.files.read_file` (the local
    engine's reader): the same events, and rejections with the same origins and reasons.
    The task writes the file's events to ``events.parquet/part-NNNNN.parquet`` (NNNNN: the
-   file's index, so the parts are in input order) and hands Spark the rejections, the
-   counts, and the events as Arrow IPC blobs, one per chunk and bucket (an entity's bucket:
-   Kafka's murmur2 partition of its id, one bucket per feature task; see
-   :mod:`streams.spark._tasks`).
+   file's index, so the parts are in input order) and, split by bucket (an entity's bucket:
+   Kafka's murmur2 partition of its id, one bucket per feature task), to an exchange file in
+   ``_exchange/`` (see :mod:`streams.spark._tasks`); it hands Spark the rejections and the
+   counts.
 2. Collect the counts per file and each file's first rejections (one job, which runs the
    parse) and write the rejections (``rejected.jsonl/`` or ``rejected.parquet/``) in input
    order: with local inputs partition ``k`` is file ``k``, its rejections in order, so they are
    written as they stand, one part per file; remote ones are sorted by file and line first.
-3. Features, per spec (as the local engine picks them): Spark shuffles the blobs to one task
-   per bucket (``repartitionById``), which puts its events in the local engine's order
-   (``ts_ms``, then input file, then position: the blobs in input order, then a stable sort on
-   time) and carries one window state through them as a stream worker does between
-   micro-batches. Fitting runs one task per bucket and merges the
-   exact partial statistics on the driver (bit for bit the local fit); a second pass writes
-   ``features[-NAME].parquet/`` and the driver saves ``pipeline[-NAME].json``.
+3. Features, per spec (as the local engine picks them): one task per bucket reads the
+   bucket's events from the exchange files, puts them in the local engine's order
+   (``ts_ms``, then input file, then position: the files' batches in input order, then a
+   stable sort on time) and carries one window state through them as a stream worker does
+   between micro-batches. Fitting runs one task per bucket and merges the exact partial
+   statistics on the driver (bit for bit the local fit); a second pass writes
+   ``features[-NAME].parquet/`` and the driver saves ``pipeline[-NAME].json``. The exchange
+   folder is removed at the end.
 
 Event and feature files are Parquet folders whose part files each task writes itself with
-pyarrow, in the local engine's schemas, so no event or feature value goes through the JVM as
-a row. Remote ``--out`` paths for them go through pyarrow's filesystems (``s3a://`` is read
-as ``s3://``, ``hdfs://`` needs libhdfs), the rejections through Spark's writers. A feature
-task holds its bucket's events in memory: the default number of buckets grows with the input
-(one per :data:`BUCKET_INPUT_BYTES` of input files, at least two per core).
+pyarrow, in the local engine's schemas, so no event or feature value goes through the JVM.
+Remote ``--out`` paths for them and the exchange go through pyarrow's filesystems
+(``s3a://`` is read as ``s3://``, ``hdfs://`` needs libhdfs), the rejections through Spark's
+writers. A feature task holds its bucket's events in memory: the default number of buckets
+grows with the input (one per :data:`BUCKET_INPUT_BYTES` of input files, at least two per
+core).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUCKET_INPUT_BYTES",
+    "EXCHANGE",
     "Parsed",
     "by_bucket",
     "parse_and_write",
@@ -68,6 +71,12 @@ __all__ = [
 BUCKET_INPUT_BYTES = 128 << 20
 """Input bytes per bucket (feature or scoring task) when the caller gives no ``partitions``:
 a task holds its bucket's events in memory, so a larger history gets more buckets."""
+
+EXCHANGE = "_exchange"
+"""The folder of ``--out`` where parse tasks leave each file's events split by bucket for the
+bucket tasks (:class:`~streams.spark._tasks.BucketedEvents`); removed when the job ends. On a
+cluster ``--out`` is a store every executor reads (``s3a://``, ``hdfs://``), as it must be for
+the part files the tasks write."""
 
 
 def spark_schema(schema: pa.Schema) -> str:
@@ -149,6 +158,7 @@ def parsed_inputs(
     spark: SparkSession,
     inputs: Sequence[str],
     events_dir: str,
+    exchange_dir: str,
     *,
     fmt: str = "auto",
     kind: str = "auto",
@@ -157,11 +167,11 @@ def parsed_inputs(
     as_json: bool = True,
     partitions: int | None = None,
 ) -> tuple[DataFrame, list[str], int, bool]:
-    """Every input parsed in Spark tasks, its events written under ``events_dir``: a
-    DataFrame of :data:`_tasks.PARSED_SCHEMA` rows (persisted: callers read it several
-    times), the files' origin names by index, the number of buckets (``partitions``, or
-    one per :data:`BUCKET_INPUT_BYTES` of input and at least two per core), and whether
-    partition ``k`` holds file ``k``'s rows (see :func:`_files`)."""
+    """Every input parsed in Spark tasks, its events written under ``events_dir`` and, by
+    bucket, ``exchange_dir``: a DataFrame of :data:`_tasks.PARSED_SCHEMA` rows (persisted:
+    callers read it several times), the files' origin names by index, the number of buckets
+    (``partitions``, or one per :data:`BUCKET_INPUT_BYTES` of input and at least two per
+    core), and whether partition ``k`` holds file ``k``'s rows (see :func:`_files`)."""
     from pyspark import StorageLevel
 
     files, names, size, by_file = _files(spark, inputs)
@@ -169,18 +179,16 @@ def parsed_inputs(
                                 math.ceil(size / BUCKET_INPUT_BYTES))  # fmt: skip
     task = partial(_tasks.parse_task, fmt=str(fmt), kind=kind, options=options or ParseOptions(),
                    chunk_size=chunk_size, as_json=as_json, events_dir=events_dir,
-                   buckets=buckets)  # fmt: skip
+                   exchange_dir=exchange_dir, buckets=buckets)  # fmt: skip
     parsed = files.mapInArrow(task, spark_schema(_tasks.PARSED_SCHEMA))
     return parsed.persist(StorageLevel.MEMORY_AND_DISK), names, buckets, by_file
 
 
-def by_bucket(parsed: DataFrame, buckets: int) -> DataFrame:
-    """The parse's event blobs (:data:`_tasks.BLOB_SCHEMA`), bucket ``b`` in partition ``b``:
-    what :func:`_tasks.bucket_tables` reads."""
-    from pyspark.sql import functions as F
-
-    blobs = parsed.filter(F.col("_kind") == _tasks.KIND_EVENT).select(*_tasks.BLOB_SCHEMA.names)
-    return blobs.repartitionById(buckets, "bucket")
+def by_bucket(spark: SparkSession, buckets: int) -> DataFrame:
+    """The bucket numbers (:data:`_tasks.BUCKET_SCHEMA`), bucket ``b`` in partition ``b``:
+    one bucket task each, which reads the bucket's events (:func:`_tasks.bucket_tables`)."""
+    numbers = pa.table({"bucket": pa.array(range(buckets), pa.int32())})
+    return spark.createDataFrame(numbers).repartitionById(buckets, "bucket")
 
 
 def write_text(spark: SparkSession, uri: str, text: str) -> None:
@@ -222,7 +230,7 @@ def _first_rejected(rows: list, names: list[str]) -> list[Rejected]:
     ]  # fmt: skip
 
 
-def _fitted(buckets: DataFrame, docs: list[dict], target: str) -> list:
+def _fitted(buckets: DataFrame, docs: list[dict], target: str, exchange: dict) -> list:
     """A :class:`FittedPipeline` per spec document: fitted ones as they are, the others fitted
     in one pass over the buckets (a partial fit per bucket, merged exactly on the driver)."""
     import pickle
@@ -233,7 +241,7 @@ def _fitted(buckets: DataFrame, docs: list[dict], target: str) -> list:
     specs = [json.dumps(docs[k]) for k in todo]
     parts: dict[int, list] = {k: [] for k in todo}
     if todo:
-        task = partial(_tasks.fit_bucket_task, spec_jsons=specs, target=target)
+        task = partial(_tasks.fit_bucket_task, spec_jsons=specs, target=target, **exchange)
         for row in buckets.mapInArrow(task, spark_schema(_tasks.BUCKET_FIT_SCHEMA)).collect():
             parts[todo[row["spec"]]].append(pickle.loads(row["part"]))
     return [
@@ -286,20 +294,28 @@ def run_etl_spark(
         if features and parsed.result.total.events:
             _features(spark, parsed, out, spec, kernel_target)
     finally:
-        parsed.frame.unpersist()
+        parsed.close(spark)
     return parsed.result
 
 
 @dataclass(slots=True)
 class Parsed:
-    """What :func:`parse_and_write` leaves: the persisted parse (:data:`_tasks.PARSED_SCHEMA`;
-    unpersist it when done), its number of buckets, the counts so far, and how many events
-    are activity (the local engine's spec choice needs it)."""
+    """What :func:`parse_and_write` leaves: the persisted parse (:data:`_tasks.PARSED_SCHEMA`),
+    its number of buckets, the exchange folder that holds the events by bucket and the number
+    of input files in it, the counts so far, and how many events are activity (the local
+    engine's spec choice needs it). :meth:`close` it when done."""
 
     frame: DataFrame
     buckets: int
+    exchange: str
+    n_files: int
     result: EtlResult
     n_activity: int
+
+    def close(self, spark: SparkSession) -> None:
+        """Unpersist the parse and remove the exchange folder."""
+        self.frame.unpersist()
+        _clear(spark, self.exchange)
 
 
 def parse_and_write(
@@ -317,10 +333,11 @@ def parse_and_write(
     """Steps 1 and 2: parse the inputs, write events and rejections, count per file."""
     from pyspark.sql import functions as F
 
-    events_path = _join(out, "events.parquet")
+    events_path, exchange = _join(out, "events.parquet"), _join(out, EXCHANGE)
     _clear(spark, events_path)
-    frame, names, buckets, by_file = parsed_inputs(spark, inputs, events_path, fmt=fmt,
-                                                   kind=kind, options=options,
+    _clear(spark, exchange)
+    frame, names, buckets, by_file = parsed_inputs(spark, inputs, events_path, exchange,
+                                                   fmt=fmt, kind=kind, options=options,
                                                    chunk_size=chunk_size,
                                                    as_json=rejected_format == "jsonl",
                                                    partitions=partitions)  # fmt: skip
@@ -355,34 +372,30 @@ def parse_and_write(
         [r for r in collected if r["_kind"] == _tasks.KIND_REJECTED], names
     )
     n_activity = sum(c["n_activity"] for c in counts.values())
-    return Parsed(frame, buckets, result, n_activity)
+    return Parsed(frame, buckets, exchange, len(names), result, n_activity)
 
 
 def _features(spark: SparkSession, parsed: Parsed, out: str, spec: Path | None,
               target: str) -> None:  # fmt: skip
     """Step 3: every spec fitted in one pass over the buckets, and featurised in a second."""
-    from pyspark import StorageLevel
-
     result = parsed.result
     docs = spec_documents(spec, parsed.n_activity, result.total.events)
-    buckets = by_bucket(parsed.frame, parsed.buckets).persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        fitted = _fitted(buckets, [doc for _, doc in docs], target)
-        described = [f.describe() for f in fitted]
-        feat_paths = []
-        for (suffix, _), doc in zip(docs, described, strict=True):
-            pipeline_path = _join(out, f"pipeline{suffix}.json")
-            write_text(spark, pipeline_path, json.dumps(doc, indent=1, allow_nan=False) + "\n")
-            result.outputs[f"pipeline{suffix}"] = Path(pipeline_path)
-            feat_paths.append(_join(out, f"features{suffix}.parquet"))
-            _clear(spark, feat_paths[-1])
-        task = partial(_tasks.featurise_task, pipeline_docs=described, target=target,
-                       out_dirs=feat_paths)  # fmt: skip
-        rows = [0] * len(docs)
-        for row in buckets.mapInArrow(task, spark_schema(_tasks.WRITTEN_SCHEMA)).collect():
-            rows[row["spec"]] += row["rows"]
-        for (suffix, _), path, n in zip(docs, feat_paths, rows, strict=True):
-            result.outputs[f"features{suffix}"] = Path(path)
-            result.feature_rows[f"features{suffix}"] = n
-    finally:
-        buckets.unpersist()
+    buckets = by_bucket(spark, parsed.buckets)
+    exchange = {"exchange_dir": parsed.exchange, "n_files": parsed.n_files}
+    fitted = _fitted(buckets, [doc for _, doc in docs], target, exchange)
+    described = [f.describe() for f in fitted]
+    feat_paths = []
+    for (suffix, _), doc in zip(docs, described, strict=True):
+        pipeline_path = _join(out, f"pipeline{suffix}.json")
+        write_text(spark, pipeline_path, json.dumps(doc, indent=1, allow_nan=False) + "\n")
+        result.outputs[f"pipeline{suffix}"] = Path(pipeline_path)
+        feat_paths.append(_join(out, f"features{suffix}.parquet"))
+        _clear(spark, feat_paths[-1])
+    task = partial(_tasks.featurise_task, pipeline_docs=described, target=target,
+                   out_dirs=feat_paths, **exchange)  # fmt: skip
+    rows = [0] * len(docs)
+    for row in buckets.mapInArrow(task, spark_schema(_tasks.WRITTEN_SCHEMA)).collect():
+        rows[row["spec"]] += row["rows"]
+    for (suffix, _), path, n in zip(docs, feat_paths, rows, strict=True):
+        result.outputs[f"features{suffix}"] = Path(path)
+        result.feature_rows[f"features{suffix}"] = n

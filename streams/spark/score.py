@@ -1,10 +1,10 @@
 """``streamscore score --engine spark``: backfill scoring on Spark, the local job's steps.
 
-Parse and write events and rejections as ``etl --engine spark`` does, shuffle the events to
-one task per bucket (every entity's events in one bucket, in the local engine's order: see
-:mod:`streams.spark._tasks`), then each task loads the champions once
-(:func:`~streams.scoring.load_model_set`: LiteRT or tf.function, as the worker chooses),
-scores its events in the local engine's chunks with
+Parse and write events and rejections as ``etl --engine spark`` does, with the events split
+into buckets in exchange files (every entity's events in one bucket, read in the local
+engine's order by one task per bucket: see :mod:`streams.spark._tasks`), then each task
+loads the champions once (:func:`~streams.scoring.load_model_set`: LiteRT or tf.function, as
+the worker chooses), scores its events in the local engine's chunks with
 :func:`~streams.pipeline.backfill.score_batches` (each model on the events of the entity kinds
 it scores, as the local engine and the workers do) and writes them to
 ``scores.parquet/part-NNNNN.parquet`` itself. The registry must be readable by every
@@ -39,8 +39,10 @@ SCORED_SCHEMA = pa.schema([("model_name", pa.string()), ("rows", pa.int64())])
 
 def score_task(batches: Iterator[pa.RecordBatch], *, settings: Settings,
                tasks: Sequence[str] | None, version: str | None, scored_ms: int,
-               out_dir: str) -> Iterator[pa.RecordBatch]:  # fmt: skip
-    """A task's buckets (:data:`~streams.spark._tasks.BLOB_SCHEMA` rows) -> score rows in
+               out_dir: str, exchange_dir: str,
+               n_files: int) -> Iterator[pa.RecordBatch]:  # fmt: skip
+    """A task's buckets (:data:`~streams.spark._tasks.BUCKET_SCHEMA` rows, their events read
+    by :func:`~streams.spark._tasks.bucket_tables`) -> score rows in
     ``OUT_DIR/part-NNNNN.parquet``; returns the rows written per model."""
     from streams.pipeline.backfill import score_batches
     from streams.scoring import load_model_set
@@ -51,7 +53,7 @@ def score_task(batches: Iterator[pa.RecordBatch], *, settings: Settings,
     gc.freeze()  # TensorFlow's objects, which the model set imported (see start_task)
     rows: dict[str, int] = {}
     with PartFile(out_dir, f"part-{partition_id():05d}", schema=SCORE_SCHEMA) as out:
-        for _, table in bucket_tables(batches):
+        for _, table in bucket_tables(batches, exchange_dir=exchange_dir, n_files=n_files):
             for scored in score_batches(models, event_chunks(table), scored_ms):
                 out.write(scored)
                 name = scored.column("model_name")[0].as_py()
@@ -98,13 +100,12 @@ def run_score_spark(
         scores_path = _join(out, "scores.parquet")
         _clear(spark, scores_path)
         task = partial(score_task, settings=settings, tasks=tasks, version=version,
-                       scored_ms=scored_ms, out_dir=scores_path)  # fmt: skip
-        scored = by_bucket(parsed.frame, parsed.buckets).mapInArrow(
-            task, spark_schema(SCORED_SCHEMA)
-        )
+                       scored_ms=scored_ms, out_dir=scores_path, exchange_dir=parsed.exchange,
+                       n_files=parsed.n_files)  # fmt: skip
+        scored = by_bucket(spark, parsed.buckets).mapInArrow(task, spark_schema(SCORED_SCHEMA))
         for row in scored.collect():
             result.rows[row["model_name"]] = result.rows.get(row["model_name"], 0) + row["rows"]
         result.outputs["scores"] = Path(scores_path)
     finally:
-        parsed.frame.unpersist()
+        parsed.close(spark)
     return result

@@ -12,7 +12,7 @@ import pytest
 
 from streams.etl import ParseOptions
 from streams.etl.job import run_etl
-from streams.spark.etl import run_etl_spark
+from streams.spark.etl import EXCHANGE, run_etl_spark
 from tests.unit.spark.conftest import feature_rows
 
 OPTS = ParseOptions(reference_ms=1_764_000_000_000, default_host="testhost")
@@ -30,6 +30,7 @@ def test_spark_etl_equals_local(case, etl_inputs, spark, tmp_path):
     far = run_etl_spark(inputs, tmp_path / "spark", options=OPTS, partitions=3)
 
     assert far.per_file == local.per_file
+    assert not (tmp_path / "spark" / EXCHANGE).exists()  # the parse's events by bucket: gone
     assert far.total == local.total and local.total.events > 0
     assert [str(r.origin) for r in far.first_rejected] == [
         str(r.origin) for r in local.first_rejected

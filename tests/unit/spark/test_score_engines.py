@@ -13,6 +13,7 @@ import pytest
 from streams.errors import ConfigError
 from streams.etl import ParseOptions
 from streams.pipeline.backfill import SCORE_SCHEMA, run_score
+from streams.spark.etl import EXCHANGE
 from streams.spark.score import run_score_spark
 
 OPTS = ParseOptions(reference_ms=1_764_000_000_000, default_host="testhost")
@@ -54,6 +55,7 @@ def test_spark_scores_equal_local(case, etl_inputs, settings, spark, tmp_path):
     local = run_score(inputs, tmp_path / "local", settings, options=OPTS)
     far = run_score_spark(inputs, tmp_path / "spark", settings, options=OPTS, partitions=3)
     assert far.etl.total == local.etl.total
+    assert not (tmp_path / "spark" / EXCHANGE).exists()  # the parse's events by bucket: gone
     users = user_event_ids(local)
     assert 0 < len(users) < local.etl.total.events  # the inputs' log lines name hosts
     assert local.rows == far.rows == {"churn": len(users), "upsell": len(users)}
