@@ -14,7 +14,7 @@ input file, then position in it) before fitting, featurising or scoring. Spark s
 tasks and carries the rejections and counts. Converting millions of event rows to and from
 Spark's row format, shuffling, sorting and writing them in the JVM cost 4-8x the local
 engine's own work; caching and shuffling the events as a few large Arrow blobs per bucket
-still cost the JVM about 15 CPU s per 5 million events, which the exchange files save.
+still cost the JVM 17-29 CPU s per 5 million events, which the exchange files save.
 
 Every function here is module level and takes plain picklable arguments (JSON documents,
 dataclasses), bound with :func:`functools.partial` by the driver.

@@ -42,12 +42,14 @@ TensorFlow pools sized to the machine fought the JVM for its two cores)."""
 
 DRIVER_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseParallelGC"
 """The driver JVM's flags (in ``local[N]`` it is also the executor) unless ``conf`` sets
-``spark.driver.extraJavaOptions``. Our tasks hand the JVM few rows of large Arrow blobs, so
-its own work is copying bytes: C2's optimising compiles (about 19 of 41 JVM CPU seconds of a
-360,000-event ``etl`` + ``score`` at ``local[1]``) and G1's concurrent marking (4 s) cost
-more than they return; C1 only and the throughput collector brought the JVM's share to 13.5 s
-and the whole job from 61.7 to 33.4 CPU s (tests/benchmarks/bench_offline.py). Executors on a
-cluster are long-lived and keep the JVM's defaults."""
+``spark.driver.extraJavaOptions``. Our tasks hand the JVM only rejections and counts (the
+events go through exchange files), so its own work is scheduling and a few jobs' planning:
+C2's optimising compiles (about 19 of 41 JVM CPU seconds of a 360,000-event ``etl`` +
+``score`` at ``local[1]``, measured when the events still went through the JVM as blobs)
+and G1's concurrent marking (4 s) cost more than they return; C1 only and the throughput
+collector brought the JVM's share to 13.5 s and the whole job from 61.7 to 33.4 CPU s
+(tests/benchmarks/bench_offline.py). Executors on a cluster are long-lived and keep the JVM's
+defaults."""
 
 
 def _java_major(java: str) -> int | None:
