@@ -9,6 +9,8 @@
 4. Writes ``server.properties`` (combined broker+controller, KRaft) and formats the storage, once.
 5. Starts the JVM in its own session with a modest heap, records its PID and ports in
    ``<state>/kafka/broker.json``, and waits until the broker answers a metadata request.
+   The JVMs start from a class-data-sharing archive of the broker's classes; the first broker
+   without one has it built in the background (:mod:`streams.kafka.class_archive`).
 
 With ``secure=True`` (``kafka up --secure``) the broker also gets a SASL_SSL listener on
 loopback (SCRAM-SHA-512, a CA and server certificate made at first start; see
@@ -41,7 +43,7 @@ from importlib import resources
 from pathlib import Path
 
 from streams.errors import KafkaAuthError, KafkaSetupError
-from streams.kafka import secure_local
+from streams.kafka import class_archive, secure_local
 from streams.kafka.clients import list_metadata, make_admin
 from streams.settings import Settings
 
@@ -314,12 +316,16 @@ def _server_properties(
     )
 
 
-def _jvm_command(settings: Settings, java: str, libs: Path, main: list[str]) -> list[str]:
+def _jvm_command(
+    settings: Settings, java: str, libs: Path, main: list[str], flags: list[str] | None = None
+) -> list[str]:
+    """``flags``: ours (the class archive's), before the user's ``kafka_jvm_opts``."""
     log4j = resources.files("streams.kafka") / "log4j2.properties"
     return [
         java,
         f"-Xms{min(256, settings.kafka_heap_mb)}m",
         f"-Xmx{settings.kafka_heap_mb}m",
+        *(flags or []),
         *settings.kafka_jvm_opts.split(),
         "-Djava.awt.headless=true",
         f"-Dlog4j2.configurationFile={log4j}",
@@ -331,7 +337,12 @@ def _jvm_command(settings: Settings, java: str, libs: Path, main: list[str]) -> 
 
 
 def _format_storage(
-    settings: Settings, java: str, libs: Path, config: Path, extra: list[str] | None = None
+    settings: Settings,
+    java: str,
+    libs: Path,
+    config: Path,
+    extra: list[str] | None = None,
+    flags: list[str] | None = None,
 ) -> bool:
     """Format the KRaft storage unless it already is; whether it was formatted now."""
     if (settings.kafka_state_dir / "data" / "meta.properties").exists():
@@ -353,6 +364,7 @@ def _format_storage(
                 str(config),
                 *(extra or []),
             ],
+            flags,
         ),
         capture_output=True,
         text=True,
@@ -475,17 +487,21 @@ def broker_up(settings: Settings, *, wait: bool = True, secure: bool = False) ->
     config = (settings.kafka_state_dir / "server.properties").resolve()
     config.write_text(_server_properties(settings, port, controller_port, material, secure_port))
     config.chmod(0o600)  # holds the keystore password when secure
+    archive = class_archive.archive_path(libs, java)
+    shared = class_archive.jvm_flags(archive)
+    record, classes = class_archive.record_flags(archive) if wait and not shared else ([], None)
     formatted = _format_storage(
         settings,
         java,
         libs,
         config,
         secure_local.scram_format_args(material) if material is not None else None,
+        shared,
     )
 
     with open(_log_dir(settings) / "stdout.log", "ab") as out:
         proc = subprocess.Popen(
-            _jvm_command(settings, java, libs, ["kafka.Kafka", str(config)]),
+            _jvm_command(settings, java, libs, ["kafka.Kafka", str(config)], shared + record),
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -511,8 +527,12 @@ def broker_up(settings: Settings, *, wait: bool = True, secure: bool = False) ->
                     _wait_secure(settings, info)
         except (KafkaSetupError, KafkaAuthError) as exc:
             broker_down(settings)
+            if classes is not None:
+                classes.unlink(missing_ok=True)
             tail = "\n".join(broker_logs(settings, lines=20))
             raise KafkaSetupError(f"{exc}; last broker log lines:\n{tail}") from exc
+    if classes is not None:
+        class_archive.build_later(java, libs, archive, classes)
     return info
 
 

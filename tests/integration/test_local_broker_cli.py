@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,40 @@ def test_external_cluster_starts_nothing(tmp_path, kafka_bootstrap):
     assert not (tmp_path / "kafka" / "broker.json").exists()
     status = streamscore("--state-dir", str(tmp_path), "kafka", "status", env=env)
     assert status.returncode == 0 and "external" in status.stdout
+
+
+def test_the_first_broker_leaves_a_class_archive_the_next_one_starts_from(tmp_path):
+    """In a cache of its own (the suite's jars linked in) there is no class archive: the first
+    `kafka up` records the broker's classes and a background JVM dumps them; the next broker
+    starts from the archive (it maps it), and nothing else is left in the cache."""
+    from streams.kafka.local import _ensure_jars
+    from streams.settings import load_settings
+
+    jars = _ensure_jars(load_settings(env=clean_env()))
+    cache = tmp_path / "cache"
+    dist = cache / jars.parent.name
+    dist.mkdir(parents=True)
+    (dist / "libs").symlink_to(jars)
+    env = clean_env(STREAMSCORE_CACHE_DIR=str(cache))
+    state = ["--state-dir", str(tmp_path / "state")]
+
+    first = streamscore(*state, "kafka", "up", env=env)
+    assert first.returncode == 0, first.stderr
+    deadline = time.monotonic() + 240
+    while not list(dist.glob("classes-*.jsa")) or list(dist.glob("*.building")):
+        assert time.monotonic() < deadline, sorted(p.name for p in dist.iterdir())
+        time.sleep(0.5)
+    assert streamscore(*state, "kafka", "down", env=env).returncode == 0
+    (archive,) = dist.glob("classes-*.jsa")
+    assert sorted(p.name for p in dist.iterdir()) == [archive.name, "libs"]
+
+    second = streamscore(*state, "kafka", "up", env=env)
+    assert second.returncode == 0, second.stderr
+    pid = int(re.search(r"\(pid (\d+)", second.stdout).group(1))
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        assert f"-XX:SharedArchiveFile={archive}".encode() in cmdline
+        assert not any(arg.startswith(b"-XX:DumpLoadedClassList") for arg in cmdline)
+        assert str(archive) in Path(f"/proc/{pid}/maps").read_text()  # the JVM took it
+    finally:
+        assert streamscore(*state, "kafka", "down", env=env).returncode == 0
