@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from streams.errors import KafkaAuthError
@@ -36,10 +36,23 @@ __all__ = [
     "make_producer",
     "read_topic",
     "security_config",
+    "watermarks",
 ]
 
 _AUTH_CODES = frozenset({KafkaError._AUTHENTICATION, KafkaError._SSL})
+_PASSING = frozenset({
+    KafkaError.NOT_LEADER_FOR_PARTITION,  # the leader moved, or a new topic's is being elected
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,  # a topic just created, not yet in the metadata
+    KafkaError.FENCED_LEADER_EPOCH,
+    KafkaError.UNKNOWN_LEADER_EPOCH,
+    KafkaError.REQUEST_TIMED_OUT,
+    KafkaError._TIMED_OUT,
+    KafkaError._TRANSPORT,
+})  # fmt: skip
+"""Broker answers to a watermark query that pass by themselves: asked again, not fatal."""
 _LIBRDKAFKA_LOG = logging.getLogger("streamscore.kafka.librdkafka")
+_LOG = logging.getLogger(__name__)
 
 
 def auth_error(settings: Settings | None, error: KafkaError) -> KafkaAuthError | None:
@@ -117,6 +130,25 @@ def list_metadata(
                 client.poll(0)  # serves the error callback, which raises KafkaAuthError
             if time.monotonic() >= deadline:
                 raise
+
+
+def watermarks(
+    consumer: Consumer, tp: TopicPartition, deadline: float, timeout_s: float = 30.0
+) -> tuple[int, int]:
+    """(low, high) watermark of ``tp``, each try waiting up to ``timeout_s``; asked again every
+    0.2 s while the broker's answer is one that passes (:data:`_PASSING`: a leader moving or
+    being elected, a topic not yet in the metadata, a timeout) and ``deadline`` (monotonic) is
+    ahead. Found by a clean-clone run: a worker exited on ``NOT_LEADER_FOR_PARTITION`` while it
+    restored a changelog partition that had just been created."""
+    while True:
+        try:
+            return consumer.get_watermark_offsets(tp, timeout=timeout_s)
+        except KafkaException as exc:
+            err = exc.args[0]
+            if err.code() not in _PASSING or time.monotonic() > deadline:
+                raise
+            _LOG.info("watermarks of %s [%d]: %s; asking again", tp.topic, tp.partition, err)
+            time.sleep(0.2)
 
 
 def check_credentials(bootstrap: str, settings: Settings, timeout_s: float = 15.0) -> None:

@@ -181,7 +181,7 @@ def read_events(
     """
     from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
-    from streams.kafka.clients import make_consumer
+    from streams.kafka.clients import make_consumer, watermarks
     from streams.topics import topic_name
 
     topic = topic_name(settings, "model-events")
@@ -189,7 +189,7 @@ def read_events(
         bootstrap, settings=settings, **{"fetch.message.max.bytes": 16 * 1024 * 1024}
     )
     try:
-        _low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=30)
+        _low, high = watermarks(consumer, TopicPartition(topic, 0), time.monotonic() + 30)
         consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
         caught_up = high <= 0
         if caught_up:

@@ -31,23 +31,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Literal, Protocol
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+from streams.kafka.clients import watermarks
 
 _log = logging.getLogger(__name__)
 
 __all__ = ["StateStoreError", "WindowState"]
-
-_PASSING = frozenset({
-    KafkaError.NOT_LEADER_FOR_PARTITION,  # the leader moved, or a new topic's is being elected
-    KafkaError.LEADER_NOT_AVAILABLE,
-    KafkaError.UNKNOWN_TOPIC_OR_PART,  # a topic just created, not yet in the metadata
-    KafkaError.FENCED_LEADER_EPOCH,
-    KafkaError.UNKNOWN_LEADER_EPOCH,
-    KafkaError.REQUEST_TIMED_OUT,
-    KafkaError._TIMED_OUT,
-    KafkaError._TRANSPORT,
-})  # fmt: skip
-"""Broker answers to a watermark query that pass by themselves: asked again, not fatal."""
 
 CHECKPOINT_KEY = b"\x00streamscore.checkpoint"
 """Reserved key of a RocksDB store: the changelog offset up to which its rows are applied."""
@@ -268,7 +258,7 @@ class WindowState:
             starts: dict[int, int] = {}
             deadline = started + self._restore_timeout_s
             for p in partitions:
-                low, high = _watermarks(consumer, TopicPartition(self.changelog, p), deadline)
+                low, high = watermarks(consumer, TopicPartition(self.changelog, p), deadline)
                 start = self._stores[p].checkpoint()
                 if start is None or start < low or start > high:
                     if start is not None and start > high:  # a changelog that was recreated
@@ -326,19 +316,3 @@ class WindowState:
         if self.kind == "rocksdb":
             shutil.rmtree(self.directory / f"{partition}", ignore_errors=True)
         self._stores[partition] = self._open(partition)
-
-
-def _watermarks(consumer: Consumer, tp: TopicPartition, deadline: float) -> tuple[int, int]:
-    """(low, high) watermark of ``tp``, asked again while the broker's answer is one that
-    passes (:data:`_PASSING`) and ``deadline`` (monotonic) is ahead. A clean-clone run had a
-    worker exit on ``NOT_LEADER_FOR_PARTITION`` while it restored a changelog partition that
-    had just been created."""
-    while True:
-        try:
-            return consumer.get_watermark_offsets(tp, timeout=30)
-        except KafkaException as exc:
-            err = exc.args[0]
-            if err.code() not in _PASSING or time.monotonic() > deadline:
-                raise
-            _log.info("watermarks of %s [%d]: %s; asking again", tp.topic, tp.partition, err)
-            time.sleep(0.2)

@@ -9,7 +9,8 @@ import time
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from streams.pipeline.state import StateStoreError, WindowState, _watermarks
+from streams.kafka.clients import watermarks
+from streams.pipeline.state import StateStoreError, WindowState
 
 
 def _state(tmp_path, kind="rocksdb") -> WindowState:
@@ -88,7 +89,7 @@ def test_a_watermark_query_the_broker_cannot_answer_yet_is_asked_again():
     restored a changelog partition that had just been created."""
     tp = TopicPartition("app-windows-changelog", 3)
     consumer = LeaderComingUp()
-    assert _watermarks(consumer, tp, time.monotonic() + 30) == (0, 42)
+    assert watermarks(consumer, tp, time.monotonic() + 30) == (0, 42)
     assert consumer.asked == 3
 
 
@@ -96,9 +97,9 @@ def test_a_watermark_error_that_does_not_pass_or_a_deadline_gone_is_raised():
     tp = TopicPartition("app-windows-changelog", 3)
     refused = LeaderComingUp(KafkaError.TOPIC_AUTHORIZATION_FAILED)
     with pytest.raises(KafkaException):
-        _watermarks(refused, tp, time.monotonic() + 30)
+        watermarks(refused, tp, time.monotonic() + 30)
     assert refused.asked == 1
     late = LeaderComingUp()
     with pytest.raises(KafkaException):
-        _watermarks(late, tp, time.monotonic() - 1)
+        watermarks(late, tp, time.monotonic() - 1)
     assert late.asked == 1
