@@ -24,6 +24,7 @@ import bisect
 import gzip
 import multiprocessing
 import os
+import zlib
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -37,7 +38,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from schemas.deadletter import DeadLetterStage
 from schemas.events import EVENT_SCHEMA
+from streams.errors import StageError
 from streams.etl.activity import ACTIVITY_FIELDS
 from streams.etl.batch import parse_batch, to_input_format
 from streams.etl.errors import EventValidationError, InputFormatError, ParseError
@@ -121,13 +124,39 @@ def _open_text(path: Path) -> IO[bytes]:
     return gzip.open(path, "rb") if gz else open(path, "rb")
 
 
+_GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
+"""What reading a gzip stream raises when it is corrupt or ends before its end-of-stream marker
+(a log copied or rotated while it was being written)."""
+
+
+class _Unreadable(Exception):  # a signal between the reader's generators, never raised out
+    """Raised by :func:`_lines` after the last whole line of a compressed file whose stream
+    cannot be read to its end: ``rest`` is the incomplete line read before it broke."""
+
+    def __init__(self, rest: bytes, reason: str) -> None:
+        super().__init__(reason)
+        self.rest, self.reason, self.line = rest, reason, 0
+
+
 def _lines(path: Path) -> Iterator[tuple[bytes, int]]:
-    """(line without terminator, bytes consumed so far); CRLF and LF both end a line."""
+    """(line without terminator, bytes consumed so far); CRLF and LF both end a line. Raises
+    :class:`_Unreadable` after the last whole line of a gzip stream that is corrupt or cut."""
     with _open_text(path) as f:
         raw = getattr(f, "fileobj", None) or f
+        # gzip: read1 returns what one piece of compressed input gave, so a stream that breaks
+        # loses none of the text before the break (read() would drop the whole block)
+        read = f.read1 if isinstance(f, gzip.GzipFile) else f.read
         tail = b""
         while True:
-            block = f.read(_BLOCK)
+            try:
+                block = read(_BLOCK)
+            except _GZIP_ERRORS as exc:
+                raise _Unreadable(
+                    tail,
+                    "gzip file: expected a whole, valid stream, got "
+                    f"{'zlib error' if isinstance(exc, zlib.error) else type(exc).__name__}: "
+                    f"{exc} after {raw.tell()} compressed bytes",
+                ) from None
             if not block:
                 break
             parts = (tail + block).split(b"\n")
@@ -139,10 +168,20 @@ def _lines(path: Path) -> Iterator[tuple[bytes, int]]:
             yield (tail[:-1] if tail[-1:] == b"\r" else tail), raw.tell()
 
 
+def _until_unreadable(items: Iterator, broken: list[_Unreadable]) -> Iterator:
+    """``items`` until one raises :class:`_Unreadable`, which is put in ``broken``."""
+    try:
+        yield from items
+    except _Unreadable as exc:
+        broken.append(exc)
+
+
 def _text_payloads(
     path: Path, fmt: InputFormat, chunk: int
 ) -> Iterator[tuple[list[bytes], FileOrigin | list[FileOrigin], int]]:
-    """The payloads of a text file, ``chunk`` at a time: (payloads, their origins, position)."""
+    """The payloads of a text file, ``chunk`` at a time: (payloads, their origins, position).
+    Raises :class:`_Unreadable` (its ``line`` set) after the last of them when the file's
+    compressed stream breaks."""
     name = str(path)
     payloads: list[bytes] = []
     origins: list[FileOrigin] = []  # stanza mode only; lines are contiguous: one origin a chunk
@@ -153,7 +192,8 @@ def _text_payloads(
     pos = 0
     leading: list[int] = []  # blank lines before the first text: separators if apt history
     n = 0
-    for n, (line, pos) in enumerate(_lines(path), 1):
+    broken: list[_Unreadable] = []
+    for n, (line, pos) in enumerate(_until_unreadable(_lines(path), broken), 1):
         if first:
             if not line.strip():
                 leading.append(n)
@@ -189,6 +229,18 @@ def _text_payloads(
         origins.append(FileOrigin(name, stanza_line))
     if payloads:
         yield payloads, origins if stanzas else FileOrigin(name, n - len(payloads) + 1), pos
+    if broken:
+        broken[0].line = n + 1
+        raise broken[0]
+
+
+def _unreadable_chunk(path: Path, broken: _Unreadable) -> FileChunk:
+    """The rest of a file whose compressed stream broke, as one rejected record (stage
+    ``decode``, raw: the incomplete line before the break): read, never lost."""
+    error = StageError(broken.reason, stage=DeadLetterStage.DECODE)
+    rejected = Rejected.of(broken.rest, FileOrigin(str(path), broken.line), error)
+    parsed = replace(ParsedBatch.empty(), rejected=[rejected])
+    return FileChunk(parsed, 1, path.stat().st_size, [broken.rest])
 
 
 def _parse_chunk(
@@ -202,10 +254,13 @@ def _parse_chunk(
 def _read_text(
     path: Path, fmt: InputFormat, opts: ParseOptions, chunk: int, pool: ParsePool | None
 ) -> Iterator[FileChunk]:
-    parts = _text_payloads(path, fmt, chunk)
+    broken: list[_Unreadable] = []
+    parts = _until_unreadable(_text_payloads(path, fmt, chunk), broken)
     if pool is None:
         for payloads, where, pos in parts:
             yield FileChunk(_parse_chunk(payloads, fmt, where, opts), len(payloads), pos, payloads)
+        if broken:
+            yield _unreadable_chunk(path, broken[0])
         return
     # Chunks parse in the pool's processes, two per worker ahead (memory stays flat); results
     # come back in file order.
@@ -221,6 +276,8 @@ def _read_text(
         while ahead:
             future, done, at = ahead.popleft()
             yield FileChunk(future.result(), len(done), at, done)
+        if broken:
+            yield _unreadable_chunk(path, broken[0])
     finally:
         for future, _, _ in ahead:  # the caller stopped early, or a chunk failed
             future.cancel()

@@ -318,29 +318,13 @@ class Parsed:
         _clear(spark, self.exchange)
 
 
-def parse_and_write(
-    spark: SparkSession,
-    inputs: Sequence[str],
-    out: str,
-    *,
-    fmt: str,
-    kind: str,
-    options: ParseOptions | None,
-    chunk_size: int,
-    rejected_format: RejectedFormat,
-    partitions: int | None = None,
-) -> Parsed:
-    """Steps 1 and 2: parse the inputs, write events and rejections, count per file."""
+def _counts_and_rejections(frame: DataFrame, names: list[str], by_file: bool, out: str,
+                           events_path: str,
+                           rejected_format: RejectedFormat) -> tuple[EtlResult, int]:  # fmt: skip
+    """Step 2: run the parse, count per file, write the rejections; the counts and outputs so
+    far, and how many events are activity."""
     from pyspark.sql import functions as F
 
-    events_path, exchange = _join(out, "events.parquet"), _join(out, EXCHANGE)
-    _clear(spark, events_path)
-    _clear(spark, exchange)
-    frame, names, buckets, by_file = parsed_inputs(spark, inputs, events_path, exchange,
-                                                   fmt=fmt, kind=kind, options=options,
-                                                   chunk_size=chunk_size,
-                                                   as_json=rejected_format == "jsonl",
-                                                   partitions=partitions)  # fmt: skip
     result = EtlResult()
     # One job runs the parse and brings back the counts and each file's first rejections.
     kind = F.col("_kind")
@@ -372,6 +356,37 @@ def parse_and_write(
         [r for r in collected if r["_kind"] == _tasks.KIND_REJECTED], names
     )
     n_activity = sum(c["n_activity"] for c in counts.values())
+    return result, n_activity
+
+
+def parse_and_write(
+    spark: SparkSession,
+    inputs: Sequence[str],
+    out: str,
+    *,
+    fmt: str,
+    kind: str,
+    options: ParseOptions | None,
+    chunk_size: int,
+    rejected_format: RejectedFormat,
+    partitions: int | None = None,
+) -> Parsed:
+    """Steps 1 and 2: parse the inputs, write events and rejections, count per file."""
+    events_path, exchange = _join(out, "events.parquet"), _join(out, EXCHANGE)
+    _clear(spark, events_path)
+    _clear(spark, exchange)
+    frame, names, buckets, by_file = parsed_inputs(spark, inputs, events_path, exchange,
+                                                   fmt=fmt, kind=kind, options=options,
+                                                   chunk_size=chunk_size,
+                                                   as_json=rejected_format == "jsonl",
+                                                   partitions=partitions)  # fmt: skip
+    try:
+        result, n_activity = _counts_and_rejections(frame, names, by_file, out, events_path,
+                                                    rejected_format)  # fmt: skip
+    except BaseException:  # a failed parse leaves neither a cached frame nor an exchange
+        frame.unpersist()
+        _clear(spark, exchange)
+        raise
     return Parsed(frame, buckets, exchange, len(names), result, n_activity)
 
 

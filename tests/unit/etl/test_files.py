@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import random
 import shutil
+from contextlib import nullcontext
 from pathlib import Path
 
 import orjson
@@ -42,6 +44,47 @@ def test_gzip_and_crlf_text(tmp_path):
     plain, _, _ = read_all(FIXTURES / "dpkg.log")
     assert n == len(lines) and not rejected
     assert events.equals(plain)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_cut_or_corrupt_gzip_keeps_its_whole_lines_and_rejects_the_rest(tmp_path, workers):
+    """A log copied or rotated while it was written ends mid-stream: every whole line before
+    the break is read as usual, and the rest is one rejected record (stage decode) that says
+    what broke; nothing raises, and nothing read is lost."""
+    from streams.etl.files import ParsePool
+
+    rng = random.Random(7)  # unique lines: the compressed bytes track the text
+    lines = [line + f" id={rng.getrandbits(64):016x}".encode()
+             for line in (FIXTURES / "syslog3164.log").read_bytes().splitlines() * 300]  # fmt: skip
+    whole = gzip.compress(b"\n".join(lines) + b"\n")
+    cut = tmp_path / "cut.log.gz"
+    cut.write_bytes(whole[: len(whole) * 2 // 3])
+    middle = len(whole) // 2
+    corrupt = tmp_path / "corrupt.log.gz"  # a gzip header, then no deflate stream zlib reads
+    corrupt.write_bytes(whole[:10] + b"not deflate data" * 8)
+    garbled = tmp_path / "garbled.log.gz"  # it decodes, to other bytes: the CRC check fails
+    garbled.write_bytes(whole[:middle] + bytes(512) + whole[middle + 512 :])
+
+    with ParsePool(workers) if workers else nullcontext() as pool:
+        for path, error, some in (
+            (cut, "EOFError: Compressed file ended", True),
+            (garbled, "BadGzipFile: CRC check failed", True),
+            (corrupt, "zlib error", False),
+        ):
+            events, rejected, n = read_all(path, chunk_size=50, pool=pool)
+            got = n - 1  # whole lines read, then the rest as one record
+            assert len(lines) // 3 < got < len(lines) if some else got == 0, got
+            if path is cut:  # the file's first lines, as if it were whole (a corrupt stream
+                # decodes to some garbage before zlib notices, as it would for zcat)
+                plain = parse(lines[:got], "auto")
+                assert events.to_pylist() == plain.events.to_pylist()
+                assert [r.reason for r in rejected[:-1]] == [r.reason for r in plain.rejected]
+            last = rejected[-1]
+            assert last.stage.label == "decode" and last.origin == FileOrigin(str(path), got + 1)
+            assert last.reason.startswith(
+                "gzip file: expected a whole, valid stream"
+            ) and error in (last.reason), last.reason
+            assert lines[got].startswith(last.raw)  # the incomplete line read before the break
 
 
 def test_apt_history_file_stanzas_have_start_line_origins(tmp_path):

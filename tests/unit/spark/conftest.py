@@ -40,6 +40,9 @@ def _bad_inputs(folder) -> list:
     gz = folder / "bad-too.log.gz"
     with gzip.open(gz, "wb") as f:
         f.write(b"\r\n".join(reversed(bad)))
+    cut = folder / "cut-short.log.gz"  # a log copied while it was written: the stream breaks
+    whole = gzip.compress(b"\n".join(bad * 3))
+    cut.write_bytes(whole[: len(whole) // 2])
     csv = folder / "activity.csv"
     csv.write_text(
         "event_id,user_id,ts,type,properties\n"
@@ -55,7 +58,7 @@ def _bad_inputs(folder) -> list:
         "type": ["login", "view", "view", "view"], "properties": [None, "{}", None, None],
     })  # fmt: skip
     pq.write_table(table, folder / "activity-rows.parquet")
-    return [text, gz, csv, folder / "activity-rows.parquet"]
+    return [text, gz, cut, csv, folder / "activity-rows.parquet"]
 
 
 @pytest.fixture(scope="session")
