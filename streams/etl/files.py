@@ -177,11 +177,11 @@ def _until_unreadable(items: Iterator, broken: list[_Unreadable]) -> Iterator:
 
 
 def _text_payloads(
-    path: Path, fmt: InputFormat, chunk: int
+    path: Path, fmt: InputFormat, chunk: int, broken: list[_Unreadable]
 ) -> Iterator[tuple[list[bytes], FileOrigin | list[FileOrigin], int]]:
     """The payloads of a text file, ``chunk`` at a time: (payloads, their origins, position).
-    Raises :class:`_Unreadable` (its ``line`` set) after the last of them when the file's
-    compressed stream breaks."""
+    When the file's compressed stream breaks, the payloads before the break, then the
+    :class:`_Unreadable` (its ``line`` set) in ``broken``."""
     name = str(path)
     payloads: list[bytes] = []
     origins: list[FileOrigin] = []  # stanza mode only; lines are contiguous: one origin a chunk
@@ -192,7 +192,6 @@ def _text_payloads(
     pos = 0
     leading: list[int] = []  # blank lines before the first text: separators if apt history
     n = 0
-    broken: list[_Unreadable] = []
     for n, (line, pos) in enumerate(_until_unreadable(_lines(path), broken), 1):
         if first:
             if not line.strip():
@@ -231,7 +230,6 @@ def _text_payloads(
         yield payloads, origins if stanzas else FileOrigin(name, n - len(payloads) + 1), pos
     if broken:
         broken[0].line = n + 1
-        raise broken[0]
 
 
 def _unreadable_chunk(path: Path, broken: _Unreadable) -> FileChunk:
@@ -255,7 +253,7 @@ def _read_text(
     path: Path, fmt: InputFormat, opts: ParseOptions, chunk: int, pool: ParsePool | None
 ) -> Iterator[FileChunk]:
     broken: list[_Unreadable] = []
-    parts = _until_unreadable(_text_payloads(path, fmt, chunk), broken)
+    parts = _text_payloads(path, fmt, chunk, broken)
     if pool is None:
         for payloads, where, pos in parts:
             yield FileChunk(_parse_chunk(payloads, fmt, where, opts), len(payloads), pos, payloads)
