@@ -282,7 +282,9 @@ class ScoringLoop:
                     self._rewind_tries,
                     exc,
                 )
-            self.consumer.serve(wait)
+            dropped = self.consumer.serve(wait)
+            if dropped:
+                _log.debug("dropped %d records served while waiting to rewind: read again", dropped)
             return False
         if self._rewind_tries:
             _log.info("rewound to the committed offsets after %d tries", self._rewind_tries + 1)

@@ -8,6 +8,7 @@ rejoining."""
 
 from __future__ import annotations
 
+import logging
 from types import SimpleNamespace
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
@@ -84,7 +85,8 @@ class OutOfTheGroupConsumer:
         return []
 
 
-def test_a_rewind_the_broker_cannot_answer_yet_serves_the_consumer_between_tries():
+def test_a_rewind_the_broker_cannot_answer_yet_serves_the_consumer_between_tries(caplog):
+    caplog.set_level(logging.DEBUG, logger=loop_module.__name__)
     loop = ScoringLoop.__new__(ScoringLoop)
     loop.settings = SimpleNamespace(batch_max=100, commit_interval_s=1.0)
     loop._offsets, loop._rewind_due, loop._rewind_tries, loop._lost_at = {}, False, 0, None
@@ -96,6 +98,7 @@ def test_a_rewind_the_broker_cannot_answer_yet_serves_the_consumer_between_tries
     loop.turn()  # the first try fails: the consumer is served, no batch is taken
     assert loop._rewind_due and consumer.served > 0 and lost == [("activity", 0)]
     assert consumer.taken == 0
+    assert "dropped 500 records served while waiting to rewind" in caplog.text
     loop.turn()  # served: out of the group, nothing assigned, nothing to seek
     assert not loop._rewind_due and consumer.taken == 1
 
